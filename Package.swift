@@ -1,0 +1,61 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Our own targets build in Swift 6 mode with every warning an error (dependencies are exempt).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "scm-backup",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "scm-backup", targets: ["scm-backup"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        // The system zlib (zlib1g-dev at build time, zlib1g at run time).
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // Domain: archive engine, DNA, store layout. No networking.
+        .target(
+            name: "BackupCore",
+            dependencies: [
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Wire types shared by agent, coordinator and CLI.
+        .target(name: "BackupProtocol", dependencies: ["BackupCore"], swiftSettings: strict),
+        .target(name: "BackupAgent", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
+        .target(name: "BackupCoordinator", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
+        // Test support: temporary folders, fixture trees, the corpus, running the binary.
+        .target(name: "BackupTesting", dependencies: ["BackupCore"], swiftSettings: strict),
+        .executableTarget(
+            name: "scm-backup",
+            dependencies: [
+                "BackupCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackupCoreTests",
+            dependencies: ["BackupCore", "BackupTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["BackupCore", "BackupTesting", "scm-backup"],
+            swiftSettings: strict
+        ),
+    ]
+)

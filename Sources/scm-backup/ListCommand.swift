@@ -1,0 +1,82 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+/// Artifacts grouped by source, as `ls` and `du` show them.
+struct SourceListing: Encodable {
+    struct Artifact: Encodable {
+        var stamp: String
+        var revision: String?
+        var size: Int64
+        var ageSeconds: Int?
+        var path: String
+        var hasSidecar: Bool
+        var isLast: Bool
+    }
+
+    var origin: String
+    var kind: String
+    var source: String
+    var artifacts: [Artifact]
+    var totalBytes: Int64
+
+    /// Groups a scan by source; artifacts outside the layout go under origin/kind/source "?".
+    static func group(_ scan: StoreScan, store: Store, now: Date = Date()) throws -> [SourceListing] {
+        var groups: [String: SourceListing] = [:]
+        for a in scan.artifacts {
+            let loc = a.location
+            let key = loc?.sourceFolder ?? "?"
+            var g = groups[key] ?? SourceListing(
+                origin: loc?.origin ?? "?", kind: loc?.kind ?? "?", source: loc?.source ?? "?", artifacts: [], totalBytes: 0)
+            let age = loc?.stampDate.map { Int(now.timeIntervalSince($0)) }
+            var isLast = false
+            if let loc {
+                let link = store.root + "/" + loc.sourceFolder + "/last"
+                // No link, or a folder in its place, simply means this artifact is not marked last.
+                isLast = (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == loc.stamp
+            }
+            g.artifacts.append(
+                Artifact(
+                    stamp: loc?.stamp ?? "", revision: loc?.revision, size: a.size, ageSeconds: age, path: a.path,
+                    hasSidecar: a.hasSidecar, isLast: isLast))
+            g.totalBytes += a.size
+            groups[key] = g
+        }
+        return groups.keys.sorted().map { groups[$0]! }
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls",
+        abstract: "List the artifacts of a store per source, with size, revision and age."
+    )
+
+    @Option(help: "The store folder.")
+    var store: String
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let printer = Printer(json: output.json)
+        try printer.run {
+            let store = Store(root: store)
+            let scan = try store.scan()
+            let listing = try SourceListing.group(scan, store: store)
+            if output.json {
+                try printer.printJSON(listing)
+                return
+            }
+            for source in listing {
+                print("\(source.origin)/\(source.kind)/\(source.source)  \(source.artifacts.count) artifacts, \(formatBytes(source.totalBytes))")
+                for a in source.artifacts {
+                    let age = a.ageSeconds.map { formatAge(TimeInterval($0)) } ?? "-"
+                    let flags = (a.isLast ? " last" : "") + (a.hasSidecar ? "" : " NO-SIDECAR")
+                    let name = a.stamp.isEmpty ? a.path : a.stamp
+                    print("  \(name)  rev \(a.revision ?? "-")  \(formatBytes(a.size))  age \(age)\(flags)")
+                }
+            }
+            for c in scan.collapsedLastLinks { print("warning: '\(c)' is a folder, not a link; run 'scm-backup lastlinks'.") }
+            if listing.isEmpty { print("no artifacts in \(store.root)") }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// `scm-backup`: keeps every source-code repository of a site safe.
+@main
+struct SCMBackup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scm-backup",
+        abstract: "Back up Subversion, Git, Trac and folder sources into verified .tar.gz artifacts.",
+        discussion: """
+            Local commands act on one store folder (--store DIR). Exit codes: 0 ok, 1 failure, \
+            2 usage error, 3 partial (some items failed), 4 mutants found.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
+            LastLinksCommand.self, InitStoreCommand.self, ArchiveCommand.self, DemoCommand.self,
+        ]
+    )
+}
