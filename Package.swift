@@ -38,7 +38,11 @@ let package = Package(
         .target(name: "BackupAgent", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
         .target(name: "BackupCoordinator", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
         // Test support: temporary folders, fixture trees, the corpus, running the binary.
-        .target(name: "BackupTesting", dependencies: ["BackupCore"], swiftSettings: strict),
+        .target(
+            name: "BackupTesting",
+            dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "scm-backup",
             dependencies: [
@@ -49,7 +53,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BackupCoreTests",
-            dependencies: ["BackupCore", "BackupTesting"],
+            dependencies: ["BackupCore", "BackupTesting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -81,6 +81,11 @@ public struct FileDescriptor: Sendable {
         }
     }
 
+    /// Writes all of `bytes` at `offset` without moving the file position.
+    public func write(_ bytes: [UInt8], at offset: Int64) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
     /// Writes all of `bytes`.
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
