@@ -96,6 +96,8 @@ extension DNA {
             throw BackupError(.sidecarInvalid, "DNA sidecar '\(path)' is neither JSON nor a legacy dict: \(describe(error)).")
         }
         guard let format = header.format else {
+            // A legacy dict written with double quotes is also valid JSON.
+            if text.contains("\"dig\"") { return try LegacyDNA.parse(text, path: path) }
             throw BackupError(.sidecarInvalid, "DNA sidecar '\(path)' has no \"format\" field.")
         }
         guard format == currentFormat else {

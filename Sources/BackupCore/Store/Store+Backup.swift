@@ -79,7 +79,9 @@ extension Store {
             // Clean-up on a path that already fails: the original error is the one to report.
             unlink(partial)
             for path in finalPaths { unlink(path) }
-            rmdir(folder)
+            // Remove the stamp folder and its emptied date folders; rmdir leaves non-empty ones.
+            var empty = folder
+            for _ in 0..<4 where rmdir(empty) == 0 { empty = (empty as NSString).deletingLastPathComponent }
             throw error
         }
     }
