@@ -10,8 +10,13 @@ public struct CommandResult: Sendable {
 /// Runs programs for tests: real `tar`, `gzip`, `svnadmin`, and our own binary.
 public enum Command {
     /// Runs `executable` (a path, or a name looked up in PATH) with `arguments`.
-    public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> CommandResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]
+    ) throws -> CommandResult {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if executable.hasPrefix("/") {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
@@ -44,7 +49,8 @@ public enum Command {
 
     /// Runs the `scm-backup` binary built beside the tests.
     public static func scmBackup(_ arguments: [String], in directory: String? = nil) throws -> CommandResult {
-        try run(Paths.scmBackupBinary, arguments, in: directory)
+        // A fixed width, so that help output is the same in a terminal and in CI.
+        try run(Paths.scmBackupBinary, arguments, in: directory, environment: ["COLUMNS": "100"])
     }
 }
 

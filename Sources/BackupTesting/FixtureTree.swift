@@ -17,7 +17,8 @@ public enum FixtureTree {
         var made: [String] = []
         func write(_ rel: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
             let path = root + "/" + rel
-            try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try fm.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             guard fm.createFile(atPath: path, contents: Data(bytes)) else {
                 throw BackupError(.io, "Cannot write fixture '\(path)'.")
             }
@@ -33,7 +34,9 @@ public enum FixtureTree {
         try write("data/zeros.bin", [UInt8](repeating: 0, count: 200_000))
         let long100 = String(repeating: "d", count: 60) + "/" + String(repeating: "e", count: 60) + "/file-over-100.txt"
         try write(long100, Array("long path\n".utf8))
-        let long300 = (0..<6).map { "folder-with-a-fairly-long-name-\($0)" }.joined(separator: "/") + "/" + String(repeating: "n", count: 90) + ".txt"
+        let long300 =
+            (0..<6).map { "folder-with-a-fairly-long-name-\($0)" }.joined(separator: "/") + "/"
+            + String(repeating: "n", count: 90) + ".txt"
         try write(long300, Array("very long path\n".utf8))
         try write("utf8/ünïcödé-日本語.txt", Array("unicode\n".utf8))
         try write("secret/users.conf", Array("alice:$apr1$x$y\n".utf8), mode: 0o600)

@@ -37,7 +37,9 @@ public func withTemporaryDirectory<T>(_ label: String = "test", _ body: (Tempora
 }
 
 /// Async variant of `withTemporaryDirectory`.
-public func withTemporaryDirectory<T>(_ label: String = "test", _ body: (TemporaryDirectory) async throws -> T) async throws -> T {
+public func withTemporaryDirectory<T>(_ label: String = "test", _ body: (TemporaryDirectory) async throws -> T)
+    async throws -> T
+{
     let dir = try TemporaryDirectory(label)
     defer { dir.remove() }
     return try await body(dir)

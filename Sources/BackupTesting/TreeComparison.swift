@@ -18,13 +18,20 @@ public enum TreeComparison {
             guard let l = left[name] else { out.append("only in \(b): \(name)"); continue }
             guard let r = right[name] else { out.append("only in \(a): \(name)"); continue }
             if l.type != r.type { out.append("\(name): type \(l.type) vs \(r.type)"); continue }
-            if l.mode != r.mode { out.append("\(name): mode \(String(l.mode, radix: 8)) vs \(String(r.mode, radix: 8))") }
+            if l.mode != r.mode {
+                out.append("\(name): mode \(String(l.mode, radix: 8)) vs \(String(r.mode, radix: 8))")
+            }
             if l.content != r.content { out.append("\(name): content differs") }
-            if compareTimes && l.type != "dir" && l.mtime != r.mtime { out.append("\(name): mtime \(l.mtime) vs \(r.mtime)") }
+            if compareTimes && l.type != "dir" && l.mtime != r.mtime {
+                out.append("\(name): mtime \(l.mtime) vs \(r.mtime)")
+            }
         }
         // Hard links: names sharing an inode on one side must share one on the other.
         func groups(_ tree: [String: Node]) -> Set<[String]> {
-            Set(Dictionary(grouping: tree.filter { $0.value.type == "file" && $0.value.links > 1 }, by: { $0.value.inode })
+            Set(
+                Dictionary(
+                    grouping: tree.filter { $0.value.type == "file" && $0.value.links > 1 }, by: { $0.value.inode }
+                )
                 .values.map { $0.map(\.key).sorted() })
         }
         if groups(left) != groups(right) { out.append("hard-link groups differ: \(groups(left)) vs \(groups(right))") }
@@ -33,7 +40,9 @@ public enum TreeComparison {
 
     /// SHA-256 of a file whose path may not be UTF-8.
     static func sha256(ofRawPath path: [UInt8]) throws -> String {
-        let fd = (path + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_RDONLY) } }
+        let fd = (path + [0]).withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_RDONLY) }
+        }
         guard fd >= 0 else { throw BackupError(.io, "Cannot open '\(String(decoding: path, as: UTF8.self))'.") }
         defer { close(fd) }
         var hasher = SHA256()
@@ -61,15 +70,21 @@ public enum TreeComparison {
         func visit(_ rel: [UInt8]) throws {
             let full = Array(root.utf8) + (rel.isEmpty ? [] : [0x2F] + rel)
             var st = stat()
-            let rc = (full + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &st) } }
+            let rc = (full + [0]).withUnsafeBufferPointer { p in
+                p.withMemoryRebound(to: CChar.self) { lstat($0.baseAddress!, &st) }
+            }
             guard rc == 0 else { throw BackupError(.io, "Cannot stat '\(String(decoding: full, as: UTF8.self))'.") }
             let key = rel.map { String(format: "%02x", $0) }.joined()  // Raw bytes, not lossy strings.
-            var node = Node(type: "", mode: UInt32(st.st_mode & 0o7777), content: "", mtime: Int(st.st_mtim.tv_sec), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
+            var node = Node(
+                type: "", mode: UInt32(st.st_mode & 0o7777), content: "", mtime: Int(st.st_mtim.tv_sec),
+                inode: UInt64(st.st_ino), links: UInt64(st.st_nlink))
             let path = String(decoding: full, as: UTF8.self)
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 node.type = "dir"
-                let dir = (full + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { opendir($0.baseAddress!) } }
+                let dir = (full + [0]).withUnsafeBufferPointer { p in
+                    p.withMemoryRebound(to: CChar.self) { opendir($0.baseAddress!) }
+                }
                 guard let dir else { throw BackupError(.io, "Cannot list '\(path)'.") }
                 var children: [[UInt8]] = []
                 while let e = readdir(dir) {
@@ -88,7 +103,9 @@ public enum TreeComparison {
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 let n = (full + [0]).withUnsafeBufferPointer { p in
                     p.withMemoryRebound(to: CChar.self) { name in
-                        buffer.withUnsafeMutableBytes { readlink(name.baseAddress!, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+                        buffer.withUnsafeMutableBytes {
+                            readlink(name.baseAddress!, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+                        }
                     }
                 }
                 guard n >= 0 else { throw BackupError(.io, "Cannot read link '\(path)'.") }

@@ -46,7 +46,9 @@ struct ArchiveCommand: ParsableCommand {
                 } else {
                     for e in entries {
                         let link = e.linkTarget.map { e.kind == .hardlink ? " link to \($0)" : " -> \($0)" } ?? ""
-                        print("\(e.kind.description.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(e.size).padding(toLength: 12, withPad: " ", startingAt: 0)) \(e.path)\(link)")
+                        print(
+                            "\(e.kind.description.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(e.size).padding(toLength: 12, withPad: " ", startingAt: 0)) \(e.path)\(link)"
+                        )
                     }
                 }
             }
@@ -72,7 +74,9 @@ struct ArchiveCommand: ParsableCommand {
                 let report = try ArchiveInspector.check(file, digests: .sha256)
                 if output.json {
                     try printer.printJSON(
-                        Out(entries: report.entries, tarBytes: report.tarBytes, sha256: report.fileDigests?.sha256, size: report.fileDigests?.size))
+                        Out(
+                            entries: report.entries, tarBytes: report.tarBytes, sha256: report.fileDigests?.sha256,
+                            size: report.fileDigests?.size))
                 } else {
                     print("\(file): intact, \(report.entries) members, \(report.tarBytes) tar bytes")
                 }

@@ -30,10 +30,13 @@ struct BackupCommand: ParsableCommand {
             guard let kind = SourceKind(rawValue: kind) else {
                 throw BackupError(
                     .invalidArgument,
-                    "Unknown kind '\(kind)': use one of \(SourceKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+                    "Unknown kind '\(kind)': use one of \(SourceKind.allCases.map(\.rawValue).joined(separator: ", "))."
+                )
             }
             guard kind == .folder else {
-                throw BackupError(.invalidArgument, "Kind '\(kind.rawValue)' cannot be backed up by this version yet; only 'folder' can.")
+                throw BackupError(
+                    .invalidArgument,
+                    "Kind '\(kind.rawValue)' cannot be backed up by this version yet; only 'folder' can.")
             }
             let store = try Store.openForWriting(store)
             let published = try store.backupFolder(path, node: node, name: name)
@@ -46,7 +49,9 @@ struct BackupCommand: ParsableCommand {
                 try printer.printJSON(Out(path: published.path, dna: published.dna, warnings: published.warnings))
             } else {
                 print("backed up \(path) as \(published.path)")
-                print("  size \(formatBytes(published.dna.size)), revision \(published.dna.revision ?? "-"), sha256 \(published.dna.sha256 ?? "-")")
+                print(
+                    "  size \(formatBytes(published.dna.size)), revision \(published.dna.revision ?? "-"), sha256 \(published.dna.sha256 ?? "-")"
+                )
                 for warning in published.warnings { print("  warning: \(warning)") }
             }
         }

@@ -9,7 +9,8 @@ import Foundation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a local demonstration: make sample sources, back them up, verify, catch a mutant, repair a collapsed last link.",
+        abstract:
+            "Run a local demonstration: make sample sources, back them up, verify, catch a mutant, repair a collapsed last link.",
         discussion: "Everything is written under --dir (a new temporary folder by default) and left there to look at."
     )
 
@@ -40,7 +41,8 @@ struct DemoCommand: ParsableCommand {
         } else {
             var template = Array("/tmp/scm-backup-demo.XXXXXX".utf8CString)
             guard let made = mkdtemp(&template) else {
-                throw BackupError(.io, "Cannot create a temporary folder under /tmp: \(String(cString: strerror(errno))).")
+                throw BackupError(
+                    .io, "Cannot create a temporary folder under /tmp: \(String(cString: strerror(errno))).")
             }
             root = String(cString: made)
         }
@@ -49,18 +51,26 @@ struct DemoCommand: ParsableCommand {
         let config = root + "/server/apache-confdir"
         let project = root + "/server/projects"
         try DemoSources.make(config: config, project: project)
-        print("made \(config) (users.conf, authz.conf) and \(project) (files, folders, a symlink, a hard link, a long path)")
+        print(
+            "made \(config) (users.conf, authz.conf) and \(project) (files, folders, a symlink, a hard link, a long path)"
+        )
 
         step("2. Back up both; a new store folder gets its marker on first use")
-        try command(["backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "apache-confdir", config])
-        try command(["backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "projects", project])
+        try command([
+            "backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "apache-confdir", config,
+        ])
+        try command([
+            "backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "projects", project,
+        ])
 
         step("3. A user is added; the next backup of the config gets a new revision")
         let users = config + "/users.conf"
         try (String(contentsOfFile: users, encoding: .utf8) + "carol:$apr1$Qm3n$XgXvZ1oRr8bX0bq2rZ3m1.\n").write(
             toFile: users, atomically: true, encoding: .utf8)
         sleep(1)  // A new stamp second, so that the two artifacts have distinct stamps for the eye.
-        try command(["backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "apache-confdir", config])
+        try command([
+            "backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "apache-confdir", config,
+        ])
 
         step("4. What the store holds")
         try command(["ls", "--store", store])

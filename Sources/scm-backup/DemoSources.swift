@@ -21,7 +21,8 @@ enum DemoSources {
             let text = (0..<(50 + i * 7)).map { "line \($0) of file \(i): let value\($0) = \($0 * i)\n" }.joined()
             try text.write(toFile: project + "/src/file\(i).swift", atomically: true, encoding: .utf8)
         }
-        try "deep file with a path over 100 bytes\n".write(toFile: deep + "/Deep.swift", atomically: true, encoding: .utf8)
+        try "deep file with a path over 100 bytes\n".write(
+            toFile: deep + "/Deep.swift", atomically: true, encoding: .utf8)
         try "# Demo project\n".write(toFile: project + "/README.md", atomically: true, encoding: .utf8)
         try fm.createSymbolicLink(atPath: project + "/README.link", withDestinationPath: "README.md")
         guard link(project + "/README.md", project + "/README.hardlink") == 0 else {
@@ -49,7 +50,9 @@ enum DemoSources {
         try withFileDescriptor(fd) { fd in
             var byte: UInt8 = 0
             let at = Int64(try fd.status().st_size / 2)
-            guard pread(fd.rawValue, &byte, 1, off_t(at)) == 1 else { throw BackupError(.io, "Cannot read '\(victim)'.") }
+            guard pread(fd.rawValue, &byte, 1, off_t(at)) == 1 else {
+                throw BackupError(.io, "Cannot read '\(victim)'.")
+            }
             byte ^= 0x01
             try withUnsafeBytes(of: &byte) { try fd.write($0, at: at) }
         }
@@ -74,7 +77,8 @@ enum DemoSources {
                 out.append("\(p): content")
             }
             if (sa.st_mode & S_IFMT) == S_IFLNK,
-                try fm.destinationOfSymbolicLink(atPath: a + "/" + p) != fm.destinationOfSymbolicLink(atPath: b + "/" + p)
+                try fm.destinationOfSymbolicLink(atPath: a + "/" + p)
+                    != fm.destinationOfSymbolicLink(atPath: b + "/" + p)
             {
                 out.append("\(p): link target")
             }

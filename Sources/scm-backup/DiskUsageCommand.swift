@@ -39,24 +39,31 @@ struct DiskUsageCommand: ParsableCommand {
             let listing = try SourceListing.group(try store.scan(), store: store)
             var fs = statvfs()
             guard statvfs(store.root, &fs) == 0 else {
-                throw BackupError(.io, "Cannot read the free space of '\(store.root)': \(String(cString: strerror(errno))).")
+                throw BackupError(
+                    .io, "Cannot read the free space of '\(store.root)': \(String(cString: strerror(errno))).")
             }
             let rows = listing.map {
                 Row(
-                    origin: $0.origin, kind: $0.kind, source: $0.source, artifacts: $0.artifacts.count, bytes: $0.totalBytes,
+                    origin: $0.origin, kind: $0.kind, source: $0.source, artifacts: $0.artifacts.count,
+                    bytes: $0.totalBytes,
                     newestStamp: $0.artifacts.map(\.stamp).max())
             }
             let report = Report(
                 sources: rows, totalBytes: rows.reduce(0) { $0 + $1.bytes },
-                fileSystemBytes: Int64(fs.f_blocks) * Int64(fs.f_frsize), fileSystemFreeBytes: Int64(fs.f_bavail) * Int64(fs.f_frsize))
+                fileSystemBytes: Int64(fs.f_blocks) * Int64(fs.f_frsize),
+                fileSystemFreeBytes: Int64(fs.f_bavail) * Int64(fs.f_frsize))
             if output.json {
                 try printer.printJSON(report)
                 return
             }
             for r in rows {
-                print("\(formatBytes(r.bytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(r.artifacts) artifacts  \(r.origin)/\(r.kind)/\(r.source)")
+                print(
+                    "\(formatBytes(r.bytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(r.artifacts) artifacts  \(r.origin)/\(r.kind)/\(r.source)"
+                )
             }
-            print("\(formatBytes(report.totalBytes)) in all; \(formatBytes(report.fileSystemFreeBytes)) free of \(formatBytes(report.fileSystemBytes)) on the store's file system")
+            print(
+                "\(formatBytes(report.totalBytes)) in all; \(formatBytes(report.fileSystemFreeBytes)) free of \(formatBytes(report.fileSystemBytes)) on the store's file system"
+            )
         }
     }
 }

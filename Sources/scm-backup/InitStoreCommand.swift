@@ -4,7 +4,8 @@ import BackupCore
 struct InitStoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init-store",
-        abstract: "Give a folder its store marker, adopting an existing (e.g. legacy) tree so that backups may write to it."
+        abstract:
+            "Give a folder its store marker, adopting an existing (e.g. legacy) tree so that backups may write to it."
     )
 
     @Option(help: "The store folder.")

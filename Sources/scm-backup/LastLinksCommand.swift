@@ -4,7 +4,8 @@ import BackupCore
 struct LastLinksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lastlinks",
-        abstract: "Point every source's 'last' link at its newest artifact, repairing links that a copy collapsed into folders.",
+        abstract:
+            "Point every source's 'last' link at its newest artifact, repairing links that a copy collapsed into folders.",
         discussion: """
             A collapsed 'last' folder is removed only when each file in it is byte-identical to the \
             same file in a stamp folder; otherwise it is moved aside as last.collapsed-<stamp>.
@@ -29,7 +30,12 @@ struct LastLinksCommand: ParsableCommand {
         try printer.run {
             let repairs = try Store(root: store).repairLastLinks(dryRun: dryRun)
             if output.json {
-                try printer.printJSON(repairs.map { Item(sourceFolder: $0.sourceFolder, stamp: $0.stamp, problem: $0.problem, keptAside: $0.keptAside) })
+                try printer.printJSON(
+                    repairs.map {
+                        Item(
+                            sourceFolder: $0.sourceFolder, stamp: $0.stamp, problem: $0.problem, keptAside: $0.keptAside
+                        )
+                    })
                 return
             }
             for r in repairs {

@@ -26,8 +26,11 @@ struct SourceListing: Encodable {
         for a in scan.artifacts {
             let loc = a.location
             let key = loc?.sourceFolder ?? "?"
-            var g = groups[key] ?? SourceListing(
-                origin: loc?.origin ?? "?", kind: loc?.kind ?? "?", source: loc?.source ?? "?", artifacts: [], totalBytes: 0)
+            var g =
+                groups[key]
+                ?? SourceListing(
+                    origin: loc?.origin ?? "?", kind: loc?.kind ?? "?", source: loc?.source ?? "?", artifacts: [],
+                    totalBytes: 0)
             let age = loc?.stampDate.map { Int(now.timeIntervalSince($0)) }
             var isLast = false
             if let loc {
@@ -67,7 +70,9 @@ struct ListCommand: ParsableCommand {
                 return
             }
             for source in listing {
-                print("\(source.origin)/\(source.kind)/\(source.source)  \(source.artifacts.count) artifacts, \(formatBytes(source.totalBytes))")
+                print(
+                    "\(source.origin)/\(source.kind)/\(source.source)  \(source.artifacts.count) artifacts, \(formatBytes(source.totalBytes))"
+                )
                 for a in source.artifacts {
                     let age = a.ageSeconds.map { formatAge(TimeInterval($0)) } ?? "-"
                     let flags = (a.isLast ? " last" : "") + (a.hasSidecar ? "" : " NO-SIDECAR")
@@ -75,7 +80,9 @@ struct ListCommand: ParsableCommand {
                     print("  \(name)  rev \(a.revision ?? "-")  \(formatBytes(a.size))  age \(age)\(flags)")
                 }
             }
-            for c in scan.collapsedLastLinks { print("warning: '\(c)' is a folder, not a link; run 'scm-backup lastlinks'.") }
+            for c in scan.collapsedLastLinks {
+                print("warning: '\(c)' is a folder, not a link; run 'scm-backup lastlinks'.")
+            }
             if listing.isEmpty { print("no artifacts in \(store.root)") }
         }
     }

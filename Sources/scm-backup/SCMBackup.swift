@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `scm-backup`: keeps every source-code repository of a site safe.
 @main
@@ -16,4 +17,18 @@ struct SCMBackup: ParsableCommand {
             LastLinksCommand.self, InitStoreCommand.self, ArchiveCommand.self, DemoCommand.self,
         ]
     )
+
+    /// Runs the command; a usage error exits with 2 (argument-parser's default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -40,7 +40,9 @@ struct VerifyCommand: ParsableCommand {
             let store = Store(root: store)
             let scan = try store.scan(paths)
             var items: [Item] = []
-            var counts: [String: Int] = ["ok": 0, "mutant": 0, "missing-sidecar": 0, "invalid-sidecar": 0, "unreadable": 0]
+            var counts: [String: Int] = [
+                "ok": 0, "mutant": 0, "missing-sidecar": 0, "invalid-sidecar": 0, "unreadable": 0,
+            ]
             for artifact in scan.artifacts {
                 let result = store.verify(artifact, deep: deep)
                 let reasons: [String]
@@ -62,14 +64,18 @@ struct VerifyCommand: ParsableCommand {
             if output.json {
                 try printer.printJSON(Report(artifacts: items, orphanSidecars: scan.orphanSidecars, counts: counts))
             } else {
-                for orphan in scan.orphanSidecars { print("\("ORPHAN-SIDECAR".padding(toLength: 16, withPad: " ", startingAt: 0)) \(orphan)") }
+                for orphan in scan.orphanSidecars {
+                    print("\("ORPHAN-SIDECAR".padding(toLength: 16, withPad: " ", startingAt: 0)) \(orphan)")
+                }
                 print(
                     "\(items.count) artifacts: \(counts["ok"]!) ok, \(counts["mutant"]!) mutant, \(counts["missing-sidecar"]!) without sidecar, \(counts["invalid-sidecar"]!) with an unreadable sidecar, \(counts["unreadable"]!) unreadable; \(scan.orphanSidecars.count) sidecars without artifact"
                 )
             }
             if counts["mutant"]! > 0 {
                 exit = Exit.mutants
-            } else if counts["missing-sidecar"]! + counts["invalid-sidecar"]! + counts["unreadable"]! + scan.orphanSidecars.count > 0 {
+            } else if counts["missing-sidecar"]! + counts["invalid-sidecar"]! + counts["unreadable"]!
+                + scan.orphanSidecars.count > 0
+            {
                 exit = Exit.partial
             }
         }

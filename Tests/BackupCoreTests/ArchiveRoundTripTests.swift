@@ -8,7 +8,9 @@ import Testing
 @Suite(.timeLimit(.minutes(5)))
 struct ArchiveRoundTripTests {
     /// Archives `source` as `name` into `output` with gzip.
-    static func archive(_ source: String, name: String = "tree", to output: String, level: Int32 = 6) throws -> ArchiveResult {
+    static func archive(_ source: String, name: String = "tree", to output: String, level: Int32 = 6) throws
+        -> ArchiveResult
+    {
         let plan = try TreeScanner.scan(source, archiveRoot: name)
         var compressor = try GzipCompressor(level: level)
         let fd = try FileDescriptor.create(output)
@@ -73,12 +75,17 @@ struct ArchiveRoundTripTests {
             for name in ["b", "a", "B", "a.txt", "a/z", "a/y"] {
                 let path = dir.file("tree/" + name)
                 if name.contains("/") || name == "a" {
-                    try FileManager.default.createDirectory(atPath: name == "a" ? path : (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(
+                        atPath: name == "a" ? path : (path as NSString).deletingLastPathComponent,
+                        withIntermediateDirectories: true)
                 }
                 if name != "a" { #expect(FileManager.default.createFile(atPath: path, contents: Data(name.utf8))) }
             }
             _ = try Self.archive(dir.file("tree"), name: "t", to: dir.file("o.tar.gz"))
-            #expect(try ArchiveInspector.list(dir.file("o.tar.gz")).map(\.path) == ["t/", "t/B", "t/a/", "t/a/y", "t/a/z", "t/a.txt", "t/b"])
+            #expect(
+                try ArchiveInspector.list(dir.file("o.tar.gz")).map(\.path) == [
+                    "t/", "t/B", "t/a/", "t/a/y", "t/a/z", "t/a.txt", "t/b",
+                ])
         }
     }
 
@@ -131,7 +138,8 @@ struct ArchiveRoundTripTests {
             let error = #expect(throws: BackupError.self) { try ArchiveInspector.check(artifact) }
             #expect(error?.code == .archiveTruncated)
             #expect(error?.message.contains("compressed byte \(cut)") == true, "\(error?.message ?? "")")
-            #expect(error?.message.contains("while reading 'tree/") == true, "names the member: \(error?.message ?? "")")
+            #expect(
+                error?.message.contains("while reading 'tree/") == true, "names the member: \(error?.message ?? "")")
         }
     }
 
@@ -156,7 +164,9 @@ struct ArchiveRoundTripTests {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: tar))
             try bytes.prefix(4096).write(to: URL(fileURLWithPath: dir.file("a")))
             try bytes.dropFirst(4096).write(to: URL(fileURLWithPath: dir.file("b")))
-            #expect(try Command.run("sh", ["-c", "gzip -c a > t.tar.gz && gzip -c b >> t.tar.gz"], in: dir.path).status == 0)
+            #expect(
+                try Command.run("sh", ["-c", "gzip -c a > t.tar.gz && gzip -c b >> t.tar.gz"], in: dir.path).status == 0
+            )
             #expect(try ArchiveInspector.check(dir.file("t.tar.gz")).entries == (try ArchiveInspector.list(tar)).count)
             try Data("garbage".utf8).append(toFile: dir.file("t.tar.gz"))
             let error = #expect(throws: BackupError.self) { try ArchiveInspector.check(dir.file("t.tar.gz")) }
@@ -178,8 +188,8 @@ func flipByte(_ path: String, at offset: Int64) throws {
 extension Data {
     func append(toFile path: String) throws {
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }  // Closing a write handle after a successful write; a failure shows in the test's next read.
         try handle.seekToEnd()
         try handle.write(contentsOf: self)
+        try handle.close()
     }
 }

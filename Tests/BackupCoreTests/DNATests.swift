@@ -20,7 +20,8 @@ struct DNATests {
         #expect(dna.created == Date(timeIntervalSince1970: 1_795_770_782))
         #expect(dna.digestsToCheck == .sha256)
         #expect(try DNA.decode(try dna.encoded(), path: "re-encoded") == dna)
-        #expect(try dna.encoded() == (try example("dna/folder.dna.json")), "the example is exactly what the writer writes")
+        #expect(
+            try dna.encoded() == (try example("dna/folder.dna.json")), "the example is exactly what the writer writes")
     }
 
     @Test func legacySidecarsWithAndWithoutTheLSuffixHaveEqualValues() throws {
@@ -67,13 +68,18 @@ struct DNATests {
     @Test func mismatchesCompareValuesOfTheDigestTheSidecarHas() {
         let legacy = try! DNA.decode(Array("{'dig': 'd41d8cd98f00b204e9800998ecf8427e', 'size': 0L}".utf8), path: "x")
         #expect(legacy.mismatches(ArtifactDigests(size: 0, sha256: nil, md5: "d41d8cd98f00b204e9800998ecf8427e")) == [])
-        #expect(legacy.mismatches(ArtifactDigests(size: 1, sha256: nil, md5: "00000000000000000000000000000000")).count == 2)
+        #expect(
+            legacy.mismatches(ArtifactDigests(size: 1, sha256: nil, md5: "00000000000000000000000000000000")).count == 2
+        )
         let modern = DNA(
-            artifact: "a", digests: ArtifactDigests(size: 3, sha256: String(repeating: "a", count: 64), md5: String(repeating: "b", count: 32)),
+            artifact: "a",
+            digests: ArtifactDigests(
+                size: 3, sha256: String(repeating: "a", count: 64), md5: String(repeating: "b", count: 32)),
             origin: "n", kind: "folder", source: "s", revision: "r", created: Date(timeIntervalSince1970: 0))
         // A new sidecar is verified by SHA-256 alone: a wrong MD5 field does not matter.
         #expect(modern.mismatches(ArtifactDigests(size: 3, sha256: String(repeating: "a", count: 64), md5: nil)) == [])
-        #expect(modern.mismatches(ArtifactDigests(size: 3, sha256: String(repeating: "c", count: 64), md5: nil)).count == 1)
+        #expect(
+            modern.mismatches(ArtifactDigests(size: 3, sha256: String(repeating: "c", count: 64), md5: nil)).count == 1)
     }
 
     @Test func theStoreMarkerExampleDecodes() throws {

@@ -14,7 +14,8 @@ struct DiskFullTests {
             try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
             let mount = try Command.run("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mountPoint])
             try #require(mount.status == 0, "the test needs to mount a 1 MiB tmpfs (run as root): \(mount.stderr)")
-            defer { _ = try? Command.run("umount", [mountPoint]) }  // Unmount even when an expectation failed; a leftover mount dies with the machine.
+            // Unmount even when an expectation failed; a mount left over would die with the machine.
+            defer { _ = try? Command.run("umount", [mountPoint]) }
 
             // A small source that fits, then an incompressible one that does not.
             try FileManager.default.createDirectory(atPath: dir.file("small-src"), withIntermediateDirectories: true)

@@ -7,8 +7,12 @@ import Testing
 struct StoreTests {
     static let node = "cms02"
 
-    private func backup(_ dir: TemporaryDirectory, name: String = "tree", at date: Date = Date()) throws -> PublishedArtifact {
-        if !FileManager.default.fileExists(atPath: dir.file("src/" + name)) { try FixtureTree.make(at: dir.file("src/" + name)) }
+    private func backup(_ dir: TemporaryDirectory, name: String = "tree", at date: Date = Date()) throws
+        -> PublishedArtifact
+    {
+        if !FileManager.default.fileExists(atPath: dir.file("src/" + name)) {
+            try FixtureTree.make(at: dir.file("src/" + name))
+        }
         let store = try Store.openForWriting(dir.file("store"), now: date)
         return try store.backupFolder(dir.file("src/" + name), node: Self.node, name: name, now: date)
     }
@@ -21,18 +25,23 @@ struct StoreTests {
             #expect(published.path == folder + "/tree-\(published.dna.revision!).tar.gz")
             #expect(published.dna.revision?.count == 12)
             #expect(published.dna.created == date)
-            #expect(try FileSystem.entries(of: folder) == [
-                "tree-\(published.dna.revision!).tar.gz", "tree-\(published.dna.revision!).tar.gz.dna",
-            ])
+            #expect(
+                try FileSystem.entries(of: folder) == [
+                    "tree-\(published.dna.revision!).tar.gz", "tree-\(published.dna.revision!).tar.gz.dna",
+                ])
             for path in [published.path, published.path + ".dna", dir.file("store/.scm-backup-store")] {
                 #expect(try FileSystem.linkStatus(path)!.st_mode & 0o777 == 0o600, "\(path)")
             }
             for path in [folder, dir.file("store"), dir.file("store/cms02"), dir.file("store/cms02/folder/tree/2026")] {
                 #expect(try FileSystem.linkStatus(path)!.st_mode & 0o777 == 0o700, "\(path)")
             }
-            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("store/cms02/folder/tree/last")) == "2026/11/27/091302")
+            #expect(
+                try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("store/cms02/folder/tree/last"))
+                    == "2026/11/27/091302")
             #expect(try DNA.decode(try FileSystem.readSmallFile(published.path + ".dna"), path: "x") == published.dna)
-            #expect(try Store.digest(published.path, .both) == ArtifactDigests(size: published.dna.size, sha256: published.dna.sha256, md5: published.dna.md5))
+            #expect(
+                try Store.digest(published.path, .both)
+                    == ArtifactDigests(size: published.dna.size, sha256: published.dna.sha256, md5: published.dna.md5))
         }
     }
 
@@ -44,14 +53,18 @@ struct StoreTests {
             #expect(first.location.stamp == "2026/11/27/091302")
             #expect(second.location.stamp == "2026/11/27/091303")
             #expect(first.dna.revision == second.dna.revision)
-            #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("store/cms02/folder/tree/last")) == "2026/11/27/091303")
+            #expect(
+                try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("store/cms02/folder/tree/last"))
+                    == "2026/11/27/091303")
         }
     }
 
     @Test func aFlippedByteMakesVerifyReportExactlyThatArtifact() throws {
         try withTemporaryDirectory("store") { dir in
             var published: [PublishedArtifact] = []
-            for i in 0..<3 { published.append(try backup(dir, at: Date(timeIntervalSince1970: 1_795_770_782 + Double(i) * 86400))) }
+            for i in 0..<3 {
+                published.append(try backup(dir, at: Date(timeIntervalSince1970: 1_795_770_782 + Double(i) * 86400)))
+            }
             try flipByte(published[1].path, at: published[1].dna.size / 2)
             let store = Store(root: dir.file("store"))
             for deep in [false, true] {
@@ -100,7 +113,8 @@ struct StoreTests {
             let artifact = folder + "/env-1234.tar.gz"
             #expect(try Command.run("tar", ["-czf", artifact, "-C", dir.file("src"), "env"]).status == 0)
             let digests = try Store.digest(artifact, .md5)
-            try "{'dig': '\(digests.md5!)', 'size': \(digests.size)L}\n".write(toFile: artifact + ".dna", atomically: false, encoding: .utf8)
+            try "{'dig': '\(digests.md5!)', 'size': \(digests.size)L}\n".write(
+                toFile: artifact + ".dna", atomically: false, encoding: .utf8)
             #expect(symlink("2008/08/14/174749", dir.file("backup/cms02/repos/env/last")) == 0)
 
             let store = Store(root: dir.file("backup"))
@@ -129,7 +143,9 @@ struct StoreTests {
     @Test func aStoreWithAnotherIdIsRefused() throws {
         try withTemporaryDirectory("store") { dir in
             _ = try Store.openForWriting(dir.file("store"))
-            let error = #expect(throws: BackupError.self) { try Store.openForWriting(dir.file("store"), expectedID: "other") }
+            let error = #expect(throws: BackupError.self) {
+                try Store.openForWriting(dir.file("store"), expectedID: "other")
+            }
             #expect(error?.message.contains("is the right disk mounted") == true)
         }
     }
@@ -152,7 +168,9 @@ struct StoreTests {
         try withTemporaryDirectory("store") { dir in
             try FileManager.default.createDirectory(atPath: dir.file("src"), withIntermediateDirectories: true)
             let store = try Store.openForWriting(dir.file("store"))
-            let error = #expect(throws: BackupError.self) { try store.backupFolder(dir.file("src"), node: "n", name: name) }
+            let error = #expect(throws: BackupError.self) {
+                try store.backupFolder(dir.file("src"), node: "n", name: name)
+            }
             #expect(error?.code == .invalidArgument)
             #expect(error?.message.contains("'\(name)'") == true)
         }
@@ -184,7 +202,9 @@ struct StoreTests {
             #expect(repairs.map(\.problem) == ["collapsed", "collapsed", "missing"])
             #expect(try fm.destinationOfSymbolicLink(atPath: alphaLast) == a2.location.stamp)
             #expect(try fm.destinationOfSymbolicLink(atPath: betaLast) == b.location.stamp)
-            #expect(try fm.destinationOfSymbolicLink(atPath: dir.file("store/cms02/folder/gamma/last")) == gamma.location.stamp)
+            #expect(
+                try fm.destinationOfSymbolicLink(atPath: dir.file("store/cms02/folder/gamma/last"))
+                    == gamma.location.stamp)
             let aside = try #require(repairs[1].keptAside)
             #expect(fm.fileExists(atPath: aside + "/NOTES"))
             #expect(repairs[0].keptAside == nil)

@@ -67,7 +67,8 @@ struct TarCorpusTests {
         let corpus = try TarCorpus.load()
         let archive = corpus.archives.first { $0.file == file }!
         let path = corpus.folder + "/" + file
-        try expectEntries(try ArchiveInspector.list(path), match: archive.entries ?? [], file: file, useHeaderLinks: true)
+        try expectEntries(
+            try ArchiveInspector.list(path), match: archive.entries ?? [], file: file, useHeaderLinks: true)
         let absEscape = "/tmp/abs-escape"
         let absEscapeBefore = FileManager.default.fileExists(atPath: absEscape)
         try withTemporaryDirectory("hostile") { dir in
@@ -90,7 +91,9 @@ struct TarCorpusTests {
 
     // MARK: - Helpers
 
-    private func expectEntries(_ entries: [TarEntry], match expected: [TarCorpus.Entry], file: String, useHeaderLinks: Bool) throws {
+    private func expectEntries(
+        _ entries: [TarEntry], match expected: [TarCorpus.Entry], file: String, useHeaderLinks: Bool
+    ) throws {
         #expect(entries.count == expected.count, "\(file): \(entries.count) entries, manifest has \(expected.count)")
         for (got, want) in zip(entries, expected) {
             if let hex = want.name_hex {
@@ -118,12 +121,16 @@ struct TarCorpusTests {
 
     private func bytes(fromHex hex: String) -> [UInt8] {
         let digits = Array(hex.utf8)
-        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
+        return stride(from: 0, to: digits.count, by: 2).map {
+            UInt8(String(decoding: digits[$0..<($0 + 2)], as: UTF8.self), radix: 16)!
+        }
     }
 
     /// Reads a file whose path may not be UTF-8.
     private func readRaw(_ path: [UInt8]) throws -> [UInt8] {
-        let fd = (path + [0]).withUnsafeBufferPointer { p in p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_RDONLY) } }
+        let fd = (path + [0]).withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_RDONLY) }
+        }
         guard fd >= 0 else { throw BackupError(.notFound, "cannot open \(String(decoding: path, as: UTF8.self))") }
         defer { close(fd) }
         var out: [UInt8] = []

@@ -57,7 +57,9 @@ public final class ArchiveFileSource: ByteSource {
         guard !rawEOF else { return }
         if rawStart == rawEnd { rawStart = 0; rawEnd = 0 }
         guard rawEnd < raw.count else { return }
-        let n = try raw.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[rawEnd...])) }
+        let n = try raw.withUnsafeMutableBytes {
+            try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[rawEnd...]))
+        }
         if n == 0 {
             rawEOF = true
         } else {
@@ -159,7 +161,8 @@ public final class ArchiveFileSource: ByteSource {
             }
             if available == 0 && rawEOF {
                 throw BackupError(
-                    .archiveTruncated, "'\(name)' is truncated: its gzip data ends early at compressed byte \(fileOffset).")
+                    .archiveTruncated,
+                    "'\(name)' is truncated: its gzip data ends early at compressed byte \(fileOffset).")
             }
         }
     }

@@ -77,7 +77,9 @@ public final class TarExtractor {
             let link = entry.linkBytes ?? []
             try checkSymlinkStaysInside(link, parent: parentPath, entry: entry)
             try removeExisting(name, in: parent, entry: entry)
-            try call(entry, "create the symlink") { link.withCString { l in name.withCString { symlinkat(l, parent, $0) } } }
+            try call(entry, "create the symlink") {
+                link.withCString { l in name.withCString { symlinkat(l, parent, $0) } }
+            }
             try applyMetadata(entry, name: name, in: parent, isLink: true)
         case .hardlink:
             let source = try safeComponents(entry.linkBytes ?? [], entry: entry, what: "link target")
@@ -95,7 +97,9 @@ public final class TarExtractor {
             try applyMetadata(entry, name: name, in: parent, isLink: false)
         case .characterDevice, .blockDevice:
             let type = entry.kind == .characterDevice ? S_IFCHR : S_IFBLK
-            let (major, minor) = (UInt64(truncatingIfNeeded: entry.deviceMajor), UInt64(truncatingIfNeeded: entry.deviceMinor))
+            let (major, minor) = (
+                UInt64(truncatingIfNeeded: entry.deviceMajor), UInt64(truncatingIfNeeded: entry.deviceMinor)
+            )
             let dev = dev_t((major & 0xFFF) << 8 | (major & ~0xFFF) << 32 | (minor & 0xFF) | (minor & ~0xFF) << 12)
             try removeExisting(name, in: parent, entry: entry)
             let rc = name.withCString { mknodat(parent, $0, type | mode_t(entry.mode & 0o777), dev) }
@@ -114,7 +118,9 @@ public final class TarExtractor {
 
     /// The components of a member path, refusing absolute paths and `..`.
     private func safeComponents(_ bytes: [UInt8], entry: TarEntry, what: String) throws -> [[UInt8]] {
-        if bytes.first == 0x2F { throw hostile(entry, "has an absolute \(what) '\(String(decoding: bytes, as: UTF8.self))'") }
+        if bytes.first == 0x2F {
+            throw hostile(entry, "has an absolute \(what) '\(String(decoding: bytes, as: UTF8.self))'")
+        }
         var out: [[UInt8]] = []
         for part in bytes.split(separator: 0x2F, omittingEmptySubsequences: true) {
             if part.elementsEqual([0x2E]) { continue }
@@ -169,7 +175,9 @@ public final class TarExtractor {
             guard next >= 0 else {
                 let shown = path[0...i].map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
                 if e == ELOOP || e == ENOTDIR {
-                    throw hostile(entry, "would be written through '\(shown)', which is not a folder (a symlink or file is in the way)")
+                    throw hostile(
+                        entry,
+                        "would be written through '\(shown)', which is not a folder (a symlink or file is in the way)")
                 }
                 throw failure(entry, "open the folder '\(shown)' for", e)
             }
@@ -238,7 +246,9 @@ public final class TarExtractor {
             }
         }
         if !isLink {
-            try call(entry, "set the mode of") { name.withCString { fchmodat(parent, $0, mode_t(entry.mode & modeMask), 0) } }
+            try call(entry, "set the mode of") {
+                name.withCString { fchmodat(parent, $0, mode_t(entry.mode & modeMask), 0) }
+            }
         }
         var times = [
             timespec(tv_sec: Int(entry.modificationTime), tv_nsec: 0),

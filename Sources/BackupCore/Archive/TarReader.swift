@@ -45,7 +45,8 @@ public final class TarReader {
             let headerOffset = position
             guard let block = try readBlock(context: "a header") else {
                 if entriesRead == 0 && firstHeader == nil {
-                    throw BackupError(.archiveCorrupt, "'\(source.name)' is empty: it does not look like a tar archive.")
+                    throw BackupError(
+                        .archiveCorrupt, "'\(source.name)' is empty: it does not look like a tar archive.")
                 }
                 if firstHeader != nil {
                     throw truncated("the archive ends after an extended header, before its member")
@@ -54,14 +55,17 @@ public final class TarReader {
                 return nil
             }
             if block.allSatisfy({ $0 == 0 }) {
-                if firstHeader != nil { throw corrupt("an extended header is followed by the end-of-archive marker", at: headerOffset) }
+                if firstHeader != nil {
+                    throw corrupt("an extended header is followed by the end-of-archive marker", at: headerOffset)
+                }
                 ended = true
                 return nil
             }
             try checkChecksum(block, at: headerOffset)
             if firstHeader == nil { firstHeader = headerOffset }
             guard let size = TarFormat.number(block[TarFormat.size]), size >= 0 else {
-                throw corrupt("the size field of the header at byte \(headerOffset) is not a valid number", at: headerOffset)
+                throw corrupt(
+                    "the size field of the header at byte \(headerOffset) is not a valid number", at: headerOffset)
             }
             let flag = block[TarFormat.typeflag]
             switch flag {
@@ -99,7 +103,8 @@ public final class TarReader {
             if flag == UInt8(ascii: "S") {
                 entry.sparseMap = try readOldGNUSparseMap(block, entry: entry)
                 guard let real = TarFormat.number(block[TarFormat.gnuRealSize]), real >= 0 else {
-                    throw corrupt("the sparse real size of '\(entry.path)' is not a valid number", at: entry.headerOffset)
+                    throw corrupt(
+                        "the sparse real size of '\(entry.path)' is not a valid number", at: entry.headerOffset)
                 }
                 entry.size = real
             }
@@ -143,7 +148,9 @@ public final class TarReader {
         }
         while end - start < wanted && !sourceEnded {
             let n = try withSourceContext {
-                try buffer.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[end...])) }
+                try buffer.withUnsafeMutableBytes {
+                    try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[end...]))
+                }
             }
             if n == 0 { sourceEnded = true } else { end += n }
         }
@@ -253,7 +260,9 @@ public final class TarReader {
         }
         func field(_ range: Range<Int>, _ label: String) throws -> Int64 {
             guard let v = TarFormat.number(block[range]) else {
-                throw corrupt("the \(label) field of '\(String(decoding: path, as: UTF8.self))' is not a valid number", at: offset)
+                throw corrupt(
+                    "the \(label) field of '\(String(decoding: path, as: UTF8.self))' is not a valid number", at: offset
+                )
             }
             return v
         }
@@ -275,8 +284,10 @@ public final class TarReader {
             size: (flag == UInt8(ascii: "1") || flag == UInt8(ascii: "2")) ? 0 : size,
             mode: UInt32(truncatingIfNeeded: try field(TarFormat.mode, "mode") & 0o7777),
             uid: try field(TarFormat.uid, "uid"), gid: try field(TarFormat.gid, "gid"),
-            userName: (isPOSIX || isGNU) ? String(decoding: TarFormat.string(block[TarFormat.uname]), as: UTF8.self) : "",
-            groupName: (isPOSIX || isGNU) ? String(decoding: TarFormat.string(block[TarFormat.gname]), as: UTF8.self) : "",
+            userName: (isPOSIX || isGNU)
+                ? String(decoding: TarFormat.string(block[TarFormat.uname]), as: UTF8.self) : "",
+            groupName: (isPOSIX || isGNU)
+                ? String(decoding: TarFormat.string(block[TarFormat.gname]), as: UTF8.self) : "",
             modificationTime: try field(TarFormat.mtime, "mtime"))
         if kind == .characterDevice || kind == .blockDevice {
             entry.deviceMajor = try field(TarFormat.devmajor, "devmajor")
@@ -292,7 +303,8 @@ public final class TarReader {
     /// it meaningless for links, devices, FIFOs and directories; GNU dumpdirs `D` do carry data).
     static let headerOnlyFlags: Set<UInt8> = Set("123456".utf8)
 
-    private func apply(_ records: PaxRecords, to entry: inout TarEntry, dataSize: inout Int64, headerOnly: Bool) throws {
+    private func apply(_ records: PaxRecords, to entry: inout TarEntry, dataSize: inout Int64, headerOnly: Bool) throws
+    {
         guard !records.records.isEmpty else { return }
         func number(_ key: String) throws -> Int64? {
             guard let raw = records[key] else { return nil }
@@ -358,11 +370,15 @@ public final class TarReader {
                 let offsets = records.records.filter { $0.key == "GNU.sparse.offset" }
                 let lengths = records.records.filter { $0.key == "GNU.sparse.numbytes" }
                 guard offsets.count == lengths.count else {
-                    throw corrupt("the GNU sparse 0.0 records of '\(entry.path)' do not pair up", at: entry.headerOffset)
+                    throw corrupt(
+                        "the GNU sparse 0.0 records of '\(entry.path)' do not pair up", at: entry.headerOffset)
                 }
                 entry.sparseMap = try zip(offsets, lengths).map { o, l in
-                    guard let off = PaxRecords.integer(o.value), let len = PaxRecords.integer(l.value), off >= 0, len >= 0
-                    else { throw corrupt("a GNU sparse 0.0 record of '\(entry.path)' is malformed", at: entry.headerOffset) }
+                    guard let off = PaxRecords.integer(o.value), let len = PaxRecords.integer(l.value), off >= 0,
+                        len >= 0
+                    else {
+                        throw corrupt("a GNU sparse 0.0 record of '\(entry.path)' is malformed", at: entry.headerOffset)
+                    }
                     return SparseExtent(offset: off, length: len)
                 }
             }
@@ -377,9 +393,12 @@ public final class TarReader {
             for i in 0..<count {
                 let o = base + i * 24
                 if block[o] == 0 { return false }
-                guard let off = TarFormat.number(block[o..<(o + 12)]), let len = TarFormat.number(block[(o + 12)..<(o + 24)]),
+                guard let off = TarFormat.number(block[o..<(o + 12)]),
+                    let len = TarFormat.number(block[(o + 12)..<(o + 24)]),
                     off >= 0, len >= 0
-                else { throw corrupt("an old GNU sparse entry of '\(entry.path)' is malformed", at: entry.headerOffset) }
+                else {
+                    throw corrupt("an old GNU sparse entry of '\(entry.path)' is malformed", at: entry.headerOffset)
+                }
                 map.append(SparseExtent(offset: off, length: len))
             }
             return true
@@ -388,7 +407,9 @@ public final class TarReader {
         var extended = block[TarFormat.gnuIsExtended] != 0
         while extended {
             guard map.count <= TarReader.maxSparseExtents else {
-                throw corrupt("'\(entry.path)' has more than \(TarReader.maxSparseExtents) sparse extents", at: entry.headerOffset)
+                throw corrupt(
+                    "'\(entry.path)' has more than \(TarReader.maxSparseExtents) sparse extents", at: entry.headerOffset
+                )
             }
             guard let ext = try readBlock(context: "an old GNU sparse header") else {
                 throw truncated("the archive ends inside the sparse headers of '\(entry.path)'")
@@ -415,7 +436,8 @@ public final class TarReader {
                     return v
                 }
                 guard consumed < Int64(TarReader.maxExtendedHeaderSize), remaining >= Int64(TarFormat.blockSize) else {
-                    throw corrupt("the GNU sparse 1.0 map of '\(entry.path)' is malformed or too large", at: entry.headerOffset)
+                    throw corrupt(
+                        "the GNU sparse 1.0 map of '\(entry.path)' is malformed or too large", at: entry.headerOffset)
                 }
                 guard let block = try readBlock(context: "a GNU sparse 1.0 map") else {
                     throw truncated("the archive ends inside the sparse map of '\(entry.path)'")
@@ -445,14 +467,16 @@ public final class TarReader {
         for e in map {
             let (endOffset, overflow) = e.offset.addingReportingOverflow(e.length)
             guard !overflow, e.offset >= last, endOffset <= entry.size else {
-                throw corrupt("the sparse map of '\(entry.path)' has overlapping or out-of-range extents", at: entry.headerOffset)
+                throw corrupt(
+                    "the sparse map of '\(entry.path)' has overlapping or out-of-range extents", at: entry.headerOffset)
             }
             last = endOffset
             stored += e.length
         }
         guard stored == remaining else {
             throw corrupt(
-                "the sparse map of '\(entry.path)' covers \(stored) bytes but \(remaining) are stored", at: entry.headerOffset)
+                "the sparse map of '\(entry.path)' covers \(stored) bytes but \(remaining) are stored",
+                at: entry.headerOffset)
         }
     }
 

@@ -101,7 +101,8 @@ public enum TreeScanner {
                     if e == ENOENT {
                         throw BackupError(
                             .sourceChanged,
-                            "'\(String(decoding: child, as: UTF8.self))' vanished while the backup was scanning its folder. Run the backup again.")
+                            "'\(String(decoding: child, as: UTF8.self))' vanished while the backup was scanning its folder. Run the backup again."
+                        )
                     }
                     throw BackupError.posix("stat", path: String(decoding: child, as: UTF8.self), errno: e)
                 }
@@ -134,9 +135,13 @@ public enum TreeScanner {
         private func readLink(_ path: [UInt8]) throws -> [UInt8] {
             var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
             let n = path.withCString { p in
-                buffer.withUnsafeMutableBytes { readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+                buffer.withUnsafeMutableBytes {
+                    readlink(p, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+                }
             }
-            guard n >= 0 else { throw BackupError.posix("read the link", path: String(decoding: path, as: UTF8.self), errno: errno) }
+            guard n >= 0 else {
+                throw BackupError.posix("read the link", path: String(decoding: path, as: UTF8.self), errno: errno)
+            }
             return Array(buffer[0..<n])
         }
     }

@@ -93,7 +93,8 @@ extension DNA {
         struct Header: Decodable { var format: String? }
         let header: Header
         do { header = try decoder.decode(Header.self, from: Data(bytes)) } catch {
-            throw BackupError(.sidecarInvalid, "DNA sidecar '\(path)' is neither JSON nor a legacy dict: \(describe(error)).")
+            throw BackupError(
+                .sidecarInvalid, "DNA sidecar '\(path)' is neither JSON nor a legacy dict: \(describe(error)).")
         }
         guard let format = header.format else {
             // A legacy dict written with double quotes is also valid JSON.
@@ -103,7 +104,8 @@ extension DNA {
         guard format == currentFormat else {
             throw BackupError(
                 .sidecarInvalid,
-                "DNA sidecar '\(path)' has format '\(format)', which this version does not read (it reads '\(currentFormat)'). Upgrade scm-backup.")
+                "DNA sidecar '\(path)' has format '\(format)', which this version does not read (it reads '\(currentFormat)'). Upgrade scm-backup."
+            )
         }
         let dna: DNA
         do { dna = try decoder.decode(DNA.self, from: Data(bytes)) } catch {
@@ -120,7 +122,10 @@ extension DNA {
     }
 
     static func isHex(_ s: String, length: Int) -> Bool {
-        s.utf8.count == length && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) }
+        s.utf8.count == length
+            && s.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46)
+            }
     }
 
     /// A decoding error as a short phrase naming the field at fault.

@@ -7,7 +7,8 @@
 enum LegacyDNA {
     static func parse(_ text: String, path: String) throws -> DNA {
         func fail(_ why: String) -> BackupError {
-            BackupError(.sidecarInvalid, "Legacy DNA sidecar '\(path)' cannot be read: \(why). It holds: \(text.prefix(120))")
+            BackupError(
+                .sidecarInvalid, "Legacy DNA sidecar '\(path)' cannot be read: \(why). It holds: \(text.prefix(120))")
         }
         var chars = Substring(text)
         func skipSpace() { chars = chars.drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }) }

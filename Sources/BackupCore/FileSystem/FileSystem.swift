@@ -77,7 +77,8 @@ public enum FileSystem {
             var bytes = [UInt8](repeating: 0, count: limit + 1)
             let n = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
             guard n <= limit else {
-                throw BackupError(.invalidArgument, "'\(path)' is larger than \(limit) bytes; it is not a sidecar or marker.")
+                throw BackupError(
+                    .invalidArgument, "'\(path)' is larger than \(limit) bytes; it is not a sidecar or marker.")
             }
             return Array(bytes[0..<n])
         }

@@ -55,14 +55,16 @@ extension Store {
                 return r
             }
             let check = try ArchiveInspector.check(partial, digests: .sha256)
-            guard check.fileDigests?.sha256 == result.compressed.sha256, check.fileDigests?.size == result.compressed.size
+            guard check.fileDigests?.sha256 == result.compressed.sha256,
+                check.fileDigests?.size == result.compressed.size
             else {
                 throw BackupError(
                     .io, "'\(partial)' does not read back as written: the disk or file system is corrupting data.")
             }
             let revision = String(result.tar.sha256!.prefix(12))
             let fileName = "\(source)-\(revision).tar.gz"
-            let location = ArtifactLocation(origin: origin, kind: kind, source: source, stamp: stamp, fileName: fileName)
+            let location = ArtifactLocation(
+                origin: origin, kind: kind, source: source, stamp: stamp, fileName: fileName)
             let dna = DNA(
                 artifact: fileName, digests: result.compressed, origin: origin, kind: kind, source: source,
                 revision: revision, created: now, tar: result.tar, entries: result.entryCount)
@@ -95,7 +97,9 @@ extension Store {
             let folder = sourceFolder + "/" + stamp
             try FileSystem.makeDirectories((folder as NSString).deletingLastPathComponent)
             if mkdir(folder, 0o700) == 0 {
-                guard chmod(folder, 0o700) == 0 else { throw BackupError.posix("set the mode of", path: folder, errno: errno) }
+                guard chmod(folder, 0o700) == 0 else {
+                    throw BackupError.posix("set the mode of", path: folder, errno: errno)
+                }
                 return (stamp, folder)
             }
             guard errno == EEXIST else { throw BackupError.posix("create folder", path: folder, errno: errno) }

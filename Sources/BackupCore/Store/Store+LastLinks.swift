@@ -23,7 +23,8 @@ extension Store {
     func updateLastLink(_ sourceFolder: String, to stamp: String) throws -> String? {
         let link = sourceFolder + "/last"
         if let st = try FileSystem.linkStatus(link), (st.st_mode & S_IFMT) == S_IFDIR {
-            return "'\(link)' is a folder, not a link (a careless copy collapsed it); run 'scm-backup lastlinks --store \(root)'."
+            return
+                "'\(link)' is a folder, not a link (a careless copy collapsed it); run 'scm-backup lastlinks --store \(root)'."
         }
         let temp = sourceFolder + "/.last.partial"
         unlink(temp)  // A leftover from a crashed update; ENOENT is the usual answer.
@@ -99,7 +100,9 @@ extension Store {
             }
             if identical {
                 for name in files {
-                    guard unlink(link + "/" + name) == 0 else { throw BackupError.posix("remove", path: link + "/" + name, errno: errno) }
+                    guard unlink(link + "/" + name) == 0 else {
+                        throw BackupError.posix("remove", path: link + "/" + name, errno: errno)
+                    }
                 }
                 guard rmdir(link) == 0 else { throw BackupError.posix("remove", path: link, errno: errno) }
                 return nil

@@ -46,7 +46,8 @@ extension Store {
                 var file = start
                 if file.hasSuffix(".tar.gz.dna") { file = String(file.dropLast(4)) }
                 guard file.hasSuffix(".tar.gz") else {
-                    throw BackupError(.invalidArgument, "'\(start)' is neither a folder nor a .tar.gz artifact or its .dna.")
+                    throw BackupError(
+                        .invalidArgument, "'\(start)' is neither a folder nor a .tar.gz artifact or its .dna.")
                 }
                 guard let fst = try FileSystem.linkStatus(file) else {
                     result.orphanSidecars.append(start)
@@ -77,7 +78,8 @@ extension Store {
                 if name.hasSuffix(".partial") {
                     result.partials.append(path)
                 } else if name.hasSuffix(".tar.gz") {
-                    result.artifacts.append(try artifact(at: path, size: Int64(st.st_size), hasSidecar: present.contains(name + ".dna")))
+                    result.artifacts.append(
+                        try artifact(at: path, size: Int64(st.st_size), hasSidecar: present.contains(name + ".dna")))
                 } else if name.hasSuffix(".tar.gz.dna"), !present.contains(String(name.dropLast(4))) {
                     result.orphanSidecars.append(path)
                 }

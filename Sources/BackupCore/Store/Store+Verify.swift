@@ -56,14 +56,16 @@ extension Store {
             if deep {
                 do {
                     digests = try ArchiveInspector.check(artifact.path, digests: dna.digestsToCheck).fileDigests!
-                } catch let error as BackupError where error.code == .archiveCorrupt || error.code == .archiveTruncated {
+                } catch let error as BackupError where error.code == .archiveCorrupt || error.code == .archiveTruncated
+                {
                     // A damaged archive: a mutant if its bytes also differ from the DNA.
                     let plain = try Store.digest(artifact.path, dna.digestsToCheck)
                     let differences = dna.mismatches(plain)
                     if differences.isEmpty && reasons.isEmpty {
                         return VerifyResult(artifact: artifact, status: .unreadable(error.message), dna: dna)
                     }
-                    return VerifyResult(artifact: artifact, status: .mutant(reasons + differences + [error.message]), dna: dna)
+                    return VerifyResult(
+                        artifact: artifact, status: .mutant(reasons + differences + [error.message]), dna: dna)
                 }
             } else {
                 digests = try Store.digest(artifact.path, dna.digestsToCheck)

@@ -33,7 +33,8 @@ public struct Store: Sendable {
             if let expectedID, marker.id != expectedID {
                 throw BackupError(
                     .storeMarker,
-                    "Store '\(store.root)' has id \(marker.id), not the expected \(expectedID): is the right disk mounted there?")
+                    "Store '\(store.root)' has id \(marker.id), not the expected \(expectedID): is the right disk mounted there?"
+                )
             }
             return store
         }

@@ -31,10 +31,12 @@ public struct StoreMarker: Codable, Equatable, Sendable {
         decoder.dateDecodingStrategy = .iso8601
         let marker: StoreMarker
         do { marker = try decoder.decode(StoreMarker.self, from: Data(bytes)) } catch {
-            throw BackupError(.storeMarker, "Store marker '\(path)' is not valid JSON of format \(currentFormat): \(error).")
+            throw BackupError(
+                .storeMarker, "Store marker '\(path)' is not valid JSON of format \(currentFormat): \(error).")
         }
         guard marker.format == currentFormat else {
-            throw BackupError(.storeMarker, "Store marker '\(path)' has format '\(marker.format)', which this version does not read.")
+            throw BackupError(
+                .storeMarker, "Store marker '\(path)' has format '\(marker.format)', which this version does not read.")
         }
         return marker
     }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on a Debian machine. Idempotent: a second
+# run installs nothing and takes a second. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+APT_PACKAGES=(subversion git sqlite3 libsqlite3-dev zlib1g-dev libssl-dev tar gzip findutils
+              python3 python3-pip)
+TRAC_VERSION="1.6"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Trac comes from PyPI (Debian's package is older); later issues back up Trac environments.
+PYTHON=$(command -v python3)
+if ! "$PYTHON" -c "import trac, sys; sys.exit(0 if trac.__version__.startswith('$TRAC_VERSION') else 1)" 2>/dev/null; then
+    echo "setup: installing Trac $TRAC_VERSION with pip"
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "Trac==$TRAC_VERSION" \
+        || "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages "Trac==$TRAC_VERSION"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "setup: Swift 6 is required and not on PATH; install the Swift toolchain for Linux (swift.org) and retry." >&2
+    exit 1
+fi
