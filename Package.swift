@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["BackupCore", "BackupTesting", "scm-backup"],
+            exclude: ["Snapshots"],
             swiftSettings: strict
         ),
     ]

@@ -3,8 +3,8 @@
 # run installs nothing and takes a second. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-APT_PACKAGES=(subversion git sqlite3 libsqlite3-dev zlib1g-dev libssl-dev tar gzip findutils
-              python3 python3-pip)
+APT_PACKAGES=(subversion git sqlite3 libsqlite3-dev zlib1g-dev libssl-dev tar gzip findutils diffutils
+              python3 python3-pip python3-subversion)
 TRAC_VERSION="1.6"
 
 as_root() {
@@ -21,12 +21,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Trac comes from PyPI (Debian's package is older); later issues back up Trac environments.
-PYTHON=$(command -v python3)
-if ! "$PYTHON" -c "import trac, sys; sys.exit(0 if trac.__version__.startswith('$TRAC_VERSION') else 1)" 2>/dev/null; then
-    echo "setup: installing Trac $TRAC_VERSION with pip"
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "Trac==$TRAC_VERSION" \
-        || "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages "Trac==$TRAC_VERSION"
+# Trac comes from PyPI (Debian's package is older). It is installed for the system Python,
+# /usr/bin/python3, which has the Subversion bindings (python3-subversion) that Trac needs to
+# resync a repository; its trac-admin lands in /usr/local/bin.
+if ! /usr/bin/python3 -c "import trac, svn.core, sys; sys.exit(0 if trac.__version__.startswith('$TRAC_VERSION') else 1)" 2>/dev/null; then
+    echo "setup: installing Trac $TRAC_VERSION for /usr/bin/python3 with pip"
+    as_root /usr/bin/python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --break-system-packages "Trac==$TRAC_VERSION"
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

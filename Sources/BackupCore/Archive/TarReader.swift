@@ -65,7 +65,7 @@ public final class TarReader {
             if firstHeader == nil { firstHeader = headerOffset }
             guard let size = TarFormat.number(block[TarFormat.size]), size >= 0 else {
                 throw corrupt(
-                    "the size field of the header at byte \(headerOffset) is not a valid number", at: headerOffset)
+                    "the size field of a header is not a valid number", at: headerOffset)
             }
             let flag = block[TarFormat.typeflag]
             switch flag {
@@ -73,7 +73,7 @@ public final class TarReader {
                 let data = try readExtended(size: size, what: "pax header")
                 let records: PaxRecords
                 do { records = try PaxRecords(parsing: data) } catch {
-                    throw corrupt("malformed pax header at byte \(headerOffset): \(error.reason)", at: headerOffset)
+                    throw corrupt("malformed pax header: \(error.reason)", at: headerOffset)
                 }
                 if flag == UInt8(ascii: "g") {
                     globalRecords.merge(records)
@@ -243,7 +243,7 @@ public final class TarReader {
                     .archiveCorrupt,
                     "'\(source.name)' does not look like a tar archive: its first header fails its checksum.")
             }
-            throw corrupt("the header at byte \(offset) fails its checksum", at: offset)
+            throw corrupt("a header fails its checksum", at: offset)
         }
     }
 
