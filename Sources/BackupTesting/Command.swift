@@ -11,7 +11,8 @@ public struct CommandResult: Sendable {
 public enum Command {
     /// Runs `executable` (a path, or a name looked up in PATH) with `arguments`.
     public static func run(
-        _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]
+        _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
+        input: String? = nil
     ) throws -> CommandResult {
         let process = Process()
         if !environment.isEmpty {
@@ -29,8 +30,13 @@ public enum Command {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let inPipe = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
         try process.run()
+        if let input {
+            try inPipe.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            try inPipe.fileHandleForWriting.close()
+        }
         // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
         let group = DispatchGroup()
         nonisolated(unsafe) var errData = Data()
@@ -48,9 +54,11 @@ public enum Command {
     }
 
     /// Runs the `scm-backup` binary built beside the tests.
-    public static func scmBackup(_ arguments: [String], in directory: String? = nil) throws -> CommandResult {
+    public static func scmBackup(_ arguments: [String], in directory: String? = nil, input: String? = nil) throws
+        -> CommandResult
+    {
         // A fixed width, so that help output is the same in a terminal and in CI.
-        try run(Paths.scmBackupBinary, arguments, in: directory, environment: ["COLUMNS": "100"])
+        try run(Paths.scmBackupBinary, arguments, in: directory, environment: ["COLUMNS": "100"], input: input)
     }
 }
 

@@ -14,7 +14,8 @@ struct SCMBackup: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
-            LastLinksCommand.self, InitStoreCommand.self, ArchiveCommand.self, DemoCommand.self,
+            LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
+            InitStoreCommand.self, ArchiveCommand.self, DemoCommand.self,
         ]
     )
 

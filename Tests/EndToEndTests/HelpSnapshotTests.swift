@@ -7,7 +7,8 @@ import Testing
 struct HelpSnapshotTests {
     static let commands: [[String]] = [
         [], ["backup"], ["verify"], ["ls"], ["du"], ["lastlinks"], ["init-store"], ["archive"],
-        ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"],
+        ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"], ["purge"], ["recover"],
+        ["recover-config"],
     ]
 
     @Test(arguments: commands)

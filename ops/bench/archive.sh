@@ -25,7 +25,7 @@ if [ ! -f "$TREE/.complete" ]; then
     mkdir -p "$TREE"
     total=0
     for repo in $(find "$MIRRORS" -maxdepth 3 -name '*.git' -type d | sort); do
-        for tag in $(git -C "$repo" tag --sort=-creatordate 2>/dev/null | head -n 6); do
+        for tag in $(git -C "$repo" tag --sort=-creatordate 2>/dev/null | head -n 24); do
             dest="$TREE/$(basename "$repo" .git)-$tag"
             mkdir -p "$dest"
             git -C "$repo" archive --format=tar "$tag" | tar -xf - -C "$dest"

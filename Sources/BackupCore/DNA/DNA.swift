@@ -31,6 +31,14 @@ public struct DNA: Codable, Equatable, Sendable {
     public var tarSHA256: String?
     /// Number of archive members.
     public var entries: Int?
+    /// An identity of the source that must not change between backups (the svn UUID).
+    public var identity: String?
+    /// Why this artifact looks like a regression of its source (revision backwards, identity
+    /// changed, size collapsed); absent when none. Retention never counts such an artifact.
+    public var regressions: [String]?
+    /// For an artifact taken together with another under one lock (a Trac environment and its
+    /// svn repository), that artifact's file name.
+    public var pairedWith: String?
 
     public init(
         artifact: String, digests: ArtifactDigests, origin: String, kind: String, source: String, revision: String,

@@ -31,6 +31,14 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
         public static let storeMarker = Code(rawValue: "store-marker")
         /// A value given by the user is out of range or malformed.
         public static let invalidArgument = Code(rawValue: "invalid-argument")
+        /// A required external tool (svnadmin, git, trac-admin, sqlite3) is missing.
+        public static let toolMissing = Code(rawValue: "tool-missing")
+        /// An external tool exited with an error.
+        public static let toolFailed = Code(rawValue: "tool-failed")
+        /// A backup was refused or flagged because the source went backwards.
+        public static let regression = Code(rawValue: "regression")
+        /// An operation would overwrite or delete something it must not.
+        public static let refused = Code(rawValue: "refused")
         /// An artifact was not found.
         public static let notFound = Code(rawValue: "not-found")
     }

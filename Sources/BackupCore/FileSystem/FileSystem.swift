@@ -44,6 +44,10 @@ public enum FileSystem {
         let fd = try FileDescriptor.create(temp, mode: mode)
         do {
             try withFileDescriptor(fd) { fd in
+                // open() applies the umask; the mode asked for is the mode wanted.
+                guard fchmod(fd.rawValue, mode) == 0 else {
+                    throw BackupError.posix("set the mode of", path: temp, errno: errno)
+                }
                 try fd.write(bytes)
                 try fd.sync()
             }
@@ -70,6 +74,13 @@ public enum FileSystem {
         throw BackupError.posix("stat", path: path, errno: errno)
     }
 
+    /// The canonical absolute path (symlinks resolved), or nil if `path` does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Reads a whole small file (sidecars, markers); refuses files over `limit` bytes.
     public static func readSmallFile(_ path: String, limit: Int = 1 << 20) throws -> [UInt8] {
         let fd = try FileDescriptor.openForReading(path)
@@ -80,6 +91,16 @@ public enum FileSystem {
                 throw BackupError(
                     .invalidArgument, "'\(path)' is larger than \(limit) bytes; it is not a sidecar or marker.")
             }
+            return Array(bytes[0..<n])
+        }
+    }
+
+    /// The first `count` bytes of a file (fewer if it is shorter).
+    public static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
+        let fd = try FileDescriptor.openForReading(path)
+        return try withFileDescriptor(fd) { fd in
+            var bytes = [UInt8](repeating: 0, count: count)
+            let n = try bytes.withUnsafeMutableBytes { try fd.readFully(into: $0) }
             return Array(bytes[0..<n])
         }
     }

@@ -17,31 +17,140 @@ public struct PublishedArtifact: Sendable {
 
 extension Store {
     /// Backs up the folder at `sourcePath` as source `name` of `node`.
+    public func backupFolder(_ sourcePath: String, node: String, name: String, now: Date = Date()) throws
+        -> PublishedArtifact
+    {
+        try backup(SourceSpec(kind: .folder, name: name, path: sourcePath), node: node, now: now)
+    }
+
+    /// Backs up one source of `node`.
     ///
-    /// The artifact is written as `<source>.tar.gz.partial`, fsynced, read back through (every
-    /// member, the gzip CRC and SHA-256 against what was written), its sidecar written
-    /// atomically, and only then renamed to its final name and `last` moved to it. On any
-    /// error the partial is removed and no final name appears. The revision is the first 12
-    /// hex digits of the SHA-256 of the tar stream, so an unchanged folder keeps its revision.
-    public func backupFolder(
-        _ sourcePath: String, node: String, name: String, now: Date = Date(),
+    /// A folder is archived in place; every other kind is first snapshotted by its handler
+    /// into `<store>/.staging/` (svn hotcopy, git bundle, trac hotcopy, SQLite online backup),
+    /// which is removed afterwards whatever happens. The artifact is written as
+    /// `<source>.tar.gz.partial`, fsynced, read back through (every member, the gzip CRC and
+    /// SHA-256 against what was written), its sidecar written atomically, and only then renamed
+    /// to its final name and `last` moved to it. On any error no final name appears. The
+    /// revision is the source's own (svn revision, git refs id) or else the first 12 hex digits
+    /// of the tar stream's SHA-256. A regression against the previous artifact is flagged.
+    public func backup(
+        _ spec: SourceSpec, node: String, now: Date = Date(),
         compressor makeCompressor: () throws -> some ArchiveCompressor = { try GzipCompressor() }
     ) throws -> PublishedArtifact {
         try StoreName.validate(node, what: "node name")
-        try StoreName.validate(name, what: "source name")
-        let plan = try TreeScanner.scan(Store.normalise(sourcePath), archiveRoot: name)
-        var compressor = try makeCompressor()
-        let kind = SourceKind.folder.rawValue
-        return try publish(origin: node, kind: kind, source: name, now: now) { fd in
+        try StoreName.validate(spec.name, what: "source name")
+        if let command = spec.preBackup, let program = command.first {
+            try ToolRunner.run(Tool(program, environment: spec.tools.sqlite3.environment), Array(command.dropFirst()))
+        }
+        return try withSnapshot(spec, node: node) { tree, snapshot in
+            try publishTree(
+                tree, spec: spec, snapshot: snapshot, node: node, now: now, compressor: try makeCompressor())
+        }
+    }
+
+    /// Backs up a Trac environment and its Subversion repository as one consistent pair: both
+    /// are copied while `svnadmin freeze` holds the repository's write lock, so the Trac
+    /// database never refers to revisions the repository copy lacks. Each DNA names the other.
+    public func backupPair(
+        svn: SourceSpec, trac: SourceSpec, node: String, now: Date = Date()
+    ) throws -> (svn: PublishedArtifact, trac: PublishedArtifact) {
+        guard svn.kind == .svn, trac.kind == .trac else {
+            throw BackupError(.invalidArgument, "A pair is an svn repository and a trac environment.")
+        }
+        try StoreName.validate(node, what: "node name")
+        try StoreName.validate(svn.name, what: "source name")
+        try StoreName.validate(trac.name, what: "source name")
+        guard try FileSystem.linkStatus(svn.path) != nil else {
+            throw BackupError(
+                .sourceInvalid, "Subversion repository '\(svn.path)' of source '\(svn.name)' does not exist.")
+        }
+        if let command = trac.preBackup, let program = command.first {
+            try ToolRunner.run(Tool(program, environment: trac.tools.sqlite3.environment), Array(command.dropFirst()))
+        }
+        let svnStaging = try makeStaging(node: node, kind: .svn, name: svn.name)
+        let tracStaging = try makeStaging(node: node, kind: .trac, name: trac.name)
+        defer {
+            // Scratch folders; a leftover is removed by the next backup of the same source.
+            _ = try? removeTree(svnStaging)
+            _ = try? removeTree(tracStaging)
+        }
+        let svnCopy = svnStaging + "/" + svn.name
+        let tracCopy = tracStaging + "/" + trac.name
+        let (svnSnapshot, tracSnapshot) = try ToolRunner.whileRunning(
+            svn.tools.svnadmin, ["freeze", svn.path, "--", "sh", "-c", "echo frozen; exec cat"], readyLine: "frozen"
+        ) {
+            (try SubversionSource().snapshot(svn, to: svnCopy), try TracSource().snapshot(trac, to: tracCopy))
+        }
+        let svnName = "\(svn.name)-\(svnSnapshot.revision ?? "").tar.gz"
+        let tracArtifact = try publishTree(
+            tracCopy, spec: trac, snapshot: tracSnapshot, node: node, now: now, compressor: try GzipCompressor(),
+            pairedWith: svnName)
+        let svnArtifact = try publishTree(
+            svnCopy, spec: svn, snapshot: svnSnapshot, node: node, now: now, compressor: try GzipCompressor(),
+            pairedWith: tracArtifact.location.fileName)
+        return (svnArtifact, tracArtifact)
+    }
+
+    /// Runs `body` with the tree to archive: the folder itself, or a fresh snapshot in staging.
+    func withSnapshot<T>(
+        _ spec: SourceSpec, node: String, _ body: (String, Snapshot) throws -> T
+    ) throws -> T {
+        if spec.kind == .folder { return try body(Store.normalise(spec.path), Snapshot(revision: nil, identity: nil)) }
+        let staging = try makeStaging(node: node, kind: spec.kind, name: spec.name)
+        defer { _ = try? removeTree(staging) }  // Scratch; a leftover is removed by the next backup of the source.
+        let destination = staging + "/" + spec.name
+        let snapshot = try spec.kind.handler.snapshot(spec, to: destination)
+        return try body(destination, snapshot)
+    }
+
+    /// A fresh staging folder `<store>/.staging/<node>-<kind>-<name>-<random>`, after removing what a
+    /// crashed earlier backup of the same source left there.
+    func makeStaging(node: String, kind: SourceKind, name: String) throws -> String {
+        let base = root + "/.staging"
+        try FileSystem.makeDirectories(base)
+        for leftover in try FileSystem.entries(of: base) where leftover.hasPrefix("\(node)-\(kind.rawValue)-\(name)-") {
+            try removeTree(base + "/" + leftover)
+        }
+        let folder = base + "/\(node)-\(kind.rawValue)-\(name)-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileSystem.makeDirectories(folder)
+        return folder
+    }
+
+    /// Archives `tree` and publishes it as an artifact of `spec` on `node`.
+    func publishTree(
+        _ tree: String, spec: SourceSpec, snapshot: Snapshot, node: String, now: Date,
+        compressor: some ArchiveCompressor, pairedWith: String? = nil
+    ) throws -> PublishedArtifact {
+        let plan = try TreeScanner.scan(tree, archiveRoot: spec.name)
+        var compressor = compressor
+        let previous = try newestDNA(origin: node, kind: spec.kind.rawValue, source: spec.name)
+        return try publish(
+            origin: node, kind: spec.kind.rawValue, source: spec.name, now: now, snapshot: snapshot, previous: previous,
+            pairedWith: pairedWith
+        ) { fd in
             let result = try TreeArchiver().archive(plan, compressor: &compressor, to: fd)
             return (result, plan.skipped.map { "'\($0)' is a socket; sockets are not archived." })
         }
     }
 
+    /// The DNA of the newest artifact of a source that has a readable sidecar, if any.
+    func newestDNA(origin: String, kind: String, source: String) throws -> DNA? {
+        let folder = "\(root)/\(origin)/\(kind)/\(source)"
+        guard try FileSystem.linkStatus(folder) != nil else { return nil }
+        for artifact in try scan([folder]).artifacts.reversed() where artifact.hasSidecar {
+            if let dna = try? DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+            {
+                // An unreadable sidecar is skipped: verify reports it; the guard compares with the last good one.
+                return dna
+            }
+        }
+        return nil
+    }
+
     /// Writes an artifact through `produce` into a fresh stamp folder and publishes it.
     func publish(
-        origin: String, kind: String, source: String, now: Date,
-        produce: (FileDescriptor) throws -> (ArchiveResult, [String])
+        origin: String, kind: String, source: String, now: Date, snapshot: Snapshot, previous: DNA?,
+        pairedWith: String? = nil, produce: (FileDescriptor) throws -> (ArchiveResult, [String])
     ) throws -> PublishedArtifact {
         let sourceFolder = "\(root)/\(origin)/\(kind)/\(source)"
         let (stamp, folder) = try makeStampFolder(sourceFolder, now: now)
@@ -61,20 +170,25 @@ extension Store {
                 throw BackupError(
                     .io, "'\(partial)' does not read back as written: the disk or file system is corrupting data.")
             }
-            let revision = String(result.tar.sha256!.prefix(12))
+            let revision = snapshot.revision ?? String(result.tar.sha256!.prefix(12))
             let fileName = "\(source)-\(revision).tar.gz"
             let location = ArtifactLocation(
                 origin: origin, kind: kind, source: source, stamp: stamp, fileName: fileName)
-            let dna = DNA(
+            var dna = DNA(
                 artifact: fileName, digests: result.compressed, origin: origin, kind: kind, source: source,
                 revision: revision, created: now, tar: result.tar, entries: result.entryCount)
+            dna.identity = snapshot.identity
+            dna.pairedWith = pairedWith
+            let regressions = RegressionGuard.regressions(of: dna, after: previous)
+            dna.regressions = regressions.isEmpty ? nil : regressions
             let artifactPath = path(of: location)
             finalPaths = [artifactPath + ".dna"]
             try FileSystem.writeAtomically(try dna.encoded(), to: artifactPath + ".dna")
             try FileSystem.rename(partial, to: artifactPath)
             finalPaths = []
             try FileSystem.syncDirectory(folder)
-            var allWarnings = warnings
+            var allWarnings =
+                warnings + regressions.map { "regression: \($0); this artifact is kept but never counts for retention" }
             if let warning = try updateLastLink(sourceFolder, to: stamp) { allWarnings.append(warning) }
             return PublishedArtifact(path: artifactPath, location: location, dna: dna, warnings: allWarnings)
         } catch {

@@ -68,7 +68,8 @@ extension Store {
             guard let st = try FileSystem.linkStatus(path) else { continue }  // Removed meanwhile.
             let type = st.st_mode & S_IFMT
             if type == S_IFDIR {
-                if name == ".quarantine" && folder == root { continue }
+                // Store-level folders such as .staging and .quarantine hold no published artifacts.
+                if name.hasPrefix(".") && folder == root { continue }
                 if name == "last" {
                     result.collapsedLastLinks.append(path)
                     continue

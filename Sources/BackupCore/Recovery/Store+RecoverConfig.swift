@@ -1,0 +1,98 @@
+import Foundation
+
+/// One configuration file as it is live and as the backup has it.
+public struct ConfigChange: Sendable {
+    public enum State: String, Sendable { case identical, changed, missingLive = "new" }
+    /// The file's path relative to the live folder.
+    public var name: String
+    /// The live file.
+    public var live: String
+    /// The file as extracted from the backup (in a scratch folder).
+    public var backup: String
+    public var state: State
+    /// `diff -u live backup`; empty when identical.
+    public var diff: String
+}
+
+extension Store {
+    /// Extracts the newest good artifact of folder source `name` (or the one at `stamp`) into
+    /// a scratch folder, compares each of its regular files with the same file under `liveFolder`
+    /// and hands the comparisons to `body`, which decides what to `applyConfigChange`. The
+    /// scratch folder is removed afterwards. Nothing is written to logs: the diffs hold secrets
+    /// (password hashes) and are only handed to `body`.
+    public func withConfigChanges<T>(
+        name: String, origin: String? = nil, at stamp: String? = nil, liveFolder: String, only: [String]? = nil,
+        _ body: (StoredArtifact, [ConfigChange]) throws -> T
+    ) throws -> T {
+        let artifact = try findArtifact(name: name, origin: origin, at: stamp)
+        let verdict = verify(artifact, deep: true)
+        guard verdict.status == .intact else {
+            throw BackupError(.refused, "Refusing to recover from '\(artifact.path)': it is \(verdict.status.label).")
+        }
+        let live = Store.normalise(liveFolder)
+        guard let st = try FileSystem.linkStatus(live), (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw BackupError(.invalidArgument, "The live folder '\(live)' does not exist.")
+        }
+        let scratch = NSTemporaryDirectory() + "/scm-backup-config-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileSystem.makeDirectories(scratch)
+        defer { _ = try? removeTree(scratch) }  // 0700 scratch folder; a failed removal leaves it private.
+        _ = try ArchiveInspector.extract(artifact.path, to: scratch)
+        let top = try topFolder(of: scratch, expected: artifact.location?.source ?? name)
+        var changes: [ConfigChange] = []
+        guard let walker = FileManager.default.enumerator(atPath: top) else {
+            throw BackupError(.io, "Cannot list the extracted artifact in '\(top)'.")
+        }
+        let wanted = only.map(Set.init)
+        while let rel = walker.nextObject() as? String {
+            let file = top + "/" + rel
+            guard let fst = try FileSystem.linkStatus(file), (fst.st_mode & S_IFMT) == S_IFREG else { continue }
+            if let wanted, !wanted.contains(rel) { continue }
+            let livePath = live + "/" + rel
+            var change = ConfigChange(name: rel, live: livePath, backup: file, state: .identical, diff: "")
+            if try FileSystem.linkStatus(livePath) == nil {
+                change.state = .missingLive
+                change.diff = try ToolRunner.run(Tool("diff"), ["-u", "/dev/null", file], allowFailure: true).text
+            } else {
+                let diff = try ToolRunner.run(Tool("diff"), ["-u", livePath, file], allowFailure: true)
+                guard diff.status <= 1 else {
+                    throw BackupError(.toolFailed, "'diff -u \(livePath) …' failed: \(diff.stderr)")
+                }
+                if diff.status == 1 {
+                    change.state = .changed
+                    change.diff = diff.text
+                }
+            }
+            changes.append(change)
+        }
+        if let wanted {
+            let missing = wanted.subtracting(changes.map(\.name))
+            guard missing.isEmpty else {
+                throw BackupError(
+                    .notFound,
+                    "The artifact '\(artifact.path)' holds no file \(missing.sorted().joined(separator: ", ")).")
+            }
+        }
+        return try body(artifact, changes)
+    }
+
+    /// Replaces the live file with the backup's, atomically, with the backup's mode; the live
+    /// file is first copied to `<file>.before-recover-<stamp>`. Returns that copy's path.
+    @discardableResult
+    public func applyConfigChange(_ change: ConfigChange, now: Date = Date()) throws -> String? {
+        guard change.state != .identical else { return nil }
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: change.backup)))
+        let mode = try FileSystem.linkStatus(change.backup)!.st_mode & 0o7777
+        var saved: String?
+        if change.state == .changed {
+            let stamp = ArtifactLocation.stamp(for: now).replacingOccurrences(of: "/", with: "")
+            saved = change.live + ".before-recover-" + stamp
+            let liveMode = try FileSystem.linkStatus(change.live)!.st_mode & 0o7777
+            try FileSystem.writeAtomically(
+                Array(try Data(contentsOf: URL(fileURLWithPath: change.live))), to: saved!, mode: liveMode)
+        } else {
+            try FileSystem.makeDirectories((change.live as NSString).deletingLastPathComponent, mode: 0o755)
+        }
+        try FileSystem.writeAtomically(bytes, to: change.live, mode: mode)
+        return saved
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What purge decided, or did, for one artifact.
+public struct PurgeItem: Sendable {
+    public var artifact: StoredArtifact
+    public var keep: Bool
+    /// Why it is kept (policy slots, "newest verified", "regression"), or why it goes.
+    public var reasons: [String]
+}
+
+extension Store {
+    /// Applies `policy` to every source of the store (or the sources named `source`).
+    ///
+    /// Nothing is deleted unless `apply` is true. Whatever the policy says, the newest good
+    /// artifact that verifies against its DNA is kept: the newest ones are verified in turn
+    /// until one is intact. Artifacts flagged as regressions, and artifacts outside the layout
+    /// or with unreadable sidecars, are never deleted. Emptied date folders are removed and
+    /// `last` is moved when its stamp goes.
+    public func purge(_ policy: RetentionPolicy, source: String? = nil, apply: Bool) throws -> [PurgeItem] {
+        let scan = try self.scan()
+        var groups: [String: [StoredArtifact]] = [:]
+        var items: [PurgeItem] = []
+        for artifact in scan.artifacts {
+            guard let loc = artifact.location else {
+                items.append(PurgeItem(artifact: artifact, keep: true, reasons: ["outside the store layout"]))
+                continue
+            }
+            if let source, loc.source != source { continue }
+            groups[loc.sourceFolder, default: []].append(artifact)
+        }
+        for folder in groups.keys.sorted() {
+            items += try purgeSource(groups[folder]!, folder: root + "/" + folder, policy: policy, apply: apply)
+        }
+        return items
+    }
+
+    private func purgeSource(_ artifacts: [StoredArtifact], folder: String, policy: RetentionPolicy, apply: Bool) throws
+        -> [PurgeItem]
+    {
+        var candidates: [RetentionPolicy.Candidate] = []
+        var byPath: [String: StoredArtifact] = [:]
+        var unreadable: [PurgeItem] = []
+        for artifact in artifacts {
+            byPath[artifact.path] = artifact
+            var dna: DNA?
+            if artifact.hasSidecar {
+                do {
+                    dna = try DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                } catch {
+                    unreadable.append(
+                        PurgeItem(artifact: artifact, keep: true, reasons: ["sidecar unreadable: \(error)"]))
+                    continue
+                }
+            }
+            guard let created = dna?.created ?? artifact.location?.stampDate else { continue }
+            candidates.append(
+                .init(id: artifact.path, created: created, isRegression: !(dna?.regressions ?? []).isEmpty))
+        }
+        var decisions = policy.decide(candidates)
+        // The newest good artifact that verifies is kept whatever the policy says.
+        for (i, decision) in decisions.enumerated()
+        where !candidates.first(where: { $0.id == decision.id })!.isRegression {
+            let artifact = byPath[decision.id]!
+            if verify(artifact).status == .intact {
+                decisions[i].keep = true
+                decisions[i].reasons.append("newest verified")
+                break
+            }
+            decisions[i].reasons.append("does not verify")
+        }
+        var items = unreadable
+        for decision in decisions {
+            let artifact = byPath[decision.id]!
+            let reasons = decision.keep ? decision.reasons : ["not kept by the policy"]
+            items.append(PurgeItem(artifact: artifact, keep: decision.keep, reasons: reasons))
+            if apply && !decision.keep { try delete(artifact, sourceFolder: folder) }
+        }
+        if apply, items.contains(where: { !$0.keep }),
+            let newest = items.filter(\.keep).compactMap(\.artifact.location).map(\.stamp).max()
+        {
+            let link = folder + "/last"
+            // Missing or not a link: reset it.
+            let current = try? FileManager.default.destinationOfSymbolicLink(atPath: link)
+            if try current == nil || FileSystem.linkStatus(folder + "/" + current!) == nil {
+                _ = try updateLastLink(folder, to: newest)
+            }
+        }
+        return items
+    }
+
+    /// Deletes an artifact and its sidecar, then its emptied stamp and date folders.
+    private func delete(_ artifact: StoredArtifact, sourceFolder: String) throws {
+        guard unlink(artifact.path) == 0 || errno == ENOENT else {
+            throw BackupError.posix("delete", path: artifact.path, errno: errno)
+        }
+        guard unlink(artifact.sidecarPath) == 0 || errno == ENOENT else {
+            throw BackupError.posix("delete", path: artifact.sidecarPath, errno: errno)
+        }
+        var folder = (artifact.path as NSString).deletingLastPathComponent
+        while folder.hasPrefix(sourceFolder + "/"), rmdir(folder) == 0 {
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        try FileSystem.syncDirectory(folder)
+    }
+}

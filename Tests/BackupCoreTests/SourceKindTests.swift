@@ -1,0 +1,203 @@
+import BackupTesting
+import Foundation
+import Testing
+
+@testable import BackupCore
+
+/// The conformance suite every source kind passes with its real tool: backup → verify →
+/// recover → the kind's own tool accepts the result and its content equals the original.
+@Suite(.timeLimit(.minutes(5)))
+struct SourceKindTests {
+    /// Makes a live source of `kind` under `dir`; returns its path and a fingerprint of its content.
+    static func makeSource(_ kind: SourceKind, in dir: TemporaryDirectory) throws -> (String, () throws -> String) {
+        switch kind {
+        case .svn:
+            let path = dir.file("live/repo")
+            try FileManager.default.createDirectory(atPath: dir.file("live"), withIntermediateDirectories: true)
+            try SourceFixtures.svnRepository(at: path, commits: 4)
+            return (path, { try fingerprintSvn(path) })
+        case .git:
+            let path = dir.file("live/repo.git")
+            try FileManager.default.createDirectory(atPath: dir.file("live"), withIntermediateDirectories: true)
+            try SourceFixtures.gitRepository(at: path)
+            return (
+                path,
+                {
+                    try SourceFixtures.gitRefs(path)
+                        + (try String(contentsOfFile: path + "/hooks/post-receive", encoding: .utf8))
+                }
+            )
+        case .trac:
+            let path = dir.file("live/env")
+            try FileManager.default.createDirectory(atPath: dir.file("live"), withIntermediateDirectories: true)
+            try SourceFixtures.tracEnvironment(at: path)
+            return (
+                path,
+                {
+                    try SourceFixtures.sqlite(
+                        path + "/db/trac.db", "SELECT name, text FROM wiki WHERE name = 'BackupTest';")
+                }
+            )
+        case .sqlite:
+            let path = dir.file("live/data.db")
+            try FileManager.default.createDirectory(atPath: dir.file("live"), withIntermediateDirectories: true)
+            try SourceFixtures.sqliteDatabase(at: path, rows: 500)
+            return (path, { try SourceFixtures.sqlite(path, "SELECT count(*), sum(length(v)) FROM t;") })
+        case .folder:
+            let path = dir.file("live/conf")
+            try FixtureTree.make(at: path)
+            return (
+                path, { try TreeComparison.differences(path, path).joined() + "\(try FileSystem.entries(of: path))" }
+            )
+        }
+    }
+
+    static func fingerprintSvn(_ path: String) throws -> String {
+        let uuid = try Command.run("svnlook", ["uuid", path]).stdout
+        let youngest = try Command.run("svnlook", ["youngest", path]).stdout
+        let tree = try Command.run("svnlook", ["tree", "--full-paths", path]).stdout
+        let file = try Command.run("svnlook", ["cat", path, "file1.txt"]).stdout
+        return uuid + youngest + tree + file
+    }
+
+    @Test(arguments: SourceKind.allCases)
+    func backupVerifyRecoverRoundTrip(kind: SourceKind) throws {
+        try withTemporaryDirectory("kind-\(kind.rawValue)") { dir in
+            let (path, fingerprint) = try Self.makeSource(kind, in: dir)
+            let before = try fingerprint()
+            let store = try Store.openForWriting(dir.file("store"))
+            let spec = SourceSpec(
+                kind: kind, name: "src", path: path, tools: SourceFixtures.tools, verifySnapshot: true)
+            let published = try store.backup(spec, node: "srv")
+            #expect(published.location.kind == kind.rawValue)
+            #expect(published.dna.regressions == nil)
+            if kind == .svn {
+                #expect(published.dna.revision == "4")
+                #expect(published.location.fileName == "src-4.tar.gz")
+                #expect(published.dna.identity?.count == 36)
+            }
+            let artifact = try #require(try store.scan().artifacts.first)
+            #expect(store.verify(artifact, deep: true).status == .intact)
+            if kind != .folder {
+                #expect(try FileSystem.entries(of: dir.file("store/.staging")).isEmpty, "staging is cleaned up")
+            }
+
+            // Recover beside the original and compare; then over the original with --force.
+            let target = kind == .sqlite ? dir.file("restored.db") : dir.file("restored")
+            let report = try store.recover(artifact, to: target, tools: SourceFixtures.tools)
+            #expect(report.target == target)
+            let (_, restoredPrint) = try Self.fingerprintOf(kind, at: target)
+            #expect(try restoredPrint() == before)
+
+            let refused = #expect(throws: BackupError.self) {
+                try store.recover(artifact, to: path, tools: SourceFixtures.tools)
+            }
+            #expect(refused?.code == .refused)
+            let forced = try store.recover(artifact, to: path, force: true, tools: SourceFixtures.tools)
+            let aside = try #require(forced.movedAside)
+            #expect(FileManager.default.fileExists(atPath: aside), "the replaced source is moved aside, not deleted")
+            #expect(try fingerprint() == before)
+        }
+    }
+
+    /// A fingerprint function for a restored source at `path`.
+    static func fingerprintOf(_ kind: SourceKind, at path: String) throws -> (String, () throws -> String) {
+        switch kind {
+        case .svn:
+            #expect(try Command.run("svnadmin", ["verify", "-q", path]).status == 0)
+            return (path, { try fingerprintSvn(path) })
+        case .git:
+            #expect(try Command.run("git", ["--git-dir", path, "fsck", "--full"]).status == 0)
+            return (
+                path,
+                {
+                    try SourceFixtures.gitRefs(path)
+                        + (try String(contentsOfFile: path + "/hooks/post-receive", encoding: .utf8))
+                }
+            )
+        case .trac:
+            #expect(try SourceFixtures.sqlite(path + "/db/trac.db", "PRAGMA integrity_check;") == "ok\n")
+            return (
+                path,
+                {
+                    try SourceFixtures.sqlite(
+                        path + "/db/trac.db", "SELECT name, text FROM wiki WHERE name = 'BackupTest';")
+                }
+            )
+        case .sqlite:
+            return (path, { try SourceFixtures.sqlite(path, "SELECT count(*), sum(length(v)) FROM t;") })
+        case .folder:
+            return (
+                path, { try TreeComparison.differences(path, path).joined() + "\(try FileSystem.entries(of: path))" }
+            )
+        }
+    }
+
+    @Test(arguments: [SourceKind.svn, .git, .trac, .sqlite])
+    func aPathThatIsNotOfTheKindIsRefusedNamingIt(kind: SourceKind) throws {
+        try withTemporaryDirectory("notkind") { dir in
+            let path = dir.file("plain")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try "x".write(toFile: path + "/file", atomically: true, encoding: .utf8)
+            let target = kind == .sqlite ? path + "/file" : path
+            let store = try Store.openForWriting(dir.file("store"))
+            let error = #expect(throws: BackupError.self) {
+                try store.backup(
+                    SourceSpec(kind: kind, name: "x", path: target, tools: SourceFixtures.tools), node: "n")
+            }
+            #expect(error?.code == .sourceInvalid)
+            #expect(error?.message.contains(target) == true, "\(error?.message ?? "")")
+            #expect(try store.scan().artifacts.isEmpty)
+        }
+    }
+
+    @Test func aMissingToolIsNamed() throws {
+        try withTemporaryDirectory("notool") { dir in
+            try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 1)
+            var tools = SourceTools()
+            tools.svnlook.program = "/nonexistent/svnlook"
+            let store = try Store.openForWriting(dir.file("store"))
+            let error = #expect(throws: BackupError.self) {
+                try store.backup(SourceSpec(kind: .svn, name: "r", path: dir.file("repo"), tools: tools), node: "n")
+            }
+            #expect(error?.code == .toolMissing)
+            #expect(error?.message.contains("/nonexistent/svnlook") == true)
+        }
+    }
+
+    @Test func tracWithoutTracAdminUsesTheBuiltInHotcopy() throws {
+        try withTemporaryDirectory("trac-builtin") { dir in
+            let env = dir.file("env")
+            try SourceFixtures.tracEnvironment(at: env)
+            var tools = SourceFixtures.tools
+            tools.tracAdmin.program = "/nonexistent/trac-admin"
+            let store = try Store.openForWriting(dir.file("store"))
+            let published = try store.backup(SourceSpec(kind: .trac, name: "env", path: env, tools: tools), node: "n")
+            let names = try ArchiveInspector.list(published.path).map(\.path)
+            #expect(names.contains("env/db/trac.db"))
+            #expect(names.contains("env/conf/trac.ini"))
+            let artifact = try #require(try store.scan().artifacts.first)
+            _ = try store.recover(artifact, to: dir.file("restored"), tools: tools)
+            #expect(
+                try SourceFixtures.sqlite(
+                    dir.file("restored/db/trac.db"), "SELECT count(*) FROM wiki WHERE name = 'BackupTest';") == "1\n")
+        }
+    }
+
+    @Test func aPreBackupCommandRunsFirstAndItsFailureStopsTheBackup() throws {
+        try withTemporaryDirectory("prebackup") { dir in
+            let db = dir.file("data.db")
+            try SourceFixtures.sqliteDatabase(at: db, rows: 10)
+            let store = try Store.openForWriting(dir.file("store"))
+            var spec = SourceSpec(kind: .sqlite, name: "data", path: db, tools: SourceFixtures.tools)
+            spec.preBackup = ["sqlite3", db, "DELETE FROM t WHERE id > 3;"]
+            let published = try store.backup(spec, node: "n")
+            _ = try store.recover(try store.scan().artifacts[0], to: dir.file("r.db"))
+            #expect(try SourceFixtures.sqlite(dir.file("r.db"), "SELECT count(*) FROM t;") == "3\n")
+            spec.preBackup = ["sh", "-c", "exit 3"]
+            let error = #expect(throws: BackupError.self) { try store.backup(spec, node: "n") }
+            #expect(error?.code == .toolFailed)
+            #expect(try store.scan().artifacts.map(\.path) == [published.path])
+        }
+    }
+}
