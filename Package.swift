@@ -47,6 +47,8 @@ let package = Package(
             name: "scm-backup",
             dependencies: [
                 "BackupCore",
+                // The demo builds its sample sources with the same fixtures as the tests.
+                "BackupTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -48,7 +48,7 @@ public enum SourceFixtures {
     @discardableResult
     public static func svnCommit(_ path: String, file: String = "more.txt", text: String = "more\n") throws -> Int {
         let url = "file://" + path
-        let local = NSTemporaryDirectory() + "/svnmucc-\(UUID().uuidString)"
+        let local = (NSTemporaryDirectory() as NSString).appendingPathComponent("svnmucc-\(UUID().uuidString)")
         try text.write(toFile: local, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: local) }  // A temporary file; leaving it is harmless.
         try run("svnmucc", ["-m", "more", "put", local, url + "/" + file])
@@ -91,7 +91,7 @@ public enum SourceFixtures {
         var text = try String(contentsOfFile: ini, encoding: .utf8)
         text += "\n[components]\ntracopt.versioncontrol.svn.* = enabled\n"
         try text.write(toFile: ini, atomically: true, encoding: .utf8)
-        let page = NSTemporaryDirectory() + "/wiki-\(UUID().uuidString)"
+        let page = (NSTemporaryDirectory() as NSString).appendingPathComponent("wiki-\(UUID().uuidString)")
         try "= Backup test page =\nThis page must survive a backup.\n".write(
             toFile: page, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: page) }  // A temporary file; leaving it is harmless.

@@ -1,17 +1,24 @@
 import ArgumentParser
 import BackupCore
+import BackupTesting
 import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
+/// A local demonstration of one server node: every kind of source backed up, verified,
+/// damaged in a copy, purged (dry run), lost and recovered.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract:
-            "Run a local demonstration: make sample sources, back them up, verify, catch a mutant, repair a collapsed last link.",
-        discussion: "Everything is written under --dir (a new temporary folder by default) and left there to look at."
+        abstract: "Run a local demonstration: back up a server's sources, catch a mutant, recover a lost repository.",
+        discussion: """
+            Makes a Subversion repository with its Trac environment, a Git repository, an SQLite \
+            database and an Apache config folder with the real tools, and runs the commands a user \
+            would. Everything is written under --dir (a new temporary folder by default) and left \
+            there to look at.
+            """
     )
 
     @Option(help: "The folder to work in; it must be empty or absent.")
@@ -30,80 +37,108 @@ struct DemoCommand: ParsableCommand {
         try cmd.run()
     }
 
-    private func demo() throws {
-        let root: String
-        if let dir {
-            root = dir
-            if FileManager.default.fileExists(atPath: root), try !FileSystem.entries(of: root).isEmpty {
-                throw BackupError(.invalidArgument, "Demo folder '\(root)' is not empty; give an empty or new folder.")
-            }
-            try FileSystem.makeDirectories(root)
-        } else {
-            var template = Array("/tmp/scm-backup-demo.XXXXXX".utf8CString)
-            guard let made = mkdtemp(&template) else {
-                throw BackupError(
-                    .io, "Cannot create a temporary folder under /tmp: \(String(cString: strerror(errno))).")
-            }
-            root = String(cString: made)
+    /// Runs a command that must exit with `expected`.
+    private func command(_ args: [String], expecting expected: ExitCode, because why: String) throws {
+        do {
+            try command(args)
+        } catch let exit as ExitCode where exit == expected {
+            print("(exit code \(expected.rawValue): \(why))")
+            return
         }
-        let store = root + "/store"
-        step("1. Sample sources of a server node 'demo-server' under \(root)/server")
-        let config = root + "/server/apache-confdir"
-        let project = root + "/server/projects"
-        try DemoSources.make(config: config, project: project)
-        print(
-            "made \(config) (users.conf, authz.conf) and \(project) (files, folders, a symlink, a hard link, a long path)"
+        throw BackupError(
+            .io,
+            "The demo expected exit code \(expected.rawValue) (\(why)) from 'scm-backup \(args.joined(separator: " "))'."
         )
+    }
 
-        step("2. Back up both; a new store folder gets its marker on first use")
+    private func demo() throws {
+        let root = try workFolder()
+        let store = root + "/store"
+        let server = root + "/server"
+        let trac = ["--trac-admin", SourceFixtures.tracAdmin]
+        step(
+            "1. A server node 'cms02' with a Subversion repository and its Trac environment, a Git repository, an SQLite database and an Apache config folder, under \(server)"
+        )
+        let sources = try DemoSources.make(in: server)
+        print("made \(sources.svn), \(sources.trac), \(sources.git), \(sources.sqlite), \(sources.conf)")
+
+        step("2. Back up every source; the Trac environment and its repository as one pair under svnadmin freeze")
+        try command(
+            [
+                "backup", "--store", store, "--node", "cms02", "--kind", "trac", "--name", "env", sources.trac,
+                "--svn-repo", sources.svn,
+            ] + trac)
+        try command(["backup", "--store", store, "--node", "cms02", "--kind", "git", "--name", "tools", sources.git])
         try command([
-            "backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "apache-confdir", config,
+            "backup", "--store", store, "--node", "cms02", "--kind", "sqlite", "--name", "monitor", sources.sqlite,
         ])
         try command([
-            "backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "projects", project,
+            "backup", "--store", store, "--node", "cms02", "--kind", "folder", "--name", "apache-confdir", sources.conf,
         ])
 
-        step("3. A user is added; the next backup of the config gets a new revision")
-        let users = config + "/users.conf"
-        try (String(contentsOfFile: users, encoding: .utf8) + "carol:$apr1$Qm3n$XgXvZ1oRr8bX0bq2rZ3m1.\n").write(
-            toFile: users, atomically: true, encoding: .utf8)
-        sleep(1)  // A new stamp second, so that the two artifacts have distinct stamps for the eye.
-        try command([
-            "backup", "--store", store, "--node", "demo-server", "--kind", "folder", "--name", "apache-confdir", config,
-        ])
+        step("3. A developer commits; the next night's backup gets the new revision")
+        let revision = try SourceFixtures.svnCommit(sources.svn, file: "NEWS", text: "release 1.1\n")
+        print("committed revision \(revision)")
+        sleep(1)  // A new stamp second, so that the two nights are easy to tell apart.
+        try command(
+            [
+                "backup", "--store", store, "--node", "cms02", "--kind", "trac", "--name", "env", sources.trac,
+                "--svn-repo", sources.svn,
+            ] + trac)
 
         step("4. What the store holds")
         try command(["ls", "--store", store])
         try command(["du", "--store", store])
 
-        step("5. Verify every artifact against its DNA")
+        step("5. Verify every artifact against its DNA, reading each archive through")
         try command(["verify", "--store", store, "--deep"])
 
         step("6. A careless copy (like the legacy web transfers) collapses 'last' links and damages one byte")
         let copy = root + "/careless-copy"
         let damaged = try DemoSources.carelessCopy(store: store, to: copy)
         print("copied \(store) to \(copy); flipped one byte in \(damaged)")
-
-        step("7. Verify the copy: the damaged artifact is reported as a mutant (exit code 4)")
-        do {
-            try command(["verify", "--store", copy])
-            throw BackupError(.io, "The demo expected the damaged copy to be reported as a mutant, and it was not.")
-        } catch let exit as ExitCode where exit == Exit.mutants {
-            print("(verify exited with 4: mutants found, as expected)")
-        }
-
-        step("8. Repair the collapsed 'last' links of the copy")
+        try command(["verify", "--store", copy], expecting: Exit.mutants, because: "the damaged artifact is a mutant")
         try command(["lastlinks", "--store", copy])
 
-        step("9. Restore the newest 'projects' artifact with plain extraction and compare")
-        let restore = root + "/restore"
-        let newest = try Store(root: store).scan().artifacts.filter { $0.location?.source == "projects" }.last!
-        try command(["archive", "extract", newest.path, "--to", restore])
-        let differences = try DemoSources.compare(project, restore + "/projects")
-        guard differences.isEmpty else {
-            throw BackupError(.io, "The restored tree differs from the source: \(differences.joined(separator: "; ")).")
+        step("7. What a purge keeping one artifact per source would delete (a dry run)")
+        try command(["purge", "--store", store, "--keep-last", "1"])
+
+        step("8. The server loses its repository and Trac environment; recover both, the repository first")
+        try FileManager.default.removeItem(atPath: sources.svn)
+        try FileManager.default.removeItem(atPath: sources.trac)
+        try command(["recover", "--store", store, "--name", "env", "--kind", "svn", "--to", sources.svn])
+        try command(["recover", "--store", store, "--name", "env", "--kind", "trac", "--to", sources.trac] + trac)
+        let youngest = try ToolRunner.run(Tool("svnlook"), ["youngest", sources.svn]).text.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        guard youngest == "\(revision)" else {
+            throw BackupError(.io, "The recovered repository is at revision \(youngest), not \(revision).")
         }
-        print("the restored tree equals \(project): same files, bytes, modes, links and times")
+        print(
+            "the recovered repository is at revision \(youngest) and passed svnadmin verify; Trac was resynced with it")
+
+        step("9. Someone breaks users.conf; compare with the backup and restore it")
+        try "alice:$apr1$8Jq1$wUQnKfS1mS0m6kgqW0xQ9/\n".write(
+            toFile: sources.conf + "/users.conf", atomically: true, encoding: .utf8)
+        try command([
+            "recover-config", "--store", store, "--name", "apache-confdir", "--to", sources.conf, "--file",
+            "users.conf", "--yes",
+        ])
+
         print("\nDemo complete. Everything is under \(root).")
+    }
+
+    private func workFolder() throws -> String {
+        if let dir {
+            if FileManager.default.fileExists(atPath: dir), try !FileSystem.entries(of: dir).isEmpty {
+                throw BackupError(.invalidArgument, "Demo folder '\(dir)' is not empty; give an empty or new folder.")
+            }
+            try FileSystem.makeDirectories(dir)
+            return Store(root: dir).root
+        }
+        var template = Array("/tmp/scm-backup-demo.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw BackupError(.io, "Cannot create a temporary folder under /tmp: \(String(cString: strerror(errno))).")
+        }
+        return String(cString: made)
     }
 }

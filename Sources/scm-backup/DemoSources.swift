@@ -1,34 +1,39 @@
 import BackupCore
+import BackupTesting
 import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The sample sources and manipulations the demo uses.
+/// The sample server and the damage the demo does to a copy of its store.
 enum DemoSources {
-    static func make(config: String, project: String) throws {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: config, withIntermediateDirectories: true)
+    struct Paths {
+        var svn: String
+        var trac: String
+        var git: String
+        var sqlite: String
+        var conf: String
+    }
+
+    /// Makes the server's sources with the real tools (the same fixtures the tests use).
+    static func make(in server: String) throws -> Paths {
+        let paths = Paths(
+            svn: server + "/repos/env", trac: server + "/tracs/env", git: server + "/git/tools.git",
+            sqlite: server + "/db/monitor.db", conf: server + "/apache-confdir")
+        for folder in ["repos", "tracs", "git", "db", "apache-confdir"] {
+            try FileManager.default.createDirectory(atPath: server + "/" + folder, withIntermediateDirectories: true)
+        }
+        try SourceFixtures.svnRepository(at: paths.svn, commits: 4)
+        try SourceFixtures.tracEnvironment(at: paths.trac, repository: paths.svn)
+        try SourceFixtures.gitRepository(at: paths.git)
+        try SourceFixtures.sqliteDatabase(at: paths.sqlite, rows: 1000)
         try "alice:$apr1$8Jq1$wUQnKfS1mS0m6kgqW0xQ9/\nbob:$apr1$hT2k$2a6nq3zXbJ0s5WmJ6yq6v1\n".write(
-            toFile: config + "/users.conf", atomically: true, encoding: .utf8)
+            toFile: paths.conf + "/users.conf", atomically: true, encoding: .utf8)
         try "[groups]\ndevs = alice, bob\n\n[/]\n* = r\n@devs = rw\n".write(
-            toFile: config + "/authz.conf", atomically: true, encoding: .utf8)
-        chmod(config + "/users.conf", 0o600)
-        let deep = project + "/src/" + String(repeating: "nested-folder-name/", count: 6) + "module"
-        try fm.createDirectory(atPath: deep, withIntermediateDirectories: true)
-        for i in 0..<40 {
-            let text = (0..<(50 + i * 7)).map { "line \($0) of file \(i): let value\($0) = \($0 * i)\n" }.joined()
-            try text.write(toFile: project + "/src/file\(i).swift", atomically: true, encoding: .utf8)
-        }
-        try "deep file with a path over 100 bytes\n".write(
-            toFile: deep + "/Deep.swift", atomically: true, encoding: .utf8)
-        try "# Demo project\n".write(toFile: project + "/README.md", atomically: true, encoding: .utf8)
-        try fm.createSymbolicLink(atPath: project + "/README.link", withDestinationPath: "README.md")
-        guard link(project + "/README.md", project + "/README.hardlink") == 0 else {
-            throw BackupError(.io, "Cannot make the demo's hard link: \(String(cString: strerror(errno))).")
-        }
-        chmod(project + "/src/file0.swift", 0o755)
+            toFile: paths.conf + "/authz.conf", atomically: true, encoding: .utf8)
+        chmod(paths.conf + "/users.conf", 0o600)
+        return paths
     }
 
     /// Copies `store` to `to` the way a careless transfer would, collapsing every `last` link
@@ -57,32 +62,5 @@ enum DemoSources {
             try withUnsafeBytes(of: &byte) { try fd.write($0, at: at) }
         }
         return victim
-    }
-
-    /// Differences between two trees: names, types, bytes, modes, link targets, mtimes.
-    static func compare(_ a: String, _ b: String) throws -> [String] {
-        let fm = FileManager.default
-        let left = Set(fm.subpaths(atPath: a) ?? [])
-        let right = Set(fm.subpaths(atPath: b) ?? [])
-        var out: [String] = []
-        if left != right { out.append("entries differ: \(left.symmetricDifference(right).sorted())") }
-        for p in left.intersection(right).sorted() {
-            var sa = stat()
-            var sb = stat()
-            lstat(a + "/" + p, &sa)
-            lstat(b + "/" + p, &sb)
-            if sa.st_mode != sb.st_mode { out.append("\(p): mode") }
-            if (sa.st_mode & S_IFMT) != S_IFDIR && sa.st_mtim.tv_sec != sb.st_mtim.tv_sec { out.append("\(p): mtime") }
-            if (sa.st_mode & S_IFMT) == S_IFREG, fm.contents(atPath: a + "/" + p) != fm.contents(atPath: b + "/" + p) {
-                out.append("\(p): content")
-            }
-            if (sa.st_mode & S_IFMT) == S_IFLNK,
-                try fm.destinationOfSymbolicLink(atPath: a + "/" + p)
-                    != fm.destinationOfSymbolicLink(atPath: b + "/" + p)
-            {
-                out.append("\(p): link target")
-            }
-        }
-        return out
     }
 }

@@ -12,6 +12,10 @@ struct SourceListing: Encodable {
         var path: String
         var hasSidecar: Bool
         var isLast: Bool
+        /// Why the artifact is flagged as a regression of its source, if it is.
+        var regressions: [String]?
+        /// Why the sidecar could not be read, if it could not.
+        var sidecarProblem: String?
     }
 
     var origin: String
@@ -38,10 +42,20 @@ struct SourceListing: Encodable {
                 // No link, or a folder in its place, simply means this artifact is not marked last.
                 isLast = (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == loc.stamp
             }
+            var regressions: [String]?
+            var sidecarProblem: String?
+            if a.hasSidecar {
+                do {
+                    regressions = try DNA.decode(try FileSystem.readSmallFile(a.sidecarPath), path: a.sidecarPath)
+                        .regressions
+                } catch {
+                    sidecarProblem = "\(error)"
+                }
+            }
             g.artifacts.append(
                 Artifact(
                     stamp: loc?.stamp ?? "", revision: loc?.revision, size: a.size, ageSeconds: age, path: a.path,
-                    hasSidecar: a.hasSidecar, isLast: isLast))
+                    hasSidecar: a.hasSidecar, isLast: isLast, regressions: regressions, sidecarProblem: sidecarProblem))
             g.totalBytes += a.size
             groups[key] = g
         }
@@ -75,7 +89,10 @@ struct ListCommand: ParsableCommand {
                 )
                 for a in source.artifacts {
                     let age = a.ageSeconds.map { formatAge(TimeInterval($0)) } ?? "-"
-                    let flags = (a.isLast ? " last" : "") + (a.hasSidecar ? "" : " NO-SIDECAR")
+                    let flags =
+                        (a.isLast ? " last" : "") + (a.hasSidecar ? "" : " NO-SIDECAR")
+                        + (a.sidecarProblem == nil ? "" : " SIDECAR-UNREADABLE")
+                        + (a.regressions.map { " REGRESSION: \($0.joined(separator: "; "))" } ?? "")
                     let name = a.stamp.isEmpty ? a.path : a.stamp
                     print("  \(name)  rev \(a.revision ?? "-")  \(formatBytes(a.size))  age \(age)\(flags)")
                 }

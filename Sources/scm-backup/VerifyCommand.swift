@@ -25,6 +25,8 @@ struct VerifyCommand: ParsableCommand {
         var status: String
         var reasons: [String]
         var size: Int64
+        /// Why the artifact is flagged as a regression of its source, if it is.
+        var regressions: [String]?
     }
 
     struct Report: Encodable {
@@ -52,12 +54,15 @@ struct VerifyCommand: ParsableCommand {
                 case .invalidSidecar(let r), .unreadable(let r): reasons = [r]
                 }
                 counts[result.status.label, default: 0] += 1
-                let item = Item(path: artifact.path, status: result.status.label, reasons: reasons, size: artifact.size)
+                let item = Item(
+                    path: artifact.path, status: result.status.label, reasons: reasons, size: artifact.size,
+                    regressions: result.dna?.regressions)
                 items.append(item)
                 if !output.json {
                     let label = result.status == .intact ? "ok" : result.status.label.uppercased()
                     print("\(label.padding(toLength: 16, withPad: " ", startingAt: 0)) \(artifact.path)")
                     for reason in reasons { print("    \(reason)") }
+                    for regression in item.regressions ?? [] { print("    regression: \(regression)") }
                 }
             }
             counts["orphan-sidecar"] = scan.orphanSidecars.count

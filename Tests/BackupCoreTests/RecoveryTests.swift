@@ -111,3 +111,52 @@ struct RecoveryTests {
         }
     }
 }
+
+/// Failures around the source and the target, with real tools and a real read-only mount.
+@Suite(.serialized)
+struct RecoveryFailureTests {
+    @Test func aRepositoryDeletedMidBackupIsNamedAndLeavesNothing() throws {
+        try withTemporaryDirectory("svn-deleted") { dir in
+            let repo = dir.file("repo")
+            try SourceFixtures.svnRepository(at: repo, commits: 2)
+            // The real svnadmin, started after the repository vanished under it.
+            let wrapper = dir.file("svnadmin-deleting")
+            try "#!/bin/sh\n[ \"$1\" = hotcopy ] && rm -rf '\(repo)'\nexec svnadmin \"$@\"\n".write(
+                toFile: wrapper, atomically: true, encoding: .utf8)
+            chmod(wrapper, 0o755)
+            var tools = SourceTools()
+            tools.svnadmin.program = wrapper
+            let store = try Store.openForWriting(dir.file("store"))
+            let error = #expect(throws: BackupError.self) {
+                try store.backup(SourceSpec(kind: .svn, name: "repo", path: repo, tools: tools), node: "n")
+            }
+            #expect(error?.code == .sourceInvalid)
+            #expect(
+                error?.message.contains("'\(repo)'") == true && error?.message.contains("does not exist") == true,
+                "\(error?.message ?? "")")
+            #expect(try store.scan().artifacts.isEmpty)
+            #expect(try store.scan().partials.isEmpty)
+            #expect(try FileSystem.entries(of: dir.file("store/.staging")).isEmpty)
+        }
+    }
+
+    @Test func aTargetOnAReadOnlyFileSystemIsRefusedNamingIt() throws {
+        try withTemporaryDirectory("recover-ro") { dir in
+            try FixtureTree.make(at: dir.file("src"))
+            let store = try Store.openForWriting(dir.file("store"))
+            _ = try store.backupFolder(dir.file("src"), node: "n", name: "conf")
+            let ro = dir.file("ro")
+            try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: true)
+            let mount = try Command.run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro])
+            try #require(mount.status == 0, "the test mounts a read-only tmpfs (run as root): \(mount.stderr)")
+            // Unmount even when an expectation failed; a mount left over would die with the machine.
+            defer { _ = try? Command.run("umount", [ro]) }
+            let error = #expect(throws: BackupError.self) {
+                try store.recover(try store.findArtifact(name: "conf"), to: ro + "/conf")
+            }
+            #expect(error?.code == .refused)
+            #expect(error?.message.contains("'\(ro)'") == true)
+            #expect(error?.message.contains("read-only") == true)
+        }
+    }
+}

@@ -152,7 +152,8 @@ struct LocalCommandTests {
             let r = try Command.scmBackup(["demo", "--dir", dir.file("site")])
             #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
             #expect(r.stdout.contains("Demo complete."))
-            #expect(r.stdout.contains("verify exited with 4"))
+            #expect(r.stdout.contains("exit code 4: the damaged artifact is a mutant"))
+            #expect(r.stdout.contains("the recovered repository is at revision 5"))
         }
     }
 

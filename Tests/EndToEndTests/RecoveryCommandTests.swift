@@ -101,4 +101,23 @@ struct RecoveryCommandTests {
             #expect(outs.allSatisfy { $0.dna.pairedWith != nil })
         }
     }
+
+    @Test func aRegressionIsShownByLsAndVerify() throws {
+        try withTemporaryDirectory("cli-regression") { dir in
+            let repo = dir.file("repo")
+            try SourceFixtures.svnRepository(at: repo, commits: 1)
+            let store = dir.file("store")
+            let backup = ["backup", "--store", store, "--node", "srv", "--kind", "svn", "--name", "repo", repo]
+            #expect(try Command.scmBackup(backup).status == 0)
+            #expect(try Command.run("svnadmin", ["setuuid", repo]).status == 0)
+            let flagged = try Command.scmBackup(backup)
+            #expect(flagged.status == 0)
+            #expect(flagged.stdout.contains("warning: regression: repository UUID changed"))
+            #expect(
+                try Command.scmBackup(["ls", "--store", store]).stdout.contains("REGRESSION: repository UUID changed"))
+            let verify = try Command.scmBackup(["verify", "--store", store])
+            #expect(verify.status == 0)
+            #expect(verify.stdout.contains("    regression: repository UUID changed"))
+        }
+    }
 }

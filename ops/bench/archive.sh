@@ -6,7 +6,7 @@
 # member, the gzip CRC, SHA-256) and fsyncs before publishing; the baseline does neither.
 #
 # The tree is made once from git exports of the Swift package mirrors on the build machine
-# (several tags per repository until the size is reached) and kept in $BENCH_DIR.
+# (every version the mirror holds, repeated until the size is reached) and kept in $BENCH_DIR.
 # Usage: ops/bench/archive.sh [SIZE_MIB]   (default 1024)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,14 +24,20 @@ if [ ! -f "$TREE/.complete" ]; then
     rm -rf "$TREE"
     mkdir -p "$TREE"
     total=0
-    for repo in $(find "$MIRRORS" -maxdepth 3 -name '*.git' -type d | sort); do
-        for tag in $(git -C "$repo" tag --sort=-creatordate 2>/dev/null | head -n 24); do
-            dest="$TREE/$(basename "$repo" .git)-$tag"
-            mkdir -p "$dest"
-            git -C "$repo" archive --format=tar "$tag" | tar -xf - -C "$dest"
-            total=$(du -sm "$TREE" | cut -f1)
-            [ "$total" -ge "$SIZE_MIB" ] && break 2
+    # The mirrors hold only a few versions of each package (about 500 MiB in all), so the
+    # exports are repeated under another name until the size is reached.
+    round=1
+    while [ "$total" -lt "$SIZE_MIB" ] && [ "$round" -le 8 ]; do
+        for repo in $(find "$MIRRORS" -maxdepth 3 -name '*.git' -type d | sort); do
+            for tag in $(git -C "$repo" tag --sort=-creatordate 2>/dev/null | head -n 24); do
+                dest="$TREE/round$round/$(basename "$repo" .git)-$tag"
+                mkdir -p "$dest"
+                git -C "$repo" archive --format=tar "$tag" | tar -xf - -C "$dest"
+                total=$(du -sm "$TREE" | cut -f1)
+                [ "$total" -ge "$SIZE_MIB" ] && break 3
+            done
         done
+        round=$((round + 1))
     done
     [ "$total" -ge "$SIZE_MIB" ] || echo "warning: only ${total} MiB of sources found under $MIRRORS" >&2
     touch "$TREE/.complete"

@@ -87,7 +87,8 @@ extension Store {
             throw BackupError(.invalidArgument, "The folder '\(parent)' to recover into does not exist.")
         }
         guard access(parent, W_OK) == 0 else {
-            throw BackupError(.refused, "Cannot recover into '\(parent)': no permission to write there.")
+            let reason = errno == EROFS ? "its file system is read-only" : "no permission to write there"
+            throw BackupError(.refused, "Cannot recover into '\(parent)': \(reason).")
         }
         let exists = try FileSystem.linkStatus(target) != nil
         if exists && !force {

@@ -33,7 +33,8 @@ extension Store {
         guard let st = try FileSystem.linkStatus(live), (st.st_mode & S_IFMT) == S_IFDIR else {
             throw BackupError(.invalidArgument, "The live folder '\(live)' does not exist.")
         }
-        let scratch = NSTemporaryDirectory() + "/scm-backup-config-\(UUID().uuidString.prefix(8).lowercased())"
+        let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+            "scm-backup-config-\(UUID().uuidString.prefix(8).lowercased())")
         try FileSystem.makeDirectories(scratch)
         defer { _ = try? removeTree(scratch) }  // 0700 scratch folder; a failed removal leaves it private.
         _ = try ArchiveInspector.extract(artifact.path, to: scratch)

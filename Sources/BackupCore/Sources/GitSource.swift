@@ -32,6 +32,7 @@ public struct GitSource: SourceHandler {
                     .io, "Cannot copy '\(gitDir)/\(name)' of source '\(spec.name)': \(error.localizedDescription)")
             }
         }
+        try check(destination, spec: spec)
         return Snapshot(revision: revision, identity: nil)
     }
 
