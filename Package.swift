@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // The system zlib (zlib1g-dev at build time, zlib1g at run time).
@@ -34,7 +36,16 @@ let package = Package(
             swiftSettings: strict
         ),
         // Wire types shared by agent, coordinator and CLI.
-        .target(name: "BackupProtocol", dependencies: ["BackupCore"], swiftSettings: strict),
+        .target(
+            name: "BackupProtocol",
+            dependencies: [
+                "BackupCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "BackupAgent", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
         .target(name: "BackupCoordinator", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
         // Test support: temporary folders, fixture trees, the corpus, running the binary.
@@ -47,6 +58,7 @@ let package = Package(
             name: "scm-backup",
             dependencies: [
                 "BackupCore",
+                "BackupProtocol",
                 // The demo builds its sample sources with the same fixtures as the tests.
                 "BackupTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -56,6 +68,16 @@ let package = Package(
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackupCoordinatorTests",
+            dependencies: ["BackupCoordinator"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackupProtocolTests",
+            dependencies: ["BackupProtocol", "BackupTesting", .product(name: "X509", package: "swift-certificates")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -15,7 +15,7 @@ struct SCMBackup: ParsableCommand {
         subcommands: [
             BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
             LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
-            InitStoreCommand.self, ArchiveCommand.self, DemoCommand.self,
+            InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, DemoCommand.self,
         ]
     )
 

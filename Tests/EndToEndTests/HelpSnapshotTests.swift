@@ -8,7 +8,7 @@ struct HelpSnapshotTests {
     static let commands: [[String]] = [
         [], ["backup"], ["verify"], ["ls"], ["du"], ["lastlinks"], ["init-store"], ["archive"],
         ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"], ["purge"], ["recover"],
-        ["recover-config"],
+        ["recover-config"], ["pki"], ["pki", "init"], ["pki", "issue"], ["pki", "list"], ["pki", "revoke"],
     ]
 
     @Test(arguments: commands)

@@ -10,7 +10,7 @@ public final class TarReader {
     /// The most sparse extents one member may have.
     static let maxSparseExtents = 1_000_000
 
-    private let source: ByteSource
+    let source: ByteSource
     private var buffer: [UInt8]
     private var start = 0
     private var end = 0
@@ -19,9 +19,9 @@ public final class TarReader {
     private(set) public var position: Int64 = 0
     private var globalRecords = PaxRecords()
     /// Stored data bytes of the current member not yet consumed, and its block padding.
-    private var remaining: Int64 = 0
+    var remaining: Int64 = 0
     private var padding: Int64 = 0
-    private var current: TarEntry?
+    var current: TarEntry?
     private var ended = false
     private var entriesRead = 0
 
@@ -157,7 +157,7 @@ public final class TarReader {
     }
 
     /// One 512-byte block, nil at a clean end of stream; a partial block is a truncation.
-    private func readBlock(context: String) throws -> [UInt8]? {
+    func readBlock(context: String) throws -> [UInt8]? {
         try fill(TarFormat.blockSize)
         if end == start { return nil }
         guard end - start >= TarFormat.blockSize else {
@@ -303,183 +303,6 @@ public final class TarReader {
     /// it meaningless for links, devices, FIFOs and directories; GNU dumpdirs `D` do carry data).
     static let headerOnlyFlags: Set<UInt8> = Set("123456".utf8)
 
-    private func apply(_ records: PaxRecords, to entry: inout TarEntry, dataSize: inout Int64, headerOnly: Bool) throws
-    {
-        guard !records.records.isEmpty else { return }
-        func number(_ key: String) throws -> Int64? {
-            guard let raw = records[key] else { return nil }
-            guard let v = PaxRecords.integer(raw), v >= 0 else {
-                throw corrupt(
-                    "the pax record \(key)=\(String(decoding: raw.prefix(40), as: UTF8.self)) of '\(entry.path)' is not a valid number",
-                    at: entry.headerOffset)
-            }
-            return v
-        }
-        if let path = records["path"] {
-            guard !path.contains(0) else {
-                throw BackupError(
-                    .hostileEntry,
-                    "'\(source.name)': the pax path of the member at byte \(entry.headerOffset) contains a NUL byte.")
-            }
-            entry.pathBytes = path
-        }
-        if let link = records["linkpath"] {
-            guard !link.contains(0) else {
-                throw BackupError(
-                    .hostileEntry, "'\(source.name)': the pax link path of '\(entry.path)' contains a NUL byte.")
-            }
-            entry.linkBytes = link.isEmpty ? nil : link
-        }
-        if let size = try number("size") {
-            if !headerOnly {
-                dataSize = size
-                entry.size = size
-            }
-        }
-        if let uid = try number("uid") { entry.uid = uid }
-        if let gid = try number("gid") { entry.gid = gid }
-        if let u = records["uname"] { entry.userName = String(decoding: u, as: UTF8.self) }
-        if let g = records["gname"] { entry.groupName = String(decoding: g, as: UTF8.self) }
-        if let m = records["mtime"] {
-            guard let seconds = PaxRecords.seconds(m) else {
-                throw corrupt("the pax mtime of '\(entry.path)' is not a valid time", at: entry.headerOffset)
-            }
-            entry.modificationTime = seconds
-        }
-        // GNU sparse formats 0.0 and 0.1 (1.0 keeps its map in the data).
-        let major = records["GNU.sparse.major"].flatMap(PaxRecords.integer)
-        if let name = records["GNU.sparse.name"] { entry.pathBytes = name }
-        if let real = try number("GNU.sparse.realsize") ?? number("GNU.sparse.size") {
-            entry.size = real
-        }
-        if major == nil || major == 0 {
-            if let map = records["GNU.sparse.map"] {
-                let numbers = try map.split(separator: 0x2C, omittingEmptySubsequences: false).map { part -> Int64 in
-                    guard let v = PaxRecords.integer(Array(part)), v >= 0 else {
-                        throw corrupt("the GNU.sparse.map of '\(entry.path)' is malformed", at: entry.headerOffset)
-                    }
-                    return v
-                }
-                guard numbers.count % 2 == 0, numbers.count / 2 <= TarReader.maxSparseExtents else {
-                    throw corrupt("the GNU.sparse.map of '\(entry.path)' is malformed", at: entry.headerOffset)
-                }
-                entry.sparseMap = stride(from: 0, to: numbers.count, by: 2).map {
-                    SparseExtent(offset: numbers[$0], length: numbers[$0 + 1])
-                }
-            } else if records["GNU.sparse.offset"] != nil {
-                let offsets = records.records.filter { $0.key == "GNU.sparse.offset" }
-                let lengths = records.records.filter { $0.key == "GNU.sparse.numbytes" }
-                guard offsets.count == lengths.count else {
-                    throw corrupt(
-                        "the GNU sparse 0.0 records of '\(entry.path)' do not pair up", at: entry.headerOffset)
-                }
-                entry.sparseMap = try zip(offsets, lengths).map { o, l in
-                    guard let off = PaxRecords.integer(o.value), let len = PaxRecords.integer(l.value), off >= 0,
-                        len >= 0
-                    else {
-                        throw corrupt("a GNU sparse 0.0 record of '\(entry.path)' is malformed", at: entry.headerOffset)
-                    }
-                    return SparseExtent(offset: off, length: len)
-                }
-            }
-        }
-    }
-
-    // MARK: - Sparse maps
-
-    private func readOldGNUSparseMap(_ block: [UInt8], entry: TarEntry) throws -> [SparseExtent] {
-        var map: [SparseExtent] = []
-        func parse(_ block: [UInt8], base: Int, count: Int) throws -> Bool {
-            for i in 0..<count {
-                let o = base + i * 24
-                if block[o] == 0 { return false }
-                guard let off = TarFormat.number(block[o..<(o + 12)]),
-                    let len = TarFormat.number(block[(o + 12)..<(o + 24)]),
-                    off >= 0, len >= 0
-                else {
-                    throw corrupt("an old GNU sparse entry of '\(entry.path)' is malformed", at: entry.headerOffset)
-                }
-                map.append(SparseExtent(offset: off, length: len))
-            }
-            return true
-        }
-        _ = try parse(block, base: TarFormat.gnuSparse, count: 4)
-        var extended = block[TarFormat.gnuIsExtended] != 0
-        while extended {
-            guard map.count <= TarReader.maxSparseExtents else {
-                throw corrupt(
-                    "'\(entry.path)' has more than \(TarReader.maxSparseExtents) sparse extents", at: entry.headerOffset
-                )
-            }
-            guard let ext = try readBlock(context: "an old GNU sparse header") else {
-                throw truncated("the archive ends inside the sparse headers of '\(entry.path)'")
-            }
-            _ = try parse(ext, base: 0, count: 21)
-            extended = ext[504] != 0
-        }
-        return map
-    }
-
-    /// GNU sparse 1.0 keeps its map at the start of the member's data as decimal lines.
-    private func readSparseMapIfVersion1(records: PaxRecords) throws {
-        guard var entry = current, records["GNU.sparse.major"].flatMap(PaxRecords.integer) == 1 else { return }
-        var consumed: Int64 = 0
-        var pending: [UInt8] = []
-        func nextNumber() throws -> Int64 {
-            while true {
-                if let nl = pending.firstIndex(of: 0x0A) {
-                    let line = Array(pending[..<nl])
-                    pending.removeFirst(nl + 1)
-                    guard let v = PaxRecords.integer(line), v >= 0 else {
-                        throw corrupt("the GNU sparse 1.0 map of '\(entry.path)' is malformed", at: entry.headerOffset)
-                    }
-                    return v
-                }
-                guard consumed < Int64(TarReader.maxExtendedHeaderSize), remaining >= Int64(TarFormat.blockSize) else {
-                    throw corrupt(
-                        "the GNU sparse 1.0 map of '\(entry.path)' is malformed or too large", at: entry.headerOffset)
-                }
-                guard let block = try readBlock(context: "a GNU sparse 1.0 map") else {
-                    throw truncated("the archive ends inside the sparse map of '\(entry.path)'")
-                }
-                remaining -= Int64(TarFormat.blockSize)
-                consumed += Int64(TarFormat.blockSize)
-                pending += block
-            }
-        }
-        let count = try nextNumber()
-        guard count <= Int64(TarReader.maxSparseExtents) else {
-            throw corrupt("'\(entry.path)' declares \(count) sparse extents", at: entry.headerOffset)
-        }
-        var map: [SparseExtent] = []
-        for _ in 0..<count {
-            let off = try nextNumber()
-            let len = try nextNumber()
-            map.append(SparseExtent(offset: off, length: len))
-        }
-        entry.sparseMap = map
-        current = entry
-    }
-
-    private func validate(_ map: [SparseExtent], of entry: TarEntry) throws {
-        var last: Int64 = 0
-        var stored: Int64 = 0
-        for e in map {
-            let (endOffset, overflow) = e.offset.addingReportingOverflow(e.length)
-            guard !overflow, e.offset >= last, endOffset <= entry.size else {
-                throw corrupt(
-                    "the sparse map of '\(entry.path)' has overlapping or out-of-range extents", at: entry.headerOffset)
-            }
-            last = endOffset
-            stored += e.length
-        }
-        guard stored == remaining else {
-            throw corrupt(
-                "the sparse map of '\(entry.path)' covers \(stored) bytes but \(remaining) are stored",
-                at: entry.headerOffset)
-        }
-    }
-
     // MARK: - Errors
 
     private func withSourceContext<T>(_ body: () throws -> T) throws -> T {
@@ -491,11 +314,11 @@ public final class TarReader {
         }
     }
 
-    private func corrupt(_ reason: String, at offset: Int64) -> BackupError {
+    func corrupt(_ reason: String, at offset: Int64) -> BackupError {
         BackupError(.archiveCorrupt, "'\(source.name)' is damaged: \(reason) (tar byte \(offset)).")
     }
 
-    private func truncated(_ reason: String) -> BackupError {
+    func truncated(_ reason: String) -> BackupError {
         BackupError(
             .archiveTruncated, "'\(source.name)' is truncated: \(reason) at tar byte \(position + Int64(end - start)).")
     }

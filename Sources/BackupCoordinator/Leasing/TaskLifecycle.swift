@@ -1,0 +1,135 @@
+import Foundation
+
+/// One task's life cycle at the coordinator, as a value-type state machine with no I/O.
+///
+/// ```
+///            lease                  complete(success)
+///  queued ─────────▶ leased ─────────────────────────▶ succeeded
+///    ▲                 │  │ complete(failure) / expire
+///    │  retry left     │  ▼
+///    └─────────────────┘ failed (no attempt left)        cancel: queued|leased ─▶ cancelled
+/// ```
+///
+/// Every hand-out carries a fencing token larger than any before it (the coordinator's
+/// counter); renewals and results must quote the current token and come from the holder, so
+/// a late message from an expired lease is refused. A lease that is not renewed by its
+/// expiry returns the task to the queue: nothing stays locked, nobody needs to unlock.
+/// Renewing requires progress within `stallLimit`, so a hung transfer cannot keep its lease.
+public struct TaskLifecycle: Sendable, Equatable, Codable {
+    public enum State: String, Sendable, Codable {
+        case queued, leased, succeeded, failed, cancelled
+
+        /// Whether the task is finished for good.
+        public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+    }
+
+    /// Why a message about a task was refused; the raw value is the wire error code.
+    public enum Refusal: String, Error, Sendable, Equatable {
+        case notLeasable = "task-not-leasable"
+        case staleToken = "stale-fencing-token"
+        case notHolder = "not-lease-holder"
+        case expired = "lease-expired"
+        case noProgress = "no-progress"
+        case finished = "task-finished"
+        case tokenNotIncreasing = "fencing-token-not-increasing"
+    }
+
+    public private(set) var state: State = .queued
+    /// The agent holding the lease, while leased.
+    public private(set) var holder: String?
+    /// The token of the current (or last) lease; 0 before the first.
+    public private(set) var fencingToken: UInt64 = 0
+    public private(set) var leaseExpiresAt: Date?
+    /// When the holder last reported progress (bytes moved, a step done).
+    public private(set) var lastProgressAt: Date?
+    /// Hand-outs so far.
+    public private(set) var attempts = 0
+    /// The reason of the last failure or expiry.
+    public private(set) var lastError: String?
+    /// Hand-outs allowed before the task fails for good. The default is 3.
+    public let maxAttempts: Int
+
+    public init(maxAttempts: Int = 3) {
+        self.maxAttempts = max(1, maxAttempts)
+    }
+
+    /// Hands the task to `agent` with `token`, which must exceed every earlier token.
+    public mutating func lease(to agent: String, token: UInt64, now: Date, duration: TimeInterval) throws(Refusal) {
+        guard state == .queued else { throw state.isFinal ? .finished : .notLeasable }
+        guard token > fencingToken else { throw .tokenNotIncreasing }
+        state = .leased
+        holder = agent
+        fencingToken = token
+        leaseExpiresAt = now.addingTimeInterval(duration)
+        lastProgressAt = now
+        attempts += 1
+    }
+
+    /// Extends the lease of the holder quoting the current token. With `progressed` false the
+    /// renewal is refused once `stallLimit` has passed since the last progress.
+    public mutating func renew(
+        by agent: String, token: UInt64, now: Date, duration: TimeInterval, progressed: Bool, stallLimit: TimeInterval
+    ) throws(Refusal) {
+        try checkHolder(agent, token: token, now: now)
+        if progressed {
+            lastProgressAt = now
+        } else if let last = lastProgressAt, now.timeIntervalSince(last) > stallLimit {
+            throw .noProgress
+        }
+        leaseExpiresAt = now.addingTimeInterval(duration)
+    }
+
+    /// Records the holder's result. A failure returns the task to the queue while attempts are
+    /// left.
+    public mutating func complete(by agent: String, token: UInt64, now: Date, error: String?) throws(Refusal) {
+        try checkHolder(agent, token: token, now: now)
+        if let error {
+            release(reason: error)
+        } else {
+            state = .succeeded
+            holder = nil
+            leaseExpiresAt = nil
+            lastError = nil
+        }
+    }
+
+    /// Returns an expired lease's task to the queue (or fails it when no attempt is left).
+    /// Returns whether anything changed.
+    @discardableResult
+    public mutating func expire(now: Date) -> Bool {
+        guard state == .leased, let expiry = leaseExpiresAt, now >= expiry else { return false }
+        release(reason: "the lease of \(holder ?? "?") expired")
+        return true
+    }
+
+    /// Hands a leased task back without counting a failure (an agent shutting down cleanly).
+    public mutating func handBack(by agent: String, token: UInt64, now: Date) throws(Refusal) {
+        try checkHolder(agent, token: token, now: now)
+        state = .queued
+        holder = nil
+        leaseExpiresAt = nil
+        attempts -= 1
+    }
+
+    /// Cancels a task that is not finished; a late result for it is then refused.
+    public mutating func cancel() throws(Refusal) {
+        guard !state.isFinal else { throw .finished }
+        state = .cancelled
+        holder = nil
+        leaseExpiresAt = nil
+    }
+
+    private func checkHolder(_ agent: String, token: UInt64, now: Date) throws(Refusal) {
+        guard !state.isFinal else { throw .finished }
+        guard state == .leased, token == fencingToken else { throw .staleToken }
+        guard agent == holder else { throw .notHolder }
+        guard let expiry = leaseExpiresAt, now < expiry else { throw .expired }
+    }
+
+    private mutating func release(reason: String) {
+        lastError = reason
+        holder = nil
+        leaseExpiresAt = nil
+        state = attempts >= maxAttempts ? .failed : .queued
+    }
+}
