@@ -18,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // The system zlib (zlib1g-dev at build time, zlib1g at run time).
@@ -47,7 +52,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "BackupAgent", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
-        .target(name: "BackupCoordinator", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
+        .target(
+            name: "BackupCoordinator",
+            dependencies: [
+                "BackupCore", "BackupProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Test support: temporary folders, fixture trees, the corpus, running the binary.
         .target(
             name: "BackupTesting",
@@ -72,7 +88,11 @@ let package = Package(
         ),
         .testTarget(
             name: "BackupCoordinatorTests",
-            dependencies: ["BackupCoordinator"],
+            dependencies: [
+                "BackupCoordinator", "BackupProtocol", "BackupTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

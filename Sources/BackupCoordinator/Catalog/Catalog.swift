@@ -1,0 +1,81 @@
+import BackupProtocol
+import Foundation
+import GRDB
+
+/// The coordinator's state in SQLite (WAL) through GRDB, with versioned migrations, so that a
+/// restarted coordinator continues where it stopped. It is the monitoring database too.
+public struct Catalog: Sendable {
+    let pool: DatabasePool
+
+    /// Opens (creating and migrating) the catalog at `path`.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: config)
+        try Catalog.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-nodes") { db in
+            try db.create(table: "node") { t in
+                t.primaryKey("name", .text)
+                t.column("role", .text).notNull()
+                t.column("version", .text)
+                t.column("storePath", .text)
+                t.column("diskTotal", .integer)
+                t.column("diskFree", .integer)
+                t.column("kinds", .text).notNull().defaults(to: "[]")
+                t.column("registeredAt", .datetime)
+                t.column("lastHeartbeatAt", .datetime)
+            }
+        }
+        return migrator
+    }
+
+    /// Records an agent's registration (insert or update).
+    public func register(name: String, role: NodeRole, _ request: RegisterRequest, now: Date) throws {
+        let kinds = String(decoding: try JSONEncoder().encode(request.kinds), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET role = excluded.role, version = excluded.version,
+                        storePath = excluded.storePath, diskTotal = excluded.diskTotal, diskFree = excluded.diskFree,
+                        kinds = excluded.kinds, registeredAt = excluded.registeredAt, lastHeartbeatAt = excluded.lastHeartbeatAt
+                    """,
+                arguments: [
+                    name, role.rawValue, request.version, request.storePath, request.diskTotal, request.diskFree, kinds,
+                    now, now,
+                ])
+        }
+    }
+
+    /// Records a heartbeat; false if the node never registered.
+    public func heartbeat(name: String, diskFree: Int64, now: Date) throws -> Bool {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ? WHERE name = ?",
+                arguments: [diskFree, now, name])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Every known node; online when its last heartbeat is within `onlineWithin` seconds.
+    public func nodes(now: Date, onlineWithin: TimeInterval) throws -> [NodeStatus] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM node ORDER BY name").map { row in
+                let kindsText: String = row["kinds"]
+                // Written by us as a JSON array; an unreadable value shows as no kinds.
+                let kinds = (try? JSONDecoder().decode([String].self, from: Data(kindsText.utf8))) ?? []
+                let last: Date? = row["lastHeartbeatAt"]
+                return NodeStatus(
+                    name: row["name"], role: row["role"], version: row["version"], storePath: row["storePath"],
+                    diskTotal: row["diskTotal"], diskFree: row["diskFree"], kinds: kinds,
+                    registeredAt: row["registeredAt"],
+                    lastHeartbeatAt: last, online: last.map { now.timeIntervalSince($0) <= onlineWithin } ?? false)
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import BackupProtocol
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// An error answered with its status and a JSON body `{"error": {"code", "message"}}`.
+struct WireError: HTTPResponseError {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try JSONResponse.make(ErrorResponse(code: code, message: message), status: status)
+    }
+}
+
+/// JSON responses in the wire's coding.
+enum JSONResponse {
+    static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try WireJSON.encoder().encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension Request {
+    /// Decodes a JSON body of at most `CoordinatorServer.maxBodyBytes`: 413 when larger, 400
+    /// naming the field when malformed.
+    func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: CoordinatorServer.maxBodyBytes)
+        } catch {
+            throw WireError(
+                .contentTooLarge, "body-too-large",
+                "The request body is larger than \(CoordinatorServer.maxBodyBytes) bytes.")
+        }
+        do {
+            return try WireJSON.decoder().decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw WireError(
+                .badRequest, "malformed-json", "The \(T.self) body is malformed: \(WireJSON.describe(error)).")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+
+/// `POST /v1/agents/register`: an agent says who it is (its name comes from its certificate).
+public struct RegisterRequest: Codable, Sendable, Equatable {
+    /// The agent's scm-backup version.
+    public var version: String
+    /// The agent's store folder.
+    public var storePath: String
+    /// Bytes of the store's file system, and of those free.
+    public var diskTotal: Int64
+    public var diskFree: Int64
+    /// The source kinds this agent can back up (its tools are there).
+    public var kinds: [String]
+
+    public init(version: String, storePath: String, diskTotal: Int64, diskFree: Int64, kinds: [String]) {
+        self.version = version
+        self.storePath = storePath
+        self.diskTotal = diskTotal
+        self.diskFree = diskFree
+        self.kinds = kinds
+    }
+}
+
+/// The answer to register and heartbeat.
+public struct RegisterResponse: Codable, Sendable, Equatable {
+    /// How often the agent should send a heartbeat.
+    public var heartbeatSeconds: Int
+    /// The coordinator's clock, so the agent can measure its offset.
+    public var serverTime: Date
+    /// Serials the agent must refuse (the site's revocation list).
+    public var revokedSerials: [String]
+
+    public init(heartbeatSeconds: Int, serverTime: Date, revokedSerials: [String]) {
+        self.heartbeatSeconds = heartbeatSeconds
+        self.serverTime = serverTime
+        self.revokedSerials = revokedSerials
+    }
+}
+
+/// `POST /v1/agents/heartbeat`.
+public struct HeartbeatRequest: Codable, Sendable, Equatable {
+    public var diskFree: Int64
+    public init(diskFree: Int64) { self.diskFree = diskFree }
+}
+
+/// One node as `GET /v1/nodes` lists it.
+public struct NodeStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: String
+    public var version: String?
+    public var storePath: String?
+    public var diskTotal: Int64?
+    public var diskFree: Int64?
+    public var kinds: [String]
+    public var registeredAt: Date?
+    public var lastHeartbeatAt: Date?
+    /// Whether a heartbeat arrived within three heartbeat intervals.
+    public var online: Bool
+
+    public init(
+        name: String, role: String, version: String?, storePath: String?, diskTotal: Int64?, diskFree: Int64?,
+        kinds: [String],
+        registeredAt: Date?, lastHeartbeatAt: Date?, online: Bool
+    ) {
+        self.name = name
+        self.role = role
+        self.version = version
+        self.storePath = storePath
+        self.diskTotal = diskTotal
+        self.diskFree = diskFree
+        self.kinds = kinds
+        self.registeredAt = registeredAt
+        self.lastHeartbeatAt = lastHeartbeatAt
+        self.online = online
+    }
+}
+
+/// Every error response's body: `{"error": {"code": "...", "message": "..."}}`.
+public struct ErrorResponse: Codable, Sendable, Equatable {
+    public struct Body: Codable, Sendable, Equatable {
+        /// A stable code (see `Protocol/README.md`), also the metric label.
+        public var code: String
+        /// A sentence naming what is wrong and, where known, what to do.
+        public var message: String
+    }
+    public var error: Body
+
+    public init(code: String, message: String) {
+        error = Body(code: code, message: message)
+    }
+}
+
+/// JSON coding as the wire uses it: ISO 8601 dates, sorted keys.
+public enum WireJSON {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+
+    /// A decoding error as a phrase naming the field at fault.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ c: DecodingError.Context) -> String {
+            let p = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return p.isEmpty ? "the body" : "field \"\(p)\""
+        }
+        switch error {
+        case .keyNotFound(let key, let c):
+            let parent = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return "field \"\(parent.isEmpty ? key.stringValue : parent + "." + key.stringValue)\" is missing"
+        case .typeMismatch(let type, let c): return "\(path(c)) is not a \(type)"
+        case .valueNotFound(_, let c): return "\(path(c)) is null"
+        case .dataCorrupted(let c): return "\(path(c)) is not valid JSON: \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import AsyncHTTPClient
+import BackupCoordinator
+import BackupProtocol
+import BackupTesting
+import Foundation
+import NIOCore
+import NIOSSL
+
+/// A real coordinator on 127.0.0.1, port 0, with a site CA and certificates made for the test.
+struct CoordinatorHarness {
+    let dir: TemporaryDirectory
+    let ca: SiteCA
+    var port = 0
+
+    init(_ dir: TemporaryDirectory) throws {
+        self.dir = dir
+        ca = try SiteCA.initialise(at: dir.file("ca"), site: "test")
+        _ = try ca.issue(name: "hub", role: .coordinator, ipAddresses: ["127.0.0.1"], output: dir.file("certs"))
+    }
+
+    var configuration: CoordinatorConfiguration {
+        CoordinatorConfiguration(
+            certificate: dir.file("certs/hub.pem"), privateKey: dir.file("certs/hub.key"),
+            caCertificate: dir.file("ca/ca.pem"), revocationList: dir.file("ca/revoked.json"),
+            database: dir.file("catalog.sqlite"))
+    }
+
+    /// Issues a certificate and returns its name.
+    @discardableResult
+    func issue(_ name: String, _ role: NodeRole, now: Date = Date(), days: Int = 30) throws -> IssuedCertificate {
+        try ca.issue(name: name, role: role, days: days, output: dir.file("certs"), now: now)
+    }
+
+    /// Runs `body` while the coordinator serves.
+    func serving(_ body: (Int) async throws -> Void) async throws {
+        var config = configuration
+        config.port = 0
+        let catalog = try Catalog(path: config.database)
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try CoordinatorServer.makeApplication(config, catalog: catalog) { continuation.yield($0) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            do {
+                try await body(port)
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// An HTTPS client presenting `name`'s certificate (or none), trusting the site CA.
+    func withClient<T>(as name: String?, _ body: (HTTPClient) async throws -> T) async throws -> T {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir.file("ca/ca.pem")))
+        if let name {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(dir.file("certs/\(name).pem")).map {
+                .certificate($0)
+            }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: dir.file("certs/\(name).key"), format: .pem))
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try await client.shutdown()
+            throw error
+        }
+    }
+
+    enum Method { case get, post }
+
+    /// Sends a request; returns the status and the body as text.
+    static func send(
+        _ client: HTTPClient, _ method: Method, port: Int, _ path: String, body: Data? = nil
+    ) async throws -> (Int, String) {
+        var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)\(path)")
+        request.method = method == .post ? .POST : .GET
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await client.execute(request, timeout: .seconds(15))
+        let text = try await response.body.collect(upTo: 4 << 20)
+        return (Int(response.status.code), String(buffer: text))
+    }
+}
