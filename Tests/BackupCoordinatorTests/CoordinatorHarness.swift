@@ -32,9 +32,12 @@ struct CoordinatorHarness {
     }
 
     /// Runs `body` while the coordinator serves.
-    func serving(_ body: (Int) async throws -> Void) async throws {
+    func serving(
+        configure: (inout CoordinatorConfiguration) -> Void = { _ in }, _ body: (Int) async throws -> Void
+    ) async throws {
         var config = configuration
         config.port = 0
+        configure(&config)
         let catalog = try Catalog(path: config.database)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = try CoordinatorServer.makeApplication(config, catalog: catalog) { continuation.yield($0) }
@@ -74,6 +77,20 @@ struct CoordinatorHarness {
     }
 
     enum Method { case get, post }
+
+    /// Sends a JSON request and decodes a JSON answer of a 2xx status.
+    static func call<T: Decodable>(
+        _ client: HTTPClient, _ method: Method, port: Int, _ path: String, _ value: some Encodable, as type: T.Type
+    ) async throws -> T {
+        let (status, text) = try await send(
+            client, method, port: port, path, body: try WireJSON.encoder().encode(value))
+        guard (200..<300).contains(status) else { throw HarnessError(message: "\(path) answered \(status): \(text)") }
+        return try WireJSON.decoder().decode(T.self, from: Data(text.utf8))
+    }
+
+    struct HarnessError: Error {
+        var message: String
+    }
 
     /// Sends a request; returns the status and the body as text.
     static func send(

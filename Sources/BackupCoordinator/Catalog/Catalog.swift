@@ -30,6 +30,7 @@ public struct Catalog: Sendable {
                 t.column("lastHeartbeatAt", .datetime)
             }
         }
+        registerTaskMigrations(&migrator)
         return migrator
     }
 

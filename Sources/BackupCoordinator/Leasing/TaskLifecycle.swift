@@ -32,6 +32,19 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         case noProgress = "no-progress"
         case finished = "task-finished"
         case tokenNotIncreasing = "fencing-token-not-increasing"
+
+        /// A sentence for the error message.
+        public var explanation: String {
+            switch self {
+            case .notLeasable: "it is not queued, so it cannot be leased"
+            case .staleToken: "the fencing token belongs to an earlier lease; a newer lease holds the task"
+            case .notHolder: "another agent holds its lease"
+            case .expired: "the lease has expired; the task goes back to the queue"
+            case .noProgress: "no progress was reported within the stall limit; the lease is not renewed"
+            case .finished: "it is finished already"
+            case .tokenNotIncreasing: "the fencing token does not exceed the previous one"
+            }
+        }
     }
 
     public private(set) var state: State = .queued

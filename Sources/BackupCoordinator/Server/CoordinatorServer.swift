@@ -23,6 +23,12 @@ public struct CoordinatorConfiguration: Sendable {
     public var database: String
     /// How often agents send heartbeats. The default is 15 seconds.
     public var heartbeatSeconds = 15
+    /// How long a lease lasts unless renewed. The default is 60 seconds.
+    public var leaseSeconds: Double = 60
+    /// How long a holder may renew without progress. The default is 10 minutes.
+    public var stallSeconds: Double = 600
+    /// How long a lease request waits at most. The default is 30 seconds.
+    public var maxLeaseWaitSeconds = 30
 
     public init(
         certificate: String, privateKey: String, caCertificate: String, revocationList: String?, database: String
@@ -91,6 +97,74 @@ public enum CoordinatorServer {
             _ = try context.requirePeer([.operator, .admin], for: "list nodes")
             return try JSONResponse.make(try catalog.nodes(now: Date(), onlineWithin: Double(3 * heartbeat)))
         }
+        let signals = TaskSignals()
+        let leaseSeconds = config.leaseSeconds
+        let stallSeconds = config.stallSeconds
+        let maxWait = config.maxLeaseWaitSeconds
+        router.post("/v1/tasks") { request, context in
+            let peer = try context.requirePeer([.admin], for: "submit tasks")
+            let body = try await request.decodeJSON(SubmitTaskRequest.self)
+            guard try catalog.nodes(now: Date(), onlineWithin: 0).contains(where: { $0.name == body.node }) else {
+                throw WireError(
+                    .unprocessableContent, "unknown-node",
+                    "Node '\(body.node)' has never registered; no task can be queued for it.")
+            }
+            if body.kind == .backup && body.source == nil {
+                throw WireError(.badRequest, "malformed-json", "A backup task needs field \"source\".")
+            }
+            let task = try catalog.submit(body, now: Date())
+            await signals.signal(body.node)
+            logger.info(
+                "task queued",
+                metadata: ["scm.task": "\(task.id)", "scm.node": "\(body.node)", "scm.operator": "\(peer.name)"])
+            return try JSONResponse.make(task, status: .created)
+        }
+        router.get("/v1/tasks") { _, context in
+            _ = try context.requirePeer([.operator, .admin], for: "list tasks")
+            return try JSONResponse.make(try catalog.tasks())
+        }
+        router.post("/v1/tasks/lease") { request, context in
+            let peer = try context.requirePeer([.agent], for: "lease tasks")
+            let body = try await request.decodeJSON(LeaseRequest.self)
+            let deadline = Date().addingTimeInterval(Double(min(max(body.waitSeconds, 0), maxWait)))
+            while true {
+                let ticket = await signals.ticket(for: peer.name)
+                if let task = try catalog.leaseNext(for: peer.name, now: Date(), duration: leaseSeconds) {
+                    await signals.finish(ticket, node: peer.name)
+                    return try JSONResponse.make(LeaseResponse(task: task))
+                }
+                let left = deadline.timeIntervalSinceNow
+                if left <= 0 {
+                    await signals.finish(ticket, node: peer.name)
+                    return try JSONResponse.make(LeaseResponse(task: nil))
+                }
+                await signals.wait(ticket, node: peer.name, atMost: left)
+            }
+        }
+        router.post("/v1/tasks/:id/renew") { request, context in
+            let peer = try context.requirePeer([.agent], for: "renew leases")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(RenewRequest.self)
+            let now = Date()
+            return try JSONResponse.make(
+                try Self.apply(id, catalog) { (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+                    try task.renew(
+                        by: peer.name, token: body.fencingToken, now: now, duration: leaseSeconds,
+                        progressed: body.progressed,
+                        stallLimit: stallSeconds)
+                })
+        }
+        router.post("/v1/tasks/:id/result") { request, context in
+            let peer = try context.requirePeer([.agent], for: "report task results")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(ResultRequest.self)
+            let now = Date()
+            let task = try Self.apply(id, catalog) { (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+                try task.complete(by: peer.name, token: body.fencingToken, now: now, error: body.error)
+            }
+            if task.state == "queued" { await signals.signal(task.node) }  // A failure to retry.
+            return try JSONResponse.make(task)
+        }
         // Anything else: an unknown version is named as such, an unknown path under v1 too.
         router.get("**") { request, _ -> Response in throw unknownPath(request) }
         router.post("**") { request, _ -> Response in throw unknownPath(request) }
@@ -102,6 +176,21 @@ public enum CoordinatorServer {
             router: router, server: try .tls(.http1(), tlsConfiguration: try tlsConfiguration(config)),
             configuration: appConfig,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) }, logger: logger)
+    }
+
+    /// Applies a life-cycle change to a task: 404 for an unknown task, 409 with the refusal's
+    /// code for a stale token, another holder, an expired lease or a finished task.
+    static func apply(
+        _ id: Int64, _ catalog: Catalog, _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
+    ) throws -> TaskInfo {
+        do {
+            guard let task = try catalog.updateTask(id, change) else {
+                throw WireError(.notFound, "unknown-task", "There is no task \(id).")
+            }
+            return task
+        } catch let refusal as TaskLifecycle.Refusal {
+            throw WireError(.conflict, refusal.rawValue, "Task \(id): \(refusal.explanation).")
+        }
     }
 
     static func unknownPath(_ request: Request) -> WireError {

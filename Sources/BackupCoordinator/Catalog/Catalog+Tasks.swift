@@ -1,0 +1,130 @@
+import BackupProtocol
+import Foundation
+import GRDB
+
+/// Tasks and their leases. Every change happens in one write transaction, so two agents can
+/// never hold the same task and fencing tokens only grow, across restarts too.
+extension Catalog {
+    static func registerTaskMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v1-tasks") { db in
+            try db.create(table: "task") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("kind", .text).notNull()
+                t.column("node", .text).notNull()
+                t.column("source", .text)
+                t.column("state", .text).notNull()
+                t.column("lifecycle", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(index: "task_by_node_state", on: "task", columns: ["node", "state", "id"])
+            try db.create(table: "counter") { t in
+                t.primaryKey("name", .text)
+                t.column("value", .integer).notNull()
+            }
+            try db.execute(sql: "INSERT INTO counter (name, value) VALUES ('fencing', 0)")
+        }
+    }
+
+    /// Queues a task; returns it.
+    public func submit(_ request: SubmitTaskRequest, now: Date, maxAttempts: Int = 3) throws -> TaskInfo {
+        try pool.write { db in
+            let lifecycle = TaskLifecycle(maxAttempts: maxAttempts)
+            try db.execute(
+                sql: "INSERT INTO task (kind, node, source, state, lifecycle, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    request.kind.rawValue, request.node, request.source, lifecycle.state.rawValue,
+                    try Self.encode(lifecycle), now,
+                ])
+            return try Self.task(db, id: db.lastInsertedRowID)!
+        }
+    }
+
+    /// Expires overdue leases, then leases `node`'s oldest queued task, if any, with the next
+    /// fencing token.
+    public func leaseNext(for node: String, now: Date, duration: TimeInterval) throws -> TaskInfo? {
+        try pool.write { db in
+            _ = try Self.expireLeases(db, now: now)
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM task WHERE node = ? AND state = 'queued' ORDER BY id LIMIT 1",
+                    arguments: [node])
+            else { return nil }
+            let token = try UInt64(
+                Int64.fetchOne(db, sql: "UPDATE counter SET value = value + 1 WHERE name = 'fencing' RETURNING value")!)
+            var lifecycle = try Self.decode(row["lifecycle"])
+            try lifecycle.lease(to: node, token: token, now: now, duration: duration)
+            let id: Int64 = row["id"]
+            try Self.store(db, id: id, lifecycle)
+            return try Self.task(db, id: id)
+        }
+    }
+
+    /// Applies `change` to task `id` in one transaction; a refusal leaves it unchanged.
+    public func updateTask(
+        _ id: Int64, _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
+    ) throws -> TaskInfo? {
+        try pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT lifecycle FROM task WHERE id = ?", arguments: [id]) else {
+                return nil
+            }
+            var lifecycle = try Self.decode(row["lifecycle"])
+            try change(&lifecycle)
+            try Self.store(db, id: id, lifecycle)
+            return try Self.task(db, id: id)
+        }
+    }
+
+    /// Returns expired leases' tasks to the queue; the number returned.
+    @discardableResult
+    public func expireLeases(now: Date) throws -> Int {
+        try pool.write { db in try Self.expireLeases(db, now: now) }
+    }
+
+    /// Every task, newest first, at most `limit`.
+    public func tasks(limit: Int = 1000) throws -> [TaskInfo] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM task ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.info)
+        }
+    }
+
+    // MARK: - Rows
+
+    private static func expireLeases(_ db: Database, now: Date) throws -> Int {
+        var count = 0
+        for row in try Row.fetchAll(db, sql: "SELECT id, lifecycle FROM task WHERE state = 'leased'") {
+            var lifecycle = try decode(row["lifecycle"])
+            if lifecycle.expire(now: now) {
+                try store(db, id: row["id"], lifecycle)
+                count += 1
+            }
+        }
+        return count
+    }
+
+    private static func store(_ db: Database, id: Int64, _ lifecycle: TaskLifecycle) throws {
+        try db.execute(
+            sql: "UPDATE task SET state = ?, lifecycle = ? WHERE id = ?",
+            arguments: [lifecycle.state.rawValue, try encode(lifecycle), id])
+    }
+
+    private static func task(_ db: Database, id: Int64) throws -> TaskInfo? {
+        try Row.fetchOne(db, sql: "SELECT * FROM task WHERE id = ?", arguments: [id]).map(info)
+    }
+
+    private static func info(_ row: Row) throws -> TaskInfo {
+        let lifecycle = try decode(row["lifecycle"])
+        let kind: String = row["kind"]
+        return TaskInfo(
+            id: row["id"], kind: TaskKind(rawValue: kind) ?? .inventory, node: row["node"], source: row["source"],
+            state: lifecycle.state.rawValue, attempts: lifecycle.attempts, fencingToken: lifecycle.fencingToken,
+            leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError, createdAt: row["createdAt"])
+    }
+
+    private static func encode(_ lifecycle: TaskLifecycle) throws -> String {
+        String(decoding: try WireJSON.encoder().encode(lifecycle), as: UTF8.self)
+    }
+
+    private static func decode(_ text: String) throws -> TaskLifecycle {
+        try WireJSON.decoder().decode(TaskLifecycle.self, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Wakes agents that long-poll for a task the moment one is queued for their node.
+///
+/// A poller takes a ticket *before* it looks in the catalog, so a task queued between the look
+/// and the wait still wakes it: the ticket remembers the signal.
+actor TaskSignals {
+    private enum Slot {
+        case pending
+        case signaled
+        case waiting(CheckedContinuation<Void, Never>)
+    }
+
+    private var slots: [String: [UUID: Slot]] = [:]
+
+    /// A ticket for `node`'s next signal.
+    func ticket(for node: String) -> UUID {
+        let id = UUID()
+        slots[node, default: [:]][id] = .pending
+        return id
+    }
+
+    /// Wakes every poller of `node`.
+    func signal(_ node: String) {
+        guard var tickets = slots[node] else { return }
+        for (id, slot) in tickets {
+            switch slot {
+            case .waiting(let continuation):
+                continuation.resume()
+                tickets[id] = nil
+            case .pending:
+                tickets[id] = .signaled
+            case .signaled:
+                break
+            }
+        }
+        slots[node] = tickets
+    }
+
+    /// Waits for the ticket's signal (at once if it came already) or its `finish`.
+    func wait(_ id: UUID, node: String) async {
+        guard let slot = slots[node]?[id] else { return }
+        if case .signaled = slot {
+            slots[node]?[id] = nil
+            return
+        }
+        await withCheckedContinuation { continuation in
+            slots[node]?[id] = .waiting(continuation)
+        }
+    }
+
+    /// Ends a ticket, waking its waiter if any. Safe to call more than once.
+    func finish(_ id: UUID, node: String) {
+        if case .waiting(let continuation) = slots[node]?[id] { continuation.resume() }
+        slots[node]?[id] = nil
+        if slots[node]?.isEmpty == true { slots[node] = nil }
+    }
+
+    /// Waits for the ticket's signal for at most `seconds`, then ends the ticket.
+    nonisolated func wait(_ id: UUID, node: String, atMost seconds: Double) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait(id, node: node) }
+            group.addTask {
+                // Cancelled when the signal comes first; either way the ticket is ended below.
+                try? await Task.sleep(for: .seconds(seconds))
+                await self.finish(id, node: node)
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        await finish(id, node: node)
+    }
+}
