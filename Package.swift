@@ -51,7 +51,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "BackupAgent", dependencies: ["BackupCore", "BackupProtocol"], swiftSettings: strict),
+        .target(
+            name: "BackupAgent",
+            dependencies: [
+                "BackupCore", "BackupProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BackupCoordinator",
             dependencies: [
@@ -75,6 +83,9 @@ let package = Package(
             dependencies: [
                 "BackupCore",
                 "BackupProtocol",
+                "BackupAgent",
+                "BackupCoordinator",
+                .product(name: "Logging", package: "swift-log"),
                 // The demo builds its sample sources with the same fixtures as the tests.
                 "BackupTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -11,6 +11,7 @@ enum Exit {
     static let failure = ExitCode(1)
     static let partial = ExitCode(3)
     static let mutants = ExitCode(4)
+    static let unreachable = ExitCode(10)
 }
 
 /// Options every command that prints has.

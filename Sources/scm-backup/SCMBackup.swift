@@ -3,27 +3,33 @@ import Foundation
 
 /// `scm-backup`: keeps every source-code repository of a site safe.
 @main
-struct SCMBackup: ParsableCommand {
+struct SCMBackup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scm-backup",
         abstract: "Back up Subversion, Git, Trac and folder sources into verified .tar.gz artifacts.",
         discussion: """
-            Local commands act on one store folder (--store DIR). Exit codes: 0 ok, 1 failure, \
-            2 usage error, 3 partial (some items failed), 4 mutants found.
+            Local commands act on one store folder (--store DIR); site commands talk to the \
+            coordinator over mutual TLS. Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial \
+            (some items failed), 4 mutants found, 10 coordinator unreachable.
             """,
         version: "0.1.0",
         subcommands: [
             BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
             LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
-            InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, DemoCommand.self,
+            InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, NodesCommand.self,
+            TasksCommand.self, DemoCommand.self,
         ]
     )
 
     /// Runs the command; a usage error exits with 2 (argument-parser's default is 64).
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))

@@ -1,0 +1,134 @@
+import AsyncHTTPClient
+import BackupCore
+import BackupProtocol
+import Foundation
+import NIOCore
+import NIOSSL
+
+/// How to reach the coordinator: its URL and the caller's certificate, key and site CA.
+public struct CoordinatorEndpoint: Sendable {
+    /// e.g. `https://hub.example.org:8443`.
+    public var url: String
+    public var certificate: String
+    public var privateKey: String
+    public var caCertificate: String
+
+    public init(url: String, certificate: String, privateKey: String, caCertificate: String) {
+        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
+        self.certificate = certificate
+        self.privateKey = privateKey
+        self.caCertificate = caCertificate
+    }
+}
+
+/// A client of the coordinator's `/v1` API over mutual TLS, used by agents and the operator
+/// CLI. Errors name the coordinator and carry the server's error code and message.
+public struct CoordinatorClient: Sendable {
+    public let endpoint: CoordinatorEndpoint
+    private let client: HTTPClient
+
+    /// Runs `body` with a client, shutting it down afterwards.
+    public static func with<T: Sendable>(
+        _ endpoint: CoordinatorEndpoint, _ body: (CoordinatorClient) async throws -> T
+    ) async throws -> T {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(
+            try load("CA certificate", endpoint.caCertificate) { try NIOSSLCertificate.fromPEMFile($0) })
+        tls.certificateChain = try load("certificate", endpoint.certificate) { try NIOSSLCertificate.fromPEMFile($0) }
+            .map { .certificate($0) }
+        tls.privateKey = .privateKey(
+            try load("key", endpoint.privateKey) { try NIOSSLPrivateKey(file: $0, format: .pem) })
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        let client = CoordinatorClient(endpoint: endpoint, client: http)
+        do {
+            let result = try await body(client)
+            try await http.shutdown()
+            return result
+        } catch {
+            try await http.shutdown()
+            throw error
+        }
+    }
+
+    private static func load<T>(_ what: String, _ path: String, _ read: (String) throws -> T) throws -> T {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw BackupError(.invalidArgument, "The \(what) file '\(path)' does not exist.")
+        }
+        do { return try read(path) } catch {
+            throw BackupError(.invalidArgument, "The \(what) file '\(path)' cannot be read as PEM: \(error).")
+        }
+    }
+
+    /// `GET /v1/nodes`.
+    public func nodes() async throws -> [NodeStatus] {
+        try await send("GET", "/v1/nodes", body: Optional<Int>.none, as: [NodeStatus].self)
+    }
+
+    /// `GET /v1/tasks`.
+    public func tasks() async throws -> [TaskInfo] {
+        try await send("GET", "/v1/tasks", body: Optional<Int>.none, as: [TaskInfo].self)
+    }
+
+    /// `POST /v1/tasks`.
+    public func submit(_ request: SubmitTaskRequest) async throws -> TaskInfo {
+        try await send("POST", "/v1/tasks", body: request, as: TaskInfo.self)
+    }
+
+    /// `POST /v1/agents/register`.
+    public func register(_ request: RegisterRequest) async throws -> RegisterResponse {
+        try await send("POST", "/v1/agents/register", body: request, as: RegisterResponse.self)
+    }
+
+    /// Sends a request and decodes a 2xx answer; any other status is an error carrying the
+    /// server's code and message.
+    public func send<Body: Encodable, Answer: Decodable>(
+        _ method: String, _ path: String, body: Body?, as type: Answer.Type, timeout: TimeAmount = .seconds(45)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: endpoint.url + path)
+        request.method = method == "POST" ? .POST : .GET
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try WireJSON.encoder().encode(body)))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: timeout)
+        } catch {
+            throw CoordinatorUnreachable(url: endpoint.url, reason: CoordinatorClient.describe(error))
+        }
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let data = Data(bytes.readableBytesView)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            // A non-JSON error body is shown as text.
+            let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: data)
+            let code = wire?.error.code ?? "http-\(response.status.code)"
+            throw BackupError(
+                BackupError.Code(rawValue: code),
+                "The coordinator at \(endpoint.url) refused \(method) \(path) (\(response.status.code)): \(wire?.error.message ?? String(decoding: data, as: UTF8.self))"
+            )
+        }
+        do { return try WireJSON.decoder().decode(Answer.self, from: data) } catch {
+            throw BackupError(
+                .io,
+                "The coordinator at \(endpoint.url) sent an answer to \(path) that cannot be read: \(WireJSON.describe(error))."
+            )
+        }
+    }
+
+    /// A transport error in words: a refused certificate says so (BoringSSL reports it at the
+    /// first read with TLS 1.3, see STACK-NOTES).
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("CERTIFICATE") || text.contains("UNKNOWN_CA") || text.contains("certificate") {
+            return "the certificate was not accepted (\(text))"
+        }
+        return text
+    }
+}
+
+/// The coordinator could not be reached or refused the TLS connection (CLI exit code 10).
+public struct CoordinatorUnreachable: Error, CustomStringConvertible {
+    public var url: String
+    public var reason: String
+    public var description: String { "Cannot reach the coordinator at \(url): \(reason)." }
+}
