@@ -16,7 +16,8 @@ struct SCMBackup: AsyncParsableCommand {
         subcommands: [
             BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
             LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
-            InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, NodesCommand.self,
+            InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, AgentCommand.self,
+            NodesCommand.self,
             TasksCommand.self, DemoCommand.self,
         ]
     )

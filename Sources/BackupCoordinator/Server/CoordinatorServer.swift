@@ -165,6 +165,17 @@ public enum CoordinatorServer {
             if task.state == "queued" { await signals.signal(task.node) }  // A failure to retry.
             return try JSONResponse.make(task)
         }
+        router.post("/v1/tasks/:id/handback") { request, context in
+            let peer = try context.requirePeer([.agent], for: "hand back tasks")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(HandBackRequest.self)
+            let now = Date()
+            let task = try Self.apply(id, catalog) { (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+                try task.handBack(by: peer.name, token: body.fencingToken, now: now)
+            }
+            await signals.signal(task.node)
+            return try JSONResponse.make(task)
+        }
         // Anything else: an unknown version is named as such, an unknown path under v1 too.
         router.get("**") { request, _ -> Response in throw unknownPath(request) }
         router.post("**") { request, _ -> Response in throw unknownPath(request) }

@@ -79,8 +79,18 @@ public struct RenewRequest: Codable, Sendable, Equatable {
 public struct ResultRequest: Codable, Sendable, Equatable {
     public var fencingToken: UInt64
     public var error: String?
-    public init(fencingToken: UInt64, error: String?) {
+    /// A one-line summary of what was done (artifact made, copies verified).
+    public var detail: String?
+    public init(fencingToken: UInt64, error: String?, detail: String? = nil) {
         self.fencingToken = fencingToken
         self.error = error
+        self.detail = detail
     }
+}
+
+/// `POST /v1/tasks/{id}/handback` (the holder, stopping cleanly): the task returns to the queue
+/// without counting an attempt.
+public struct HandBackRequest: Codable, Sendable, Equatable {
+    public var fencingToken: UInt64
+    public init(fencingToken: UInt64) { self.fencingToken = fencingToken }
 }

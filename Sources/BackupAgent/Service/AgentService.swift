@@ -1,0 +1,159 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The agent: dials the coordinator, registers, sends heartbeats, long-polls for tasks, runs
+/// them while renewing their lease, and reports results. It reconnects with exponential
+/// backoff and jitter. On graceful shutdown (SIGTERM) it leases nothing more, finishes the
+/// task in hand and reports it, then returns.
+public struct AgentService: Service {
+    public let configuration: AgentConfiguration
+    let logger: Logger
+
+    public init(configuration: AgentConfiguration, logger: Logger = Logger(label: "scm-backup.agent")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let stopping = StopFlag()
+        try await withGracefulShutdownHandler {
+            try await CoordinatorClient.with(configuration.coordinator) { client in
+                var backoff = Backoff()
+                while !stopping.isSet {
+                    do {
+                        let registered = try await register(client)
+                        backoff.reset()
+                        try await serve(client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping)
+                    } catch {
+                        if stopping.isSet { break }
+                        logger.warning("coordinator connection failed", metadata: ["scm.error": "\(error)"])
+                        try await Task.sleep(for: backoff.next())
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.set()
+        }
+    }
+
+    private func register(_ client: CoordinatorClient) async throws -> RegisterResponse {
+        var total: Int64 = 0
+        var free: Int64 = 0
+        var fs = statvfs()
+        if statvfs(configuration.storePath, &fs) == 0 {
+            total = Int64(fs.f_blocks) * Int64(fs.f_frsize)
+            free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        }
+        let kinds = Set(configuration.sources.values.map(\.kind.rawValue)).sorted()
+        let answer = try await client.register(
+            RegisterRequest(
+                version: configuration.version, storePath: configuration.storePath, diskTotal: total, diskFree: free,
+                kinds: kinds))
+        logger.info("registered", metadata: ["scm.node": "\(configuration.node)"])
+        return answer
+    }
+
+    /// Heartbeats beside the lease loop, until shutdown or a connection error.
+    private func serve(_ client: CoordinatorClient, heartbeatSeconds: Int, stopping: StopFlag) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !stopping.isSet {
+                    try await Task.sleep(for: .seconds(heartbeatSeconds))
+                    var fs = statvfs()
+                    let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
+                    _ = try await client.send(
+                        "POST", "/v1/agents/heartbeat", body: HeartbeatRequest(diskFree: free),
+                        as: RegisterResponse.self)
+                }
+            }
+            group.addTask {
+                while !stopping.isSet {
+                    let lease = try await client.send(
+                        "POST", "/v1/tasks/lease", body: LeaseRequest(waitSeconds: configuration.leaseWaitSeconds),
+                        as: LeaseResponse.self)
+                    guard let task = lease.task else { continue }
+                    if stopping.isSet {
+                        _ = try await client.send(
+                            "POST", "/v1/tasks/\(task.id)/handback",
+                            body: HandBackRequest(fencingToken: task.fencingToken), as: TaskInfo.self)
+                        break
+                    }
+                    try await execute(task, client)
+                }
+            }
+            // The lease loop ends the group: at shutdown, or with an error to reconnect after.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Runs a task, renewing its lease a few times per lease period, then reports the result.
+    private func execute(_ task: TaskInfo, _ client: CoordinatorClient) async throws {
+        let metadata: Logger.Metadata = ["scm.task": "\(task.id)", "scm.kind": "\(task.kind.rawValue)"]
+        logger.info("task started", metadata: metadata)
+        let period = max(1.0, (task.leaseExpiresAt?.timeIntervalSinceNow ?? 60) / 3)
+        let outcome: Result<String, any Error> = await withTaskGroup(of: Result<String, any Error>?.self) { group in
+            group.addTask { await Result(catching: { try await TaskRunner(configuration: configuration).run(task) }) }
+            group.addTask {
+                while !Task.isCancelled {
+                    // Cancelled when the work ends; a failed renewal shows up in the result report.
+                    try? await Task.sleep(for: .seconds(period))
+                    if Task.isCancelled { break }
+                    _ = try? await client.send(
+                        "POST", "/v1/tasks/\(task.id)/renew",
+                        body: RenewRequest(fencingToken: task.fencingToken, progressed: true),
+                        as: TaskInfo.self)
+                }
+                return nil
+            }
+            var result: Result<String, any Error> = .failure(CancellationError())
+            for await value in group {
+                if let value {
+                    result = value
+                    group.cancelAll()
+                }
+            }
+            return result
+        }
+        let report: ResultRequest
+        switch outcome {
+        case .success(let detail):
+            report = ResultRequest(fencingToken: task.fencingToken, error: nil, detail: detail)
+            logger.info("task succeeded", metadata: metadata)
+        case .failure(let error):
+            report = ResultRequest(fencingToken: task.fencingToken, error: "\(error)")
+            logger.warning("task failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+        }
+        _ = try await client.send("POST", "/v1/tasks/\(task.id)/result", body: report, as: TaskInfo.self)
+    }
+}
+
+/// A flag set once by the shutdown handler and read by the loops.
+final class StopFlag: @unchecked Sendable {
+    // Safe: every access holds `lock`.
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
