@@ -96,6 +96,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // ops/bench/lease.sh: simulated agents long-polling a coordinator process.
+        .executableTarget(
+            name: "lease-bench",
+            dependencies: [
+                "BackupAgent", "BackupProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "ops/bench/lease-bench",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupTesting", .product(name: "Crypto", package: "swift-crypto")],

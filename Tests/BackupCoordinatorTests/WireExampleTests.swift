@@ -1,0 +1,34 @@
+import BackupProtocol
+import BackupTesting
+import Foundation
+import Testing
+
+/// Every example message in Protocol/examples/v1 decodes into its type and re-encodes to the
+/// same JSON value, so the documents and the code cannot drift apart.
+struct WireExampleTests {
+    static let cases: [(String, any (Codable & Sendable).Type)] = [
+        ("register-request", RegisterRequest.self), ("register-response", RegisterResponse.self),
+        ("heartbeat-request", HeartbeatRequest.self), ("nodes-response", [NodeStatus].self),
+        ("submit-task-request", SubmitTaskRequest.self), ("task", TaskInfo.self), ("lease-request", LeaseRequest.self),
+        ("lease-response", LeaseResponse.self), ("lease-response-empty", LeaseResponse.self),
+        ("renew-request", RenewRequest.self),
+        ("result-request", ResultRequest.self), ("result-request-failure", ResultRequest.self),
+        ("handback-request", HandBackRequest.self), ("error-response", ErrorResponse.self),
+    ]
+
+    @Test func everyExampleIsCovered() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Paths.protocolFolder + "/examples/v1")
+        #expect(Set(files) == Set(Self.cases.map { $0.0 + ".json" }))
+    }
+
+    @Test(arguments: cases.map(\.0))
+    func exampleRoundTrips(_ name: String) throws {
+        let type = Self.cases.first { $0.0 == name }!.1
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.protocolFolder + "/examples/v1/\(name).json"))
+        let value = try WireJSON.decoder().decode(type, from: data)
+        let again = try WireJSON.encoder().encode(value)
+        let original = try JSONSerialization.jsonObject(with: data) as? NSObject
+        let reencoded = try JSONSerialization.jsonObject(with: again) as? NSObject
+        #expect(original == reencoded, "\(name): \(String(decoding: again, as: UTF8.self))")
+    }
+}
