@@ -72,7 +72,7 @@ struct AgentProcessTests {
             ["--coordinator", "https://127.0.0.1:\(port)", "--ca", dir.file("pki/ca.pem")]
         }
 
-        func startCoordinator(leaseSeconds: Int = 3) throws {
+        func startCoordinator(leaseSeconds: Int = 6) throws {
             try? FileManager.default.removeItem(atPath: dir.file("port"))  // A stale port file from an earlier run.
             coordinator = try BackgroundProcess(
                 Paths.scmBackupBinary,
@@ -150,7 +150,7 @@ struct AgentProcessTests {
                 try Site.ok(
                     try Command.run("sh", ["-c", "head -c 40000000 /dev/urandom > '\(dir.file("big/blob\(i)"))'"]))
             }
-            try site.startCoordinator(leaseSeconds: 3)
+            try site.startCoordinator()
             let sources = ["conf=folder:\(dir.file("conf"))", "big=folder:\(dir.file("big"))"]
             try site.startAgent("srv1", sources: sources)
             try site.waitUntilRegistered()
@@ -176,7 +176,7 @@ struct AgentProcessTests {
 
             // The coordinator dies and comes back: the running agent reconnects.
             site.coordinator?.stop(SIGKILL)
-            try site.startCoordinator(leaseSeconds: 3)
+            try site.startCoordinator()
             let afterRestart = try site.submit("inventory")
             #expect(try site.waitFor(afterRestart) { $0.state == "succeeded" }.state == "succeeded")
 
@@ -184,7 +184,7 @@ struct AgentProcessTests {
             #expect(site.agents["srv1"]!.stop(SIGTERM) == 0, "SIGTERM stops the agent cleanly")
             let queued = try site.submit("verify")
             site.coordinator?.stop(SIGKILL)
-            try site.startCoordinator(leaseSeconds: 3)
+            try site.startCoordinator()
             #expect(try site.tasks().first { $0.id == queued }?.state == "queued")
             try site.startAgent("srv1", sources: sources)
             #expect(try site.waitFor(queued) { $0.state == "succeeded" }.state == "succeeded")
