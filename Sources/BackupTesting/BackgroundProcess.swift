@@ -37,7 +37,8 @@ public final class BackgroundProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// What the program printed so far.
+    /// What the program printed so far (empty if its log cannot be read: it is only shown in
+    /// failure messages).
     public var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     deinit {
@@ -48,6 +49,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     public static func waitForFile(_ path: String, seconds: Double = 30) throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
+            // Not there yet (or half-written) is the normal case while polling.
             if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty {
                 return text.trimmingCharacters(in: .whitespacesAndNewlines)
             }
