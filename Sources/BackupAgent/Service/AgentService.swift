@@ -103,13 +103,20 @@ public struct AgentService: Service {
             group.addTask { await Result(catching: { try await TaskRunner(configuration: configuration).run(task) }) }
             group.addTask {
                 while !Task.isCancelled {
-                    // Cancelled when the work ends; a failed renewal shows up in the result report.
+                    // The sleep is cancelled when the work ends; that is the normal way out.
                     try? await Task.sleep(for: .seconds(period))
                     if Task.isCancelled { break }
-                    _ = try? await client.send(
-                        "POST", "/v1/tasks/\(task.id)/renew",
-                        body: RenewRequest(fencingToken: task.fencingToken, progressed: true),
-                        as: TaskInfo.self)
+                    do {
+                        _ = try await client.send(
+                            "POST", "/v1/tasks/\(task.id)/renew",
+                            body: RenewRequest(fencingToken: task.fencingToken, progressed: true),
+                            as: TaskInfo.self)
+                    } catch {
+                        // The work goes on (its result may still land); the coordinator decides
+                        // whether that result is accepted, and the operator sees why here.
+                        logger.warning(
+                            "lease renewal failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+                    }
                 }
                 return nil
             }

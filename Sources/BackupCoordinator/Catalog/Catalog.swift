@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import GRDB
@@ -68,8 +69,14 @@ public struct Catalog: Sendable {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM node ORDER BY name").map { row in
                 let kindsText: String = row["kinds"]
-                // Written by us as a JSON array; an unreadable value shows as no kinds.
-                let kinds = (try? JSONDecoder().decode([String].self, from: Data(kindsText.utf8))) ?? []
+                let name: String = row["name"]
+                let kinds: [String]
+                do { kinds = try JSONDecoder().decode([String].self, from: Data(kindsText.utf8)) } catch {
+                    throw BackupError(
+                        .io,
+                        "The catalog's kinds of node '\(name)' are not a JSON array of names: '\(kindsText.prefix(80))'."
+                    )
+                }
                 let last: Date? = row["lastHeartbeatAt"]
                 return NodeStatus(
                     name: row["name"], role: row["role"], version: row["version"], storePath: row["storePath"],
