@@ -11,56 +11,34 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "agent",
         abstract: "Run the agent of this node: register with the coordinator and run the tasks it leases.",
         discussion: """
-            The node's name is its certificate's. Backups run only for sources given with --source \
-            on this node: a task names a source, never a path. Reconnects with backoff; on SIGTERM \
-            it finishes the task in hand (or hands a just-leased one back) and exits.
+            The configuration file (TOML, see deploy/agent.example.toml) names the coordinator's \
+            URL, this node's certificate and key, the site CA, the store, the folders sources may \
+            live in (source_roots) and the paths of the tools. The node's name is its \
+            certificate's; its sources are defined in the site configuration on the hub and come \
+            with each backup task. Reconnects with backoff; on SIGTERM it finishes the task in \
+            hand (or hands a just-leased one back) and exits.
             """
     )
 
-    @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The node's store folder.") var store: String
-    @Option(
-        name: .customLong("source"),
-        help: "A source of this node as NAME=KIND:PATH (repeatable), e.g. env=svn:/var/scm/repos/env.")
-    var sources: [String] = []
-    @Option(name: .customLong("lease-wait"), help: "Seconds a lease request waits on the coordinator.") var leaseWait =
-        25
-    @OptionGroup var tools: ToolOptions
+    @Option(help: "This node's agent configuration file (TOML).") var config: String
+    @Flag(name: .customLong("check"), help: "Read and check the configuration, print a summary, and exit.")
+    var checkOnly = false
 
     func run() async throws {
         let printer = Printer(json: false)
         do {
-            let endpoint = try connection.endpoint()
-            let identity = try PeerIdentity(certificate: try PEMFiles.certificate(endpoint.certificate))
-            guard identity.role == .agent else {
-                throw BackupError(
-                    .invalidArgument,
-                    "'\(endpoint.certificate)' is a \(identity.role.rawValue) certificate; an agent needs an agent certificate."
+            let configuration = try AgentConfiguration.load(config)
+            if checkOnly {
+                print(
+                    "\(config): ok: node \(configuration.node), coordinator \(configuration.coordinator.url), store \(configuration.storePath), kinds \(configuration.kinds.joined(separator: " "))"
                 )
+                return
             }
-            var specs: [String: SourceSpec] = [:]
-            let toolSet = try tools.tools()
-            for text in sources {
-                guard let eq = text.firstIndex(of: "="), let colon = text[eq...].firstIndex(of: ":"),
-                    let kind = SourceKind(rawValue: String(text[text.index(after: eq)..<colon]))
-                else {
-                    throw BackupError(
-                        .invalidArgument,
-                        "--source '\(text)' is not NAME=KIND:PATH with a kind of svn, git, trac, folder or sqlite.")
-                }
-                let name = String(text[..<eq])
-                try StoreName.validate(name, what: "source name")
-                specs[name] = SourceSpec(
-                    kind: kind, name: name, path: String(text[text.index(after: colon)...]), tools: toolSet)
-            }
-            var config = AgentConfiguration(
-                coordinator: endpoint, storePath: store, node: identity.name, sources: specs)
-            config.leaseWaitSeconds = leaseWait
             var logger = Logger(label: "scm-backup.agent")
-            logger[metadataKey: "scm.node"] = "\(identity.name)"
+            logger[metadataKey: "scm.node"] = "\(configuration.node)"
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: AgentService(configuration: config, logger: logger))],
+                    services: [.init(service: AgentService(configuration: configuration, logger: logger))],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {

@@ -9,39 +9,38 @@ struct CoordinatorCommand: AsyncParsableCommand {
         commandName: "coordinator",
         abstract: "Run the coordinator: the site's HTTPS server over mutual TLS, with its catalog.",
         discussion: """
-            Only clients with a certificate from the site CA get in; their name and role come from \
-            the certificate. Stops gracefully on SIGTERM or SIGINT; the catalog (SQLite, WAL) lets \
-            a restarted coordinator continue where it stopped.
+            The configuration file (TOML, see deploy/site.example.toml) names the listen address, \
+            the coordinator's certificate and key, the site CA, the revocation list, the catalog \
+            database and the site: nodes, their sources, pairings. An unknown key or impossible \
+            value stops start-up with file, line and key named. Only clients with a certificate \
+            from the site CA get in; their name and role come from the certificate. Stops \
+            gracefully on SIGTERM or SIGINT; the catalog (SQLite, WAL) lets a restarted \
+            coordinator continue where it stopped.
             """
     )
 
-    @Option(help: "HOST:PORT to listen on; port 0 picks a free one.") var listen = "127.0.0.1:8443"
-    @Option(help: "The coordinator's certificate (PEM, issued with role coordinator).") var cert: String
-    @Option(help: "The coordinator's key.") var key: String
-    @Option(help: "The site CA certificate.") var ca: String
-    @Option(help: "The site's revoked.json (re-read when it changes).") var revoked: String?
-    @Option(help: "The catalog database file.") var db: String
+    @Option(help: "The hub's configuration file (TOML).") var config: String
     @Option(name: .customLong("port-file"), help: "Write the port listened on to this file once listening.")
     var portFile: String?
-    @Option(name: .customLong("lease-seconds"), help: "How long a lease lasts unless renewed.") var leaseSeconds:
-        Double = 60
+    @Flag(name: .customLong("check"), help: "Read and check the configuration, print a summary, and exit.")
+    var checkOnly = false
 
     func run() async throws {
         let printer = Printer(json: false)
         do {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                (0...65535).contains(port)
-            else {
-                throw BackupError(.invalidArgument, "--listen '\(listen)' is not HOST:PORT.")
+            let configuration = try CoordinatorConfiguration.load(config)
+            if checkOnly {
+                try CoordinatorServer.checkTLSFiles(configuration)
+                let site = configuration.site
+                let sources = site.nodes.values.reduce(0) { $0 + $1.sources.count }
+                print(
+                    "\(config): ok: \(site.nodes.count) nodes, \(sources) sources, \(site.pairings.count) pairings; listens on \(configuration.host):\(configuration.port)"
+                )
+                return
             }
-            var config = CoordinatorConfiguration(
-                certificate: cert, privateKey: key, caCertificate: ca, revocationList: revoked, database: db)
-            config.host = String(listen[..<colon])
-            config.port = port
-            config.leaseSeconds = leaseSeconds
-            let catalog = try Catalog(path: db)
+            let catalog = try Catalog(path: configuration.database)
             let portFile = portFile
-            let app = try CoordinatorServer.makeApplication(config, catalog: catalog) { port in
+            let app = try CoordinatorServer.makeApplication(configuration, catalog: catalog) { port in
                 guard let portFile else { return }
                 // The port file is how scripts and tests find a port-0 server; failing to write it is fatal.
                 do { try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: portFile, mode: 0o644) } catch {

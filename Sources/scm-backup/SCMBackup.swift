@@ -18,6 +18,7 @@ struct SCMBackup: AsyncParsableCommand {
             LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
             InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, AgentCommand.self,
             NodesCommand.self,
+            ArtifactsCommand.self,
             TasksCommand.self, DemoCommand.self,
         ]
     )

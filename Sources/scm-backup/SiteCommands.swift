@@ -56,11 +56,13 @@ struct NodesCommand: AsyncParsableCommand {
             for n in nodes {
                 let seen = n.lastHeartbeatAt.map { formatAge(Date().timeIntervalSince($0)) + " ago" } ?? "never"
                 let free = n.diskFree.map(formatBytes) ?? "-"
+                let roles = n.roles?.joined(separator: ",") ?? "(not in the site configuration)"
+                let clock = n.clockOffsetSeconds.map { String(format: "  clock %+.2fs", $0) } ?? ""
                 print(
-                    "\(n.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(n.online ? "online " : "OFFLINE") \(n.role) \(n.version ?? "-")  disk free \(free)  heartbeat \(seen)"
+                    "\(n.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(n.online ? "online " : "OFFLINE") \(roles.padding(toLength: 14, withPad: " ", startingAt: 0)) \(n.version ?? "-")  disk free \(free)  heartbeat \(seen)\(clock)"
                 )
             }
-            if nodes.isEmpty { print("no node has registered yet") }
+            if nodes.isEmpty { print("the site configuration has no nodes") }
         }
     }
 }
@@ -81,9 +83,17 @@ struct TasksCommand: AsyncParsableCommand {
                 let tasks = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.tasks() }
                 if output.json { return try Printer(json: true).printJSON(tasks) }
                 for t in tasks {
-                    print(
-                        "\(t.id)  \(t.kind.rawValue) \(t.node)\(t.source.map { "/\($0)" } ?? "")  \(t.state)  attempts \(t.attempts)\(t.lastError.map { "  last error: \($0)" } ?? "")"
-                    )
+                    var line =
+                        "\(t.id)  \(t.kind.rawValue) \(t.node)\(t.source.map { "/\($0)" } ?? "")  \(t.state)  attempts \(t.attempts)"
+                    if t.state == "leased", let p = t.progress {
+                        line += "  \(p.step)"
+                        if let done = p.bytesDone {
+                            line += " \(formatBytes(done))" + (p.bytesTotal.map { " of \(formatBytes($0))" } ?? "")
+                        }
+                    }
+                    if t.state == "succeeded", let detail = t.detail { line += "  \(detail)" }
+                    if let error = t.lastError, t.state != "succeeded" { line += "  last error: \(error)" }
+                    print(line)
                 }
                 if tasks.isEmpty { print("no tasks") }
             }
@@ -92,24 +102,79 @@ struct TasksCommand: AsyncParsableCommand {
 
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Queue a backup, verify or inventory task for a node (admin).")
-        @Option(help: "backup, verify or inventory.") var kind: String
+            abstract: "Queue a backup, verify, inventory or purge task for a node (admin).",
+            discussion: """
+                A backup names a source the site configuration gives the node; a purge names \
+                copies the catalog lists on the node (see 'scm-backup artifacts --node NODE'). \
+                The agent never deletes the newest copy of a source that verifies.
+                """)
+        @Option(help: "backup, verify, inventory or purge.") var kind: String
         @Option(help: "The node that runs it.") var node: String
         @Option(help: "The source, for a backup.") var source: String?
+        @Option(
+            name: .customLong("artifact"),
+            help: "For a purge: a copy to delete, as its store-relative path (repeatable).")
+        var artifacts: [String] = []
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var output: OutputOptions
 
         func run() async throws {
             try await runSiteCommand(json: output.json) {
                 guard let kind = TaskKind(rawValue: kind) else {
-                    throw BackupError(.invalidArgument, "Unknown task kind '\(kind)': use backup, verify or inventory.")
+                    throw BackupError(
+                        .invalidArgument, "Unknown task kind '\(kind)': use backup, verify, inventory or purge.")
                 }
-                let task = try await CoordinatorClient.with(try connection.endpoint()) {
-                    try await $0.submit(SubmitTaskRequest(kind: kind, node: node, source: source))
+                if kind == .purge && artifacts.isEmpty {
+                    throw BackupError(.invalidArgument, "A purge needs at least one --artifact PATH.")
                 }
+                if kind != .purge && !artifacts.isEmpty {
+                    throw BackupError(.invalidArgument, "--artifact goes with --kind purge.")
+                }
+                let request = SubmitTaskRequest(
+                    kind: kind, node: node, source: source, artifacts: artifacts.isEmpty ? nil : artifacts)
+                let task = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.submit(request) }
                 if output.json { return try Printer(json: true).printJSON(task) }
                 print("queued task \(task.id): \(task.kind.rawValue) on \(task.node)")
             }
+        }
+    }
+}
+
+struct ArtifactsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "artifacts",
+        abstract: "List the catalog's artifacts and their copies per node.",
+        discussion: """
+            The catalog learns of copies from the agents' backup, inventory, verify and purge \
+            results. A copy is intact, mutant, unverified (listed, never verified), or mismatch \
+            (its sidecar disagrees with the digest the catalog recorded first).
+            """)
+    @Option(help: "Only artifacts with a copy on this node.") var node: String?
+    @Option(help: "Only artifacts of this source.") var source: String?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await runSiteCommand(json: output.json) {
+            let artifacts = try await CoordinatorClient.with(try connection.endpoint()) {
+                try await $0.artifacts(node: node, source: source)
+            }
+            if output.json { return try Printer(json: true).printJSON(artifacts) }
+            for a in artifacts {
+                print(
+                    "\(a.origin)/\(a.kind)/\(a.source)/\(a.stamp)/\(a.fileName)  \(formatBytes(a.size))  sha256 \(a.sha256.map { String($0.prefix(12)) } ?? "-")"
+                )
+                for c in a.copies {
+                    let verified =
+                        c.verifiedAt.map { "verified \(formatAge(Date().timeIntervalSince($0))) ago" }
+                        ?? "never verified"
+                    print(
+                        "    \(c.node.padding(toLength: 12, withPad: " ", startingAt: 0)) \(c.state)  \(verified)\(c.problem.map { "  (\($0))" } ?? "")"
+                    )
+                }
+                if a.copies.isEmpty { print("    no copy left") }
+            }
+            if artifacts.isEmpty { print("the catalog knows no artifacts yet") }
         }
     }
 }

@@ -18,11 +18,22 @@ struct CoordinatorHarness {
         _ = try ca.issue(name: "hub", role: .coordinator, ipAddresses: ["127.0.0.1"], output: dir.file("certs"))
     }
 
+    /// The site of these tests: server nodes srv1...srv9 and `intruder`, each with an svn
+    /// source `env`, and a backup node `vault`.
+    static let site = SiteConfiguration(
+        nodes: (1...9).map { "srv\($0)" }.map { name in
+            SiteConfiguration.Node(
+                name: name, roles: [.server], addresses: ["127.0.0.1"],
+                sources: ["env": SourceDefinition(name: "env", kind: .svn, path: "/var/scm/repos/env")])
+        } + [
+            .init(name: "intruder", roles: [.server]), .init(name: "vault", roles: [.backup]),
+        ], pairings: [.init(server: "srv1", backup: "vault")])
+
     var configuration: CoordinatorConfiguration {
         CoordinatorConfiguration(
             certificate: dir.file("certs/hub.pem"), privateKey: dir.file("certs/hub.key"),
             caCertificate: dir.file("ca/ca.pem"), revocationList: dir.file("ca/revoked.json"),
-            database: dir.file("catalog.sqlite"))
+            database: dir.file("catalog.sqlite"), site: Self.site)
     }
 
     /// Issues a certificate and returns its name.

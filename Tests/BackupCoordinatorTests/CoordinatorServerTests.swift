@@ -27,7 +27,9 @@ struct CoordinatorServerTests {
                     let answer = try WireJSON.decoder().decode(RegisterResponse.self, from: Data(body.utf8))
                     #expect(answer.heartbeatSeconds == 15)
                     #expect(abs(answer.serverTime.timeIntervalSinceNow) < 60)
-                    let beat = try WireJSON.encoder().encode(HeartbeatRequest(diskFree: 500))
+                    // This agent's clock runs 120 s ahead of the coordinator's.
+                    let beat = try WireJSON.encoder().encode(
+                        HeartbeatRequest(diskFree: 500, agentClock: Date().timeIntervalSince1970 + 120))
                     #expect(
                         try await CoordinatorHarness.send(client, .post, port: port, "/v1/agents/heartbeat", body: beat)
                             .0 == 200)
@@ -36,10 +38,17 @@ struct CoordinatorServerTests {
                     let (status, body) = try await CoordinatorHarness.send(client, .get, port: port, "/v1/nodes")
                     #expect(status == 200, "\(body)")
                     let nodes = try WireJSON.decoder().decode([NodeStatus].self, from: Data(body.utf8))
-                    #expect(nodes.map(\.name) == ["srv1"])
-                    #expect(nodes.first?.online == true)
-                    #expect(nodes.first?.diskFree == 500)
-                    #expect(nodes.first?.kinds == ["svn", "git"])
+                    // Every configured node is listed; only srv1 has registered.
+                    #expect(nodes.map(\.name) == CoordinatorHarness.site.nodes.keys.sorted())
+                    #expect(nodes.filter(\.online).map(\.name) == ["srv1"])
+                    let srv1 = try #require(nodes.first { $0.name == "srv1" })
+                    #expect(srv1.diskFree == 500)
+                    #expect(srv1.kinds == ["svn", "git"])
+                    #expect(srv1.roles == ["server"])
+                    let offset = try #require(srv1.clockOffsetSeconds)
+                    #expect(offset > 115 && offset < 125, "the clock offset is measured: \(offset)")
+                    let vault = try #require(nodes.first { $0.name == "vault" })
+                    #expect(vault.roles == ["backup"] && vault.lastHeartbeatAt == nil && !vault.online)
                 }
             }
         }
@@ -106,6 +115,7 @@ struct CoordinatorServerTests {
             try site.issue("alice", .operator)
             let revoked = try site.issue("srv9", .agent)
             try site.ca.revoke(serial: revoked.serial)
+            try site.issue("stranger", .agent)
             try await site.serving { port in
                 try await site.withClient(as: "srv1") { client in
                     let asOperator = try await CoordinatorHarness.send(client, .get, port: port, "/v1/nodes")
@@ -142,6 +152,12 @@ struct CoordinatorServerTests {
                         client, .post, port: port, "/v1/agents/register", body: Self.register)
                     #expect(register.0 == 403)
                     #expect(register.1.contains("operator certificate 'alice' may not register as an agent"))
+                }
+                try await site.withClient(as: "stranger") { client in
+                    let refused = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/agents/register", body: Self.register)
+                    #expect(refused.0 == 403)
+                    #expect(refused.1.contains("Node 'stranger' is not in the site configuration"))
                 }
                 try await site.withClient(as: "srv9") { client in
                     let refused = try await CoordinatorHarness.send(

@@ -42,7 +42,17 @@ struct TaskLeaseHTTPTests {
                     let (status, body) = try await CoordinatorHarness.send(
                         client, .post, port: port, "/v1/tasks", body: try WireJSON.encoder().encode(unknown))
                     #expect(status == 422)
-                    #expect(body.contains("Node 'ghost' has never registered"))
+                    #expect(body.contains("Node 'ghost' is not in the site configuration"))
+                    let foreign = SubmitTaskRequest(kind: .backup, node: "srv1", source: "etc")
+                    let (fStatus, fBody) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/tasks", body: try WireJSON.encoder().encode(foreign))
+                    #expect(fStatus == 422)
+                    #expect(fBody.contains("Node 'srv1' has no source 'etc' in the site configuration (it has: env)"))
+                    let purge = SubmitTaskRequest(kind: .purge, node: "srv1", artifacts: ["srv1/svn/env/x.tar.gz"])
+                    let (pStatus, pBody) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/tasks", body: try WireJSON.encoder().encode(purge))
+                    #expect(pStatus == 422)
+                    #expect(pBody.contains("The catalog knows no copy 'srv1/svn/env/x.tar.gz' on node 'srv1'"))
                 }
                 // The agent waits first; the task is queued while it waits.
                 async let leased = site.withClient(as: "srv1") { client in
@@ -60,6 +70,9 @@ struct TaskLeaseHTTPTests {
                 #expect(answer.task?.id == queued.id)
                 #expect(answer.task?.state == "leased")
                 #expect(answer.task?.fencingToken == 1)
+                #expect(
+                    answer.task?.definition == SourceDefinition(name: "env", kind: .svn, path: "/var/scm/repos/env"),
+                    "the source's definition comes from the site configuration with the task")
             }
         }
     }

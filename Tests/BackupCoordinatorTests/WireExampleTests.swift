@@ -14,6 +14,8 @@ struct WireExampleTests {
         ("renew-request", RenewRequest.self),
         ("result-request", ResultRequest.self), ("result-request-failure", ResultRequest.self),
         ("handback-request", HandBackRequest.self), ("error-response", ErrorResponse.self),
+        ("result-request-purge", ResultRequest.self), ("submit-purge-request", SubmitTaskRequest.self),
+        ("artifacts-response", [ArtifactInfo].self),
     ]
 
     @Test func everyExampleIsCovered() throws {

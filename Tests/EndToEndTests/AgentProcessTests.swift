@@ -72,27 +72,30 @@ struct AgentProcessTests {
             ["--coordinator", "https://127.0.0.1:\(port)", "--ca", dir.file("pki/ca.pem")]
         }
 
+        /// The site's sources on srv1, as (name, kind, path); set before starting the coordinator.
+        var sources: [(name: String, kind: String, path: String)] = []
+
         func startCoordinator(leaseSeconds: Int = 6) throws {
             try? FileManager.default.removeItem(atPath: dir.file("port"))  // A stale port file from an earlier run.
+            try SiteConfigFiles.writeCoordinator(
+                dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
+                database: dir.file("catalog.sqlite"), leaseSeconds: Double(leaseSeconds),
+                nodes: [.init("srv1", sources: sources)])
             coordinator = try BackgroundProcess(
                 Paths.scmBackupBinary,
-                [
-                    "coordinator", "--listen", "127.0.0.1:\(port)", "--cert", dir.file("certs/hub.pem"), "--key",
-                    dir.file("certs/hub.key"),
-                    "--ca", dir.file("pki/ca.pem"), "--db", dir.file("catalog.sqlite"), "--port-file", dir.file("port"),
-                    "--lease-seconds", "\(leaseSeconds)",
-                ], log: dir.file("coordinator.log"))
+                ["coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port")],
+                log: dir.file("coordinator.log"))
             _ = try BackgroundProcess.waitForFile(dir.file("port"))
         }
 
-        func startAgent(_ name: String, sources: [String]) throws {
+        /// Starts srv1's agent; its sources must lie under `sourceRoot`.
+        func startAgent(_ name: String, sourceRoot: String) throws {
+            try SiteConfigFiles.writeAgent(
+                dir.file("agent-\(name).toml"), coordinator: "https://127.0.0.1:\(port)", name: name,
+                certs: dir.file("certs"), pki: dir.file("pki"), store: dir.file("store-\(name)"),
+                sourceRoots: [sourceRoot])
             agents[name] = try BackgroundProcess(
-                Paths.scmBackupBinary,
-                [
-                    "agent", "--store", dir.file("store-\(name)"), "--cert", dir.file("certs/\(name).pem"), "--key",
-                    dir.file("certs/\(name).key"),
-                    "--lease-wait", "2",
-                ] + connection + sources.flatMap { ["--source", $0] },
+                Paths.scmBackupBinary, ["agent", "--config", dir.file("agent-\(name).toml")],
                 log: dir.file("agent-\(name).log"))
         }
 
@@ -120,10 +123,10 @@ struct AgentProcessTests {
                 userInfo: [NSLocalizedDescriptionKey: "task \(id) never reached the expected state"])
         }
 
-        func submit(_ kind: String, source: String? = nil) throws -> Int64 {
+        func submit(_ kind: String, source: String? = nil, artifacts: [String] = []) throws -> Int64 {
             let r = try admin(
                 ["tasks", "submit", "--kind", kind, "--node", "srv1", "--json"]
-                    + (source.map { ["--source", $0] } ?? []))
+                    + (source.map { ["--source", $0] } ?? []) + artifacts.flatMap { ["--artifact", $0] })
             try Self.ok(r)
             struct Queued: Decodable { var id: Int64 }
             return try JSONDecoder().decode(Queued.self, from: Data(r.stdout.utf8)).id
@@ -150,24 +153,32 @@ struct AgentProcessTests {
                 try Site.ok(
                     try Command.run("sh", ["-c", "head -c 40000000 /dev/urandom > '\(dir.file("big/blob\(i)"))'"]))
             }
+            site.sources = [
+                ("conf", "folder", dir.file("conf")), ("big", "folder", dir.file("big")),
+                ("etc", "folder", "/etc/ssl"),
+            ]
             try site.startCoordinator()
-            let sources = ["conf=folder:\(dir.file("conf"))", "big=folder:\(dir.file("big"))"]
-            try site.startAgent("srv1", sources: sources)
+            try site.startAgent("srv1", sourceRoot: dir.path)
             try site.waitUntilRegistered()
 
             let backup = try site.submit("backup", source: "conf")
-            #expect(try site.waitFor(backup) { $0.state == "succeeded" }.attempts == 1)
+            let first = try site.waitFor(backup) { $0.state == "succeeded" }
+            #expect(first.attempts == 1)
             let verify = try site.submit("verify")
             #expect(try site.waitFor(verify) { $0.state == "succeeded" }.state == "succeeded")
-            let foreign = try site.submit("backup", source: "etc")
-            let failed = try site.waitFor(foreign) { $0.state == "failed" }
-            #expect(failed.lastError?.contains("has no source 'etc' configured") == true)
+            let unknown = try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "home"])
+            #expect(unknown.status == 1)
+            #expect(unknown.stderr.contains("Node 'srv1' has no source 'home' in the site configuration"))
+            // The hub names a source outside the agent's source_roots: the agent refuses it.
+            let outside = try site.submit("backup", source: "etc")
+            let failed = try site.waitFor(outside) { $0.state == "failed" }
+            #expect(failed.lastError?.contains("outside this node's source_roots") == true, "\(failed)")
 
             // Kill the agent while it backs up 'big'; its lease expires; the restart finishes it.
             let big = try site.submit("backup", source: "big")
             _ = try site.waitFor(big) { $0.state == "leased" }
             site.agents["srv1"]?.stop(SIGKILL)
-            try site.startAgent("srv1", sources: sources)
+            try site.startAgent("srv1", sourceRoot: dir.path)
             let done = try site.waitFor(big, seconds: 180) { $0.state == "succeeded" }
             #expect(done.attempts == 2, "\(site.agents["srv1"]?.output ?? "")")
             let verified = try Command.scmBackup(["verify", "--store", dir.file("store-srv1")])
@@ -186,8 +197,99 @@ struct AgentProcessTests {
             site.coordinator?.stop(SIGKILL)
             try site.startCoordinator()
             #expect(try site.tasks().first { $0.id == queued }?.state == "queued")
-            try site.startAgent("srv1", sources: sources)
+            try site.startAgent("srv1", sourceRoot: dir.path)
             #expect(try site.waitFor(queued) { $0.state == "succeeded" }.state == "succeeded")
+        }
+    }
+
+    struct Artifact: Decodable {
+        struct Copy: Decodable {
+            var node: String
+            var path: String
+            var state: String
+            var verifiedAt: Date?
+        }
+        var source: String
+        var sha256: String?
+        var copies: [Copy]
+    }
+
+    @Test func theCatalogKnowsEveryCopyAndAPurgeDeletesExactlyWhatItNames() throws {
+        try withTemporaryDirectory("catalog") { dir in
+            let site = try Site(dir)
+            try FileManager.default.createDirectory(atPath: dir.file("conf"), withIntermediateDirectories: true)
+            site.sources = [("conf", "folder", dir.file("conf"))]
+            try site.startCoordinator()
+            try site.startAgent("srv1", sourceRoot: dir.path)
+            try site.waitUntilRegistered()
+            for i in 0..<3 {
+                try "alice:\(i)\n".write(toFile: dir.file("conf/users.conf"), atomically: true, encoding: .utf8)
+                let id = try site.submit("backup", source: "conf")
+                #expect(try site.waitFor(id) { $0.state == "succeeded" }.state == "succeeded")
+            }
+            func artifacts() throws -> [Artifact] {
+                let r = try site.admin(["artifacts", "--node", "srv1", "--json"])
+                try Site.ok(r)
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                return try decoder.decode([Artifact].self, from: Data(r.stdout.utf8))
+            }
+            var known = try artifacts()
+            #expect(known.count == 3)
+            #expect(known.allSatisfy { $0.copies.count == 1 && $0.copies[0].state == "intact" && $0.sha256 != nil })
+            let paths = known.map { $0.copies[0].path }
+
+            // One flipped byte in the oldest copy: the next verify reports it to the catalog.
+            let oldest = dir.file("store-srv1/" + paths[0])
+            let handle = try #require(FileHandle(forUpdatingAtPath: oldest))
+            try handle.seek(toOffset: 20)
+            let byte = try #require(try handle.read(upToCount: 1)?.first)
+            try handle.seek(toOffset: 20)
+            try handle.write(contentsOf: Data([byte ^ 0xFF]))
+            try handle.close()
+            let verify = try site.submit("verify")
+            #expect(try site.waitFor(verify) { $0.state == "succeeded" }.state == "succeeded")
+            let listing = try site.admin(["tasks", "list"])
+            #expect(listing.stdout.contains("1 mutant"), "\(listing.stdout)")
+            known = try artifacts()
+            #expect(known[0].copies[0].state == "mutant")
+            #expect(known[1].copies[0].state == "intact" && known[1].copies[0].verifiedAt != nil)
+
+            // A purge deletes exactly what it names, but never the newest copy that verifies.
+            let purge = try site.submit("purge", artifacts: [paths[1], paths[2]])
+            #expect(try site.waitFor(purge) { $0.state == "succeeded" }.state == "succeeded")
+            let purgeLine = try site.admin(["tasks", "list"]).stdout.split(separator: "\n").first {
+                $0.hasPrefix("\(purge) ")
+            }
+            #expect(
+                purgeLine?.contains("deleted 1 artifacts; kept \(paths[2]) (newest verified)") == true,
+                "\(purgeLine ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: dir.file("store-srv1/" + paths[1])))
+            #expect(FileManager.default.fileExists(atPath: dir.file("store-srv1/" + paths[2])))
+            #expect(FileManager.default.fileExists(atPath: oldest), "the mutant is not touched")
+            known = try artifacts()
+            #expect(known.map { $0.copies[0].path } == [paths[0], paths[2]])
+
+            // A mutant is kept for quarantine and repair: no purge order may name it.
+            let mutant = try site.admin([
+                "tasks", "submit", "--kind", "purge", "--node", "srv1", "--artifact", paths[0],
+            ])
+            #expect(mutant.status == 1)
+            #expect(mutant.stderr.contains("is a mutant: it is kept for quarantine and repair, not purged"))
+
+            // An order naming a path outside the layout deletes nothing and says why.
+            let evil = try site.admin([
+                "tasks", "submit", "--kind", "purge", "--node", "srv1", "--artifact", "../x.tar.gz",
+            ])
+            #expect(evil.status == 1)
+            #expect(evil.stderr.contains("The catalog knows no copy '../x.tar.gz' on node 'srv1'"))
+
+            // An inventory lists the store completely; the catalog follows it.
+            try FileManager.default.removeItem(atPath: oldest)
+            let inventory = try site.submit("inventory")
+            #expect(try site.waitFor(inventory) { $0.state == "succeeded" }.state == "succeeded")
+            known = try artifacts()
+            #expect(known.map { $0.copies.first?.path } == [paths[2]])
         }
     }
 }

@@ -15,8 +15,13 @@ trap 'kill $COORD 2>/dev/null || true; rm -rf "$WORK"' EXIT
 $BIN/scm-backup pki init --dir "$WORK/pki" --site bench >/dev/null
 $BIN/scm-backup pki issue --dir "$WORK/pki" --name hub --role coordinator --ip 127.0.0.1 --out "$WORK/certs" >/dev/null
 $BIN/scm-backup pki issue --dir "$WORK/pki" --name bench-admin --role admin --out "$WORK/certs" >/dev/null
-$BIN/scm-backup coordinator --listen 127.0.0.1:0 --port-file "$WORK/port" --cert "$WORK/certs/hub.pem" \
-    --key "$WORK/certs/hub.key" --ca "$WORK/pki/ca.pem" --db "$WORK/catalog.sqlite" >"$WORK/coordinator.log" 2>&1 &
+# The site: the simulated agents sim0...sim199 (lease-bench issues their certificates).
+{
+    printf '[coordinator]\nlisten = "127.0.0.1:0"\ncertificate = "certs/hub.pem"\nkey = "certs/hub.key"\n'
+    printf 'ca = "pki/ca.pem"\ndatabase = "catalog.sqlite"\n'
+    for i in $(seq 0 199); do printf '\n[nodes.sim%d]\nroles = ["server"]\n' "$i"; done
+} >"$WORK/site.toml"
+$BIN/scm-backup coordinator --config "$WORK/site.toml" --port-file "$WORK/port" >"$WORK/coordinator.log" 2>&1 &
 COORD=$!
 for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 URL="https://127.0.0.1:$(cat "$WORK/port")"

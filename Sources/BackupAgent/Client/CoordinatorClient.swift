@@ -69,6 +69,18 @@ public struct CoordinatorClient: Sendable {
         try await send("GET", "/v1/tasks", body: Optional<Int>.none, as: [TaskInfo].self)
     }
 
+    /// `GET /v1/artifacts`, optionally only those with a copy on `node` or of `source`.
+    public func artifacts(node: String? = nil, source: String? = nil) async throws -> [ArtifactInfo] {
+        var query: [String] = []
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        if let node { query.append("node=" + (node.addingPercentEncoding(withAllowedCharacters: allowed) ?? node)) }
+        if let source {
+            query.append("source=" + (source.addingPercentEncoding(withAllowedCharacters: allowed) ?? source))
+        }
+        let path = "/v1/artifacts" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        return try await send("GET", path, body: Optional<Int>.none, as: [ArtifactInfo].self)
+    }
+
     /// `POST /v1/tasks`.
     public func submit(_ request: SubmitTaskRequest) async throws -> TaskInfo {
         try await send("POST", "/v1/tasks", body: request, as: TaskInfo.self)

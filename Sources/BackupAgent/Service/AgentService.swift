@@ -22,6 +22,11 @@ public struct AgentService: Service {
     }
 
     public func run() async throws {
+        // A new or empty store gets its marker now, so that its disk shows at registration;
+        // a non-empty one without a marker (an unmounted disk) stays refused, task by task.
+        do { _ = try Store.openForWriting(configuration.storePath) } catch {
+            logger.error("the store cannot be used", metadata: ["scm.error": "\(error)"])
+        }
         let stopping = StopFlag()
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
@@ -51,11 +56,11 @@ public struct AgentService: Service {
             total = Int64(fs.f_blocks) * Int64(fs.f_frsize)
             free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
         }
-        let kinds = Set(configuration.sources.values.map(\.kind.rawValue)).sorted()
+        let kinds = configuration.kinds
         let answer = try await client.register(
             RegisterRequest(
                 version: configuration.version, storePath: configuration.storePath, diskTotal: total, diskFree: free,
-                kinds: kinds))
+                kinds: kinds, agentClock: Date().timeIntervalSince1970))
         logger.info("registered", metadata: ["scm.node": "\(configuration.node)"])
         return answer
     }
@@ -69,7 +74,8 @@ public struct AgentService: Service {
                     var fs = statvfs()
                     let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
                     _ = try await client.send(
-                        "POST", "/v1/agents/heartbeat", body: HeartbeatRequest(diskFree: free),
+                        "POST", "/v1/agents/heartbeat",
+                        body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
                         as: RegisterResponse.self)
                 }
             }
@@ -99,8 +105,14 @@ public struct AgentService: Service {
         let metadata: Logger.Metadata = ["scm.task": "\(task.id)", "scm.kind": "\(task.kind.rawValue)"]
         logger.info("task started", metadata: metadata)
         let period = max(1.0, (task.leaseExpiresAt?.timeIntervalSinceNow ?? 60) / 3)
-        let outcome: Result<String, any Error> = await withTaskGroup(of: Result<String, any Error>?.self) { group in
-            group.addTask { await Result(catching: { try await TaskRunner(configuration: configuration).run(task) }) }
+        let progress = ProgressBox()
+        let outcome: Result<TaskOutcome, any Error> = await withTaskGroup(of: Result<TaskOutcome, any Error>?.self) {
+            group in
+            group.addTask {
+                await Result(catching: {
+                    try await TaskRunner(configuration: configuration, progress: progress).run(task)
+                })
+            }
             group.addTask {
                 while !Task.isCancelled {
                     // The sleep is cancelled when the work ends; that is the normal way out.
@@ -109,7 +121,8 @@ public struct AgentService: Service {
                     do {
                         _ = try await client.send(
                             "POST", "/v1/tasks/\(task.id)/renew",
-                            body: RenewRequest(fencingToken: task.fencingToken, progressed: true),
+                            body: RenewRequest(
+                                fencingToken: task.fencingToken, progressed: true, progress: progress.current),
                             as: TaskInfo.self)
                     } catch {
                         // The work goes on (its result may still land); the coordinator decides
@@ -120,7 +133,7 @@ public struct AgentService: Service {
                 }
                 return nil
             }
-            var result: Result<String, any Error> = .failure(CancellationError())
+            var result: Result<TaskOutcome, any Error> = .failure(CancellationError())
             for await value in group {
                 if let value {
                     result = value
@@ -131,8 +144,9 @@ public struct AgentService: Service {
         }
         let report: ResultRequest
         switch outcome {
-        case .success(let detail):
-            report = ResultRequest(fencingToken: task.fencingToken, error: nil, detail: detail)
+        case .success(let done):
+            report = ResultRequest(
+                fencingToken: task.fencingToken, error: nil, detail: done.detail, artifacts: done.artifacts)
             logger.info("task succeeded", metadata: metadata)
         case .failure(let error):
             report = ResultRequest(fencingToken: task.fencingToken, error: "\(error)")

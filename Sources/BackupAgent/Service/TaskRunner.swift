@@ -2,56 +2,159 @@ import BackupCore
 import BackupProtocol
 import Foundation
 
+/// What a finished task tells the coordinator: a one-line summary and, for the catalog, what
+/// it found or changed in the store.
+struct TaskOutcome: Sendable {
+    var detail: String
+    var artifacts: ArtifactReport?
+}
+
+/// Where a running task stands; the renewal loop sends it with each renewal.
+final class ProgressBox: @unchecked Sendable {
+    // Safe: every access holds `lock`.
+    private let lock = NSLock()
+    private var value = TaskProgress(step: "starting")
+    var current: TaskProgress {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    func set(_ step: String, done: Int64? = nil, total: Int64? = nil) {
+        lock.lock()
+        value = TaskProgress(step: step, bytesDone: done, bytesTotal: total)
+        lock.unlock()
+    }
+}
+
 /// Runs one task against the agent's store with the BackupCore operations of the local
 /// commands. Blocking work runs on its own thread, off the concurrency pool.
 struct TaskRunner: Sendable {
     let configuration: AgentConfiguration
+    let progress: ProgressBox
 
-    /// Runs `task`; returns a one-line summary, or throws with the reason it failed.
-    func run(_ task: TaskInfo) async throws -> String {
+    /// Runs `task`; returns its outcome, or throws with the reason it failed.
+    func run(_ task: TaskInfo) async throws -> TaskOutcome {
         let configuration = configuration
+        let progress = progress
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try TaskRunner.runBlocking(task, configuration) })
+                continuation.resume(with: Result { try TaskRunner.runBlocking(task, configuration, progress) })
             }
         }
     }
 
-    static func runBlocking(_ task: TaskInfo, _ configuration: AgentConfiguration) throws -> String {
+    static func runBlocking(_ task: TaskInfo, _ configuration: AgentConfiguration, _ progress: ProgressBox) throws
+        -> TaskOutcome
+    {
         switch task.kind {
         case .backup:
-            guard let name = task.source else {
-                throw BackupError(.invalidArgument, "Backup task \(task.id) names no source.")
-            }
-            guard let spec = configuration.sources[name] else {
+            guard let definition = task.definition else {
                 throw BackupError(
-                    .refused,
-                    "Node '\(configuration.node)' has no source '\(name)' configured; it backs up only its own sources."
-                )
+                    .invalidArgument,
+                    "Backup task \(task.id) carries no source definition; the coordinator must send one.")
             }
+            let spec = try configuration.spec(definition)
             let store = try Store.openForWriting(configuration.storePath)
-            let published = try store.backup(spec, node: configuration.node)
-            return
-                "backed up \(name) revision \(published.dna.revision ?? "-") as \(published.location.relativePath) (\(published.dna.size) bytes)"
+            progress.set("archiving \(definition.name)")
+            var published: [PublishedArtifact]
+            if let svn = definition.svnSource {
+                let svnSpec = try configuration.spec(SourceDefinition(name: svn.name, kind: .svn, path: svn.path))
+                let pair = try store.backupPair(svn: svnSpec, trac: spec, node: configuration.node)
+                published = [pair.trac, pair.svn]
+            } else {
+                published = [try store.backup(spec, node: configuration.node)]
+            }
+            let now = Date()
+            let copies = published.map { p in
+                // Each was read back against its digests before it was published.
+                copyReport(p.location, size: p.dna.size, dna: p.dna, state: "intact", verifiedAt: now)
+            }
+            let summary = published.map {
+                "\($0.location.source) revision \($0.dna.revision ?? "-") as \($0.location.relativePath) (\($0.dna.size) bytes)"
+                    + ($0.warnings.isEmpty ? "" : " [\($0.warnings.joined(separator: "; "))]")
+            }
+            return TaskOutcome(
+                detail: "backed up " + summary.joined(separator: " and "),
+                artifacts: ArtifactReport(complete: false, copies: copies))
         case .verify:
             let store = try storeForReading(configuration)
-            let results = try store.scan().artifacts.map { store.verify($0) }
-            let mutants = results.filter { if case .mutant = $0.status { return true } else { return false } }
-            let unverified = results.filter {
-                $0.status != .intact && !mutants.map(\.artifact.path).contains($0.artifact.path)
+            let artifacts = try store.scan().artifacts
+            var copies: [CopyReport] = []
+            var mutants: [String] = []
+            var unverified = 0
+            for (i, artifact) in artifacts.enumerated() {
+                progress.set("verifying \(i + 1) of \(artifacts.count)")
+                let result = store.verify(artifact)
+                guard let location = artifact.location else { continue }
+                let problem: String?
+                switch result.status {
+                case .intact: problem = nil
+                case .mutant(let reasons):
+                    problem = reasons.joined(separator: "; ")
+                    mutants.append(location.relativePath)
+                case .missingSidecar:
+                    problem = "no sidecar"
+                    unverified += 1
+                case .invalidSidecar(let why), .unreadable(let why):
+                    problem = why
+                    unverified += 1
+                }
+                copies.append(
+                    copyReport(
+                        location, size: artifact.size, dna: result.dna,
+                        state: result.status == .intact ? "intact" : result.status.label,
+                        verifiedAt: Date(), problem: problem))
             }
-            if !mutants.isEmpty {
-                throw BackupError(
-                    .archiveCorrupt,
-                    "\(mutants.count) mutant(s): \(mutants.map(\.artifact.path).joined(separator: ", "))")
-            }
-            return
-                "verified \(results.count) artifacts: \(results.count - unverified.count) intact, \(unverified.count) could not be verified"
+            var detail =
+                "verified \(artifacts.count) artifacts: \(artifacts.count - mutants.count - unverified) intact, \(mutants.count) mutant, \(unverified) could not be verified"
+            if !mutants.isEmpty { detail += "; mutants: " + mutants.joined(separator: ", ") }
+            return TaskOutcome(detail: detail, artifacts: ArtifactReport(complete: true, copies: copies))
         case .inventory:
-            let scan = try storeForReading(configuration).scan()
+            let store = try storeForReading(configuration)
+            progress.set("listing the store")
+            let scan = try store.scan()
+            var copies: [CopyReport] = []
+            for artifact in scan.artifacts {
+                guard let location = artifact.location else { continue }
+                var dna: DNA?
+                if artifact.hasSidecar {
+                    // An unreadable sidecar is listed without digests; a verify names the problem.
+                    dna = try? DNA.decode(
+                        try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                }
+                copies.append(copyReport(location, size: artifact.size, dna: dna, state: "unverified"))
+            }
             let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
-            return "\(scan.artifacts.count) artifacts, \(bytes) bytes, \(scan.partials.count) partials"
+            return TaskOutcome(
+                detail: "\(scan.artifacts.count) artifacts, \(bytes) bytes, \(scan.partials.count) partials",
+                artifacts: ArtifactReport(complete: true, copies: copies))
+        case .purge:
+            guard let paths = task.artifacts, !paths.isEmpty else {
+                throw BackupError(.invalidArgument, "Purge task \(task.id) names no artifacts.")
+            }
+            let store = try storeForReading(configuration)
+            progress.set("deleting \(paths.count) artifacts")
+            let items = try store.purge(exactly: paths)
+            let deleted = items.filter { !$0.keep }.map { String($0.artifact.path.dropFirst(store.root.count + 1)) }
+            let kept = items.filter(\.keep).map {
+                "\($0.artifact.path.dropFirst(store.root.count + 1)) (\($0.reasons.joined(separator: ", ")))"
+            }
+            return TaskOutcome(
+                detail: "deleted \(deleted.count) artifacts"
+                    + (kept.isEmpty ? "" : "; kept \(kept.joined(separator: ", "))"),
+                artifacts: ArtifactReport(complete: false, copies: [], deleted: deleted))
         }
+    }
+
+    static func copyReport(
+        _ location: ArtifactLocation, size: Int64, dna: DNA?, state: String, verifiedAt: Date? = nil,
+        problem: String? = nil
+    ) -> CopyReport {
+        CopyReport(
+            path: location.relativePath, origin: location.origin, kind: location.kind, source: location.source,
+            stamp: location.stamp, size: size, sha256: dna?.sha256, md5: dna?.md5,
+            revision: dna?.revision ?? location.revision,
+            created: dna?.created, state: state, verifiedAt: verifiedAt, problem: problem)
     }
 
     /// The store for read-only tasks; an unmounted store (no marker) is refused, not read.

@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import GRDB
@@ -23,17 +24,31 @@ extension Catalog {
             }
             try db.execute(sql: "INSERT INTO counter (name, value) VALUES ('fencing', 0)")
         }
+        // What a task carries (JSON) and how far it got.
+        migrator.registerMigration("v2-task-details") { db in
+            try db.alter(table: "task") { t in
+                t.add(column: "definition", .text)
+                t.add(column: "artifacts", .text)
+                t.add(column: "progress", .text)
+                t.add(column: "detail", .text)
+            }
+        }
     }
 
-    /// Queues a task; returns it.
-    public func submit(_ request: SubmitTaskRequest, now: Date, maxAttempts: Int = 3) throws -> TaskInfo {
+    /// Queues a task (with the definition of a backup's source); returns it.
+    public func submit(
+        _ request: SubmitTaskRequest, definition: SourceDefinition? = nil, now: Date, maxAttempts: Int = 3
+    ) throws -> TaskInfo {
         try pool.write { db in
             let lifecycle = TaskLifecycle(maxAttempts: maxAttempts)
             try db.execute(
-                sql: "INSERT INTO task (kind, node, source, state, lifecycle, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO task (kind, node, source, state, lifecycle, createdAt, definition, artifacts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
                 arguments: [
                     request.kind.rawValue, request.node, request.source, lifecycle.state.rawValue,
-                    try Self.encode(lifecycle), now,
+                    try Self.encode(lifecycle), now, try Self.json(definition), try Self.json(request.artifacts),
                 ])
             return try Self.task(db, id: db.lastInsertedRowID)!
         }
@@ -59,9 +74,11 @@ extension Catalog {
         }
     }
 
-    /// Applies `change` to task `id` in one transaction; a refusal leaves it unchanged.
+    /// Applies `change` to task `id` in one transaction, recording `progress` and `detail`
+    /// when given; a refusal leaves it unchanged.
     public func updateTask(
-        _ id: Int64, _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
+        _ id: Int64, progress: TaskProgress? = nil, detail: String? = nil,
+        _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
     ) throws -> TaskInfo? {
         try pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT lifecycle FROM task WHERE id = ?", arguments: [id]) else {
@@ -70,6 +87,13 @@ extension Catalog {
             var lifecycle = try Self.decode(row["lifecycle"])
             try change(&lifecycle)
             try Self.store(db, id: id, lifecycle)
+            if let progress {
+                try db.execute(
+                    sql: "UPDATE task SET progress = ? WHERE id = ?", arguments: [try Self.json(progress), id])
+            }
+            if let detail {
+                try db.execute(sql: "UPDATE task SET detail = ? WHERE id = ?", arguments: [detail, id])
+            }
             return try Self.task(db, id: id)
         }
     }
@@ -113,11 +137,30 @@ extension Catalog {
 
     private static func info(_ row: Row) throws -> TaskInfo {
         let lifecycle = try decode(row["lifecycle"])
-        let kind: String = row["kind"]
+        let id: Int64 = row["id"]
+        let kindName: String = row["kind"]
+        guard let kind = TaskKind(rawValue: kindName) else {
+            throw BackupError(.io, "Task \(id) of the catalog has an unknown kind '\(kindName)'.")
+        }
         return TaskInfo(
-            id: row["id"], kind: TaskKind(rawValue: kind) ?? .inventory, node: row["node"], source: row["source"],
+            id: id, kind: kind, node: row["node"], source: row["source"],
             state: lifecycle.state.rawValue, attempts: lifecycle.attempts, fencingToken: lifecycle.fencingToken,
-            leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError, createdAt: row["createdAt"])
+            leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError, createdAt: row["createdAt"],
+            definition: try fromJSON(row["definition"], "definition", task: id),
+            artifacts: try fromJSON(row["artifacts"], "artifacts", task: id),
+            progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"])
+    }
+
+    static func json(_ value: (some Encodable)?) throws -> String? {
+        guard let value else { return nil }
+        return String(decoding: try WireJSON.encoder().encode(value), as: UTF8.self)
+    }
+
+    private static func fromJSON<T: Decodable>(_ text: String?, _ column: String, task id: Int64) throws -> T? {
+        guard let text else { return nil }
+        do { return try WireJSON.decoder().decode(T.self, from: Data(text.utf8)) } catch {
+            throw BackupError(.io, "Task \(id) of the catalog has an unreadable \(column): \(error)", cause: error)
+        }
     }
 
     private static func encode(_ lifecycle: TaskLifecycle) throws -> String {

@@ -32,6 +32,10 @@ public struct Catalog: Sendable {
             }
         }
         registerTaskMigrations(&migrator)
+        migrator.registerMigration("v2-node-clock") { db in
+            try db.alter(table: "node") { t in t.add(column: "clockOffset", .double) }
+        }
+        registerArtifactMigrations(&migrator)
         return migrator
     }
 
@@ -41,25 +45,27 @@ public struct Catalog: Sendable {
         try pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt, clockOffset)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET role = excluded.role, version = excluded.version,
                         storePath = excluded.storePath, diskTotal = excluded.diskTotal, diskFree = excluded.diskFree,
-                        kinds = excluded.kinds, registeredAt = excluded.registeredAt, lastHeartbeatAt = excluded.lastHeartbeatAt
+                        kinds = excluded.kinds, registeredAt = excluded.registeredAt, lastHeartbeatAt = excluded.lastHeartbeatAt,
+                        clockOffset = excluded.clockOffset
                     """,
                 arguments: [
                     name, role.rawValue, request.version, request.storePath, request.diskTotal, request.diskFree, kinds,
-                    now, now,
+                    now, now, request.agentClock.map { $0 - now.timeIntervalSince1970 },
                 ])
         }
     }
 
-    /// Records a heartbeat; false if the node never registered.
-    public func heartbeat(name: String, diskFree: Int64, now: Date) throws -> Bool {
+    /// Records a heartbeat (and the agent's clock offset when it sent its clock); false if
+    /// the node never registered.
+    public func heartbeat(name: String, diskFree: Int64, agentClock: Double? = nil, now: Date) throws -> Bool {
         try pool.write { db in
             try db.execute(
-                sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ? WHERE name = ?",
-                arguments: [diskFree, now, name])
+                sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ?, clockOffset = ? WHERE name = ?",
+                arguments: [diskFree, now, agentClock.map { $0 - now.timeIntervalSince1970 }, name])
             return db.changesCount > 0
         }
     }
@@ -82,7 +88,8 @@ public struct Catalog: Sendable {
                     name: row["name"], role: row["role"], version: row["version"], storePath: row["storePath"],
                     diskTotal: row["diskTotal"], diskFree: row["diskFree"], kinds: kinds,
                     registeredAt: row["registeredAt"],
-                    lastHeartbeatAt: last, online: last.map { now.timeIntervalSince($0) <= onlineWithin } ?? false)
+                    lastHeartbeatAt: last, online: last.map { now.timeIntervalSince($0) <= onlineWithin } ?? false,
+                    clockOffsetSeconds: row["clockOffset"])
             }
         }
     }

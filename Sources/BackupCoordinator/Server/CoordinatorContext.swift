@@ -17,7 +17,7 @@ public struct CoordinatorContext: RequestContext {
     }
 
     /// Bodies are decoded by the handlers with their own limit.
-    public var maxUploadSize: Int { CoordinatorServer.maxBodyBytes }
+    public var maxUploadSize: Int { CoordinatorServer.maxResultBytes }
 
     /// The peer, if its role is one of `roles`; otherwise a 403 naming the role needed.
     func requirePeer(_ roles: Set<NodeRole>, for action: String) throws -> PeerIdentity {
@@ -25,10 +25,11 @@ public struct CoordinatorContext: RequestContext {
             throw WireError(.unauthorized, "no-certificate", "A client certificate from the site CA is required.")
         }
         guard roles.contains(peer.role) else {
-            let needed = roles.map(\.rawValue).sorted().joined(separator: " or ")
+            let needed = roles.map(\.rawValue).sorted().map { ("aeiou".contains($0.first!) ? "an " : "a ") + $0 }
+                .joined(separator: " or ")
             throw WireError(
                 .forbidden, "wrong-role",
-                "\(peer.role.rawValue) certificate '\(peer.name)' may not \(action); that needs a \(needed) certificate."
+                "\(peer.role.rawValue) certificate '\(peer.name)' may not \(action); that needs \(needed) certificate."
             )
         }
         return peer

@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import Hummingbird
@@ -29,15 +30,19 @@ public struct CoordinatorConfiguration: Sendable {
     public var stallSeconds: Double = 600
     /// How long a lease request waits at most. The default is 30 seconds.
     public var maxLeaseWaitSeconds = 30
+    /// The site: only its nodes may register, and tasks name its nodes and sources.
+    public var site: SiteConfiguration
 
     public init(
-        certificate: String, privateKey: String, caCertificate: String, revocationList: String?, database: String
+        certificate: String, privateKey: String, caCertificate: String, revocationList: String?, database: String,
+        site: SiteConfiguration
     ) {
         self.certificate = certificate
         self.privateKey = privateKey
         self.caCertificate = caCertificate
         self.revocationList = revocationList
         self.database = database
+        self.site = site
     }
 }
 
@@ -46,6 +51,9 @@ public struct CoordinatorConfiguration: Sendable {
 public enum CoordinatorServer {
     /// The largest request body accepted. The default is 1 MiB.
     public static let maxBodyBytes = 1 << 20
+    /// The largest task result accepted (an inventory lists every copy of a store: about
+    /// 400 bytes each). The default is 64 MiB.
+    public static let maxResultBytes = 64 << 20
     /// The API versions this coordinator speaks.
     public static let versions = ["v1"]
 
@@ -61,6 +69,17 @@ public enum CoordinatorServer {
         return tls
     }
 
+    /// Reads the certificate, key and CA the server would use, so that `--check` finds a bad
+    /// one before start-up does.
+    public static func checkTLSFiles(_ config: CoordinatorConfiguration) throws {
+        do { _ = try tlsConfiguration(config) } catch {
+            throw BackupError(
+                .configInvalid,
+                "The coordinator's TLS files cannot be used (certificate '\(config.certificate)', key '\(config.privateKey)', CA '\(config.caCertificate)'): \(error)"
+            )
+        }
+    }
+
     /// Builds the application; `onRunning` receives the port it listens on.
     public static func makeApplication(
         _ config: CoordinatorConfiguration, catalog: Catalog, logger: Logger = Logger(label: "scm-backup.coordinator"),
@@ -70,9 +89,16 @@ public enum CoordinatorServer {
         let revocations = RevocationSource(path: config.revocationList)
         router.add(middleware: IdentityMiddleware(revocations: revocations))
         let heartbeat = config.heartbeatSeconds
+        let site = config.site
 
         router.post("/v1/agents/register") { request, context in
             let peer = try context.requirePeer([.agent], for: "register as an agent")
+            guard site.node(peer.name) != nil else {
+                throw WireError(
+                    .forbidden, "unknown-node",
+                    "Node '\(peer.name)' is not in the site configuration; add a [nodes.\(peer.name)] table on the hub."
+                )
+            }
             let body = try await request.decodeJSON(RegisterRequest.self)
             let now = Date()
             try catalog.register(name: peer.name, role: peer.role, body, now: now)
@@ -85,7 +111,8 @@ public enum CoordinatorServer {
             let peer = try context.requirePeer([.agent], for: "send agent heartbeats")
             let body = try await request.decodeJSON(HeartbeatRequest.self)
             let now = Date()
-            guard try catalog.heartbeat(name: peer.name, diskFree: body.diskFree, now: now) else {
+            guard try catalog.heartbeat(name: peer.name, diskFree: body.diskFree, agentClock: body.agentClock, now: now)
+            else {
                 throw WireError(
                     .conflict, "not-registered", "Agent '\(peer.name)' must register before sending heartbeats.")
             }
@@ -95,7 +122,17 @@ public enum CoordinatorServer {
         }
         router.get("/v1/nodes") { _, context in
             _ = try context.requirePeer([.operator, .admin], for: "list nodes")
-            return try JSONResponse.make(try catalog.nodes(now: Date(), onlineWithin: Double(3 * heartbeat)))
+            // Every configured node, registered or not, and any registered one no longer configured.
+            var nodes = try catalog.nodes(now: Date(), onlineWithin: Double(3 * heartbeat))
+            for i in nodes.indices { nodes[i].roles = site.node(nodes[i].name)?.roles.map(\.rawValue).sorted() }
+            for node in site.nodes.values where !nodes.contains(where: { $0.name == node.name }) {
+                nodes.append(
+                    NodeStatus(
+                        name: node.name, role: "agent", version: nil, storePath: nil, diskTotal: nil, diskFree: nil,
+                        kinds: [], registeredAt: nil, lastHeartbeatAt: nil, online: false,
+                        roles: node.roles.map(\.rawValue).sorted()))
+            }
+            return try JSONResponse.make(nodes.sorted { $0.name < $1.name })
         }
         let signals = TaskSignals()
         let leaseSeconds = config.leaseSeconds
@@ -104,20 +141,19 @@ public enum CoordinatorServer {
         router.post("/v1/tasks") { request, context in
             let peer = try context.requirePeer([.admin], for: "submit tasks")
             let body = try await request.decodeJSON(SubmitTaskRequest.self)
-            guard try catalog.nodes(now: Date(), onlineWithin: 0).contains(where: { $0.name == body.node }) else {
-                throw WireError(
-                    .unprocessableContent, "unknown-node",
-                    "Node '\(body.node)' has never registered; no task can be queued for it.")
-            }
-            if body.kind == .backup && body.source == nil {
-                throw WireError(.badRequest, "malformed-json", "A backup task needs field \"source\".")
-            }
-            let task = try catalog.submit(body, now: Date())
+            let definition = try Self.check(body, site: site, catalog: catalog)
+            let task = try catalog.submit(body, definition: definition, now: Date())
             await signals.signal(body.node)
             logger.info(
                 "task queued",
                 metadata: ["scm.task": "\(task.id)", "scm.node": "\(body.node)", "scm.operator": "\(peer.name)"])
             return try JSONResponse.make(task, status: .created)
+        }
+        router.get("/v1/artifacts") { request, context in
+            _ = try context.requirePeer([.operator, .admin], for: "list artifacts")
+            let node = request.uri.queryParameters.get("node")
+            let source = request.uri.queryParameters.get("source")
+            return try JSONResponse.make(try catalog.artifacts(node: node, source: source))
         }
         router.get("/v1/tasks") { _, context in
             _ = try context.requirePeer([.operator, .admin], for: "list tasks")
@@ -147,7 +183,8 @@ public enum CoordinatorServer {
             let body = try await request.decodeJSON(RenewRequest.self)
             let now = Date()
             return try JSONResponse.make(
-                try Self.apply(id, catalog) { (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+                try Self.apply(id, catalog, progress: body.progress) {
+                    (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
                     try task.renew(
                         by: peer.name, token: body.fencingToken, now: now, duration: leaseSeconds,
                         progressed: body.progressed,
@@ -157,11 +194,14 @@ public enum CoordinatorServer {
         router.post("/v1/tasks/:id/result") { request, context in
             let peer = try context.requirePeer([.agent], for: "report task results")
             let id = try context.parameters.require("id", as: Int64.self)
-            let body = try await request.decodeJSON(ResultRequest.self)
+            let body = try await request.decodeJSON(ResultRequest.self, limit: maxResultBytes)
             let now = Date()
-            let task = try Self.apply(id, catalog) { (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+            let task = try Self.apply(id, catalog, detail: body.detail) {
+                (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
                 try task.complete(by: peer.name, token: body.fencingToken, now: now, error: body.error)
             }
+            // Only the holder of the current lease gets here: its findings go to the catalog.
+            if let report = body.artifacts { try catalog.record(report, node: peer.name, now: now) }
             if task.state == "queued" { await signals.signal(task.node) }  // A failure to retry.
             return try JSONResponse.make(task)
         }
@@ -189,13 +229,60 @@ public enum CoordinatorServer {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) }, logger: logger)
     }
 
+    /// Checks a submitted task against the site and the catalog; returns the definition of a
+    /// backup's source. Operators name configured nodes, sources and catalogued copies only.
+    static func check(_ body: SubmitTaskRequest, site: SiteConfiguration, catalog: Catalog) throws
+        -> SourceDefinition?
+    {
+        guard let node = site.node(body.node) else {
+            throw WireError(
+                .unprocessableContent, "unknown-node",
+                "Node '\(body.node)' is not in the site configuration; no task can be queued for it.")
+        }
+        switch body.kind {
+        case .backup:
+            guard let name = body.source else {
+                throw WireError(.badRequest, "malformed-json", "A backup task needs field \"source\".")
+            }
+            guard let definition = node.sources[name] else {
+                let known = node.sources.keys.sorted().joined(separator: ", ")
+                throw WireError(
+                    .unprocessableContent, "unknown-source",
+                    "Node '\(node.name)' has no source '\(name)' in the site configuration"
+                        + (known.isEmpty ? "." : " (it has: \(known))."))
+            }
+            return definition
+        case .purge:
+            guard let paths = body.artifacts, !paths.isEmpty else {
+                throw WireError(.badRequest, "malformed-json", "A purge task needs field \"artifacts\" (paths).")
+            }
+            let held = try catalog.copyStates(node: node.name)
+            if let missing = paths.first(where: { held[$0] == nil }) {
+                throw WireError(
+                    .unprocessableContent, "unknown-artifact",
+                    "The catalog knows no copy '\(missing)' on node '\(node.name)'; run an inventory of it first.")
+            }
+            // Guarantee 4: a mutant is quarantined and repaired, never purged.
+            if let suspect = paths.first(where: { ["mutant", "mismatch"].contains(held[$0]) }) {
+                throw WireError(
+                    .unprocessableContent, "mutant-copy",
+                    "Copy '\(suspect)' on node '\(node.name)' is a \(held[suspect]!): it is kept for quarantine and repair, not purged."
+                )
+            }
+            return nil
+        case .verify, .inventory:
+            return nil
+        }
+    }
+
     /// Applies a life-cycle change to a task: 404 for an unknown task, 409 with the refusal's
     /// code for a stale token, another holder, an expired lease or a finished task.
     static func apply(
-        _ id: Int64, _ catalog: Catalog, _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
+        _ id: Int64, _ catalog: Catalog, progress: TaskProgress? = nil, detail: String? = nil,
+        _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
     ) throws -> TaskInfo {
         do {
-            guard let task = try catalog.updateTask(id, change) else {
+            guard let task = try catalog.updateTask(id, progress: progress, detail: detail, change) else {
                 throw WireError(.notFound, "unknown-task", "There is no task \(id).")
             }
             return task

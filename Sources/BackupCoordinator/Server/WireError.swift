@@ -31,16 +31,14 @@ enum JSONResponse {
 }
 
 extension Request {
-    /// Decodes a JSON body of at most `CoordinatorServer.maxBodyBytes`: 413 when larger, 400
-    /// naming the field when malformed.
-    func decodeJSON<T: Decodable>(_ type: T.Type) async throws -> T {
+    /// Decodes a JSON body of at most `limit` bytes (`CoordinatorServer.maxBodyBytes` unless
+    /// told): 413 when larger, 400 naming the field when malformed.
+    func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = CoordinatorServer.maxBodyBytes) async throws -> T {
         let buffer: ByteBuffer
         do {
-            buffer = try await body.collect(upTo: CoordinatorServer.maxBodyBytes)
+            buffer = try await body.collect(upTo: limit)
         } catch {
-            throw WireError(
-                .contentTooLarge, "body-too-large",
-                "The request body is larger than \(CoordinatorServer.maxBodyBytes) bytes.")
+            throw WireError(.contentTooLarge, "body-too-large", "The request body is larger than \(limit) bytes.")
         }
         do {
             return try WireJSON.decoder().decode(T.self, from: Data(buffer: buffer))

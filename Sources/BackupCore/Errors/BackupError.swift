@@ -39,6 +39,8 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
         public static let regression = Code(rawValue: "regression")
         /// An operation would overwrite or delete something it must not.
         public static let refused = Code(rawValue: "refused")
+        /// A configuration file is malformed or names an unknown key or an impossible value.
+        public static let configInvalid = Code(rawValue: "config-invalid")
         /// An artifact was not found.
         public static let notFound = Code(rawValue: "not-found")
     }

@@ -94,6 +94,64 @@ extension Store {
         return items
     }
 
+    /// Deletes exactly the artifacts named by `relativePaths` (store-relative, in the layout),
+    /// as a coordinator's purge task orders, within this store's own floor: the newest artifact
+    /// of a source that verifies against its DNA is never deleted, whatever the order says.
+    /// A path that is not a clean store-relative artifact path is refused before anything is
+    /// deleted; one already gone counts as deleted. `last` is moved when its stamp goes.
+    public func purge(exactly relativePaths: [String]) throws -> [PurgeItem] {
+        var targets: [(String, ArtifactLocation)] = []
+        for relative in relativePaths {
+            let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard !relative.hasPrefix("/"), !components.contains(".."), !components.contains("."),
+                !components.contains(""), let location = ArtifactLocation(relativeComponents: components)
+            else {
+                throw BackupError(
+                    .refused,
+                    "Purge order names '\(relative)', which is not a store-relative artifact path (<origin>/<kind>/<source>/YYYY/MM/DD/HHMMSS/<file>.tar.gz); nothing was deleted."
+                )
+            }
+            targets.append((relative, location))
+        }
+        var items: [PurgeItem] = []
+        let bySource = Dictionary(grouping: targets, by: { $0.1.sourceFolder })
+        for folder in bySource.keys.sorted() {
+            let sourceFolder = root + "/" + folder
+            let present = try FileSystem.linkStatus(sourceFolder) == nil ? [] : try scan([sourceFolder]).artifacts
+            // The floor: the newest artifact that verifies stays.
+            let newestIntact = present.filter { $0.location != nil }.sorted { $0.location!.stamp > $1.location!.stamp }
+                .first { verify($0).status == .intact }
+            var deletedStamps = false
+            for (relative, _) in bySource[folder]! {
+                let path = root + "/" + relative
+                guard let artifact = present.first(where: { $0.path == path }) else {
+                    items.append(
+                        PurgeItem(
+                            artifact: StoredArtifact(path: path, location: nil, size: 0, hasSidecar: false),
+                            keep: false, reasons: ["already gone"]))
+                    continue
+                }
+                if artifact.path == newestIntact?.path {
+                    items.append(PurgeItem(artifact: artifact, keep: true, reasons: ["newest verified"]))
+                    continue
+                }
+                try delete(artifact, sourceFolder: sourceFolder)
+                deletedStamps = true
+                items.append(PurgeItem(artifact: artifact, keep: false, reasons: ["named by the purge order"]))
+            }
+            if deletedStamps {
+                let link = sourceFolder + "/last"
+                // Missing or dangling: point it at the newest stamp left.
+                let current = try? FileManager.default.destinationOfSymbolicLink(atPath: link)
+                let remaining = try scan([sourceFolder]).artifacts.compactMap(\.location?.stamp).max()
+                if let remaining, try current == nil || FileSystem.linkStatus(sourceFolder + "/" + current!) == nil {
+                    _ = try updateLastLink(sourceFolder, to: remaining)
+                }
+            }
+        }
+        return items
+    }
+
     /// Deletes an artifact and its sidecar, then its emptied stamp and date folders.
     private func delete(_ artifact: StoredArtifact, sourceFolder: String) throws {
         guard unlink(artifact.path) == 0 || errno == ENOENT else {

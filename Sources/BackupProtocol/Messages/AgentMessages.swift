@@ -11,13 +11,19 @@ public struct RegisterRequest: Codable, Sendable, Equatable {
     public var diskFree: Int64
     /// The source kinds this agent can back up (its tools are there).
     public var kinds: [String]
-
-    public init(version: String, storePath: String, diskTotal: Int64, diskFree: Int64, kinds: [String]) {
+    /// The agent's clock when it sent this, in seconds since 1970 (fractions included): the
+    /// coordinator records the node's clock offset from it.
+    public var agentClock: Double?
+    public init(
+        version: String, storePath: String, diskTotal: Int64, diskFree: Int64, kinds: [String],
+        agentClock: Double? = nil
+    ) {
         self.version = version
         self.storePath = storePath
         self.diskTotal = diskTotal
         self.diskFree = diskFree
         self.kinds = kinds
+        self.agentClock = agentClock
     }
 }
 
@@ -40,7 +46,12 @@ public struct RegisterResponse: Codable, Sendable, Equatable {
 /// `POST /v1/agents/heartbeat`.
 public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public var diskFree: Int64
-    public init(diskFree: Int64) { self.diskFree = diskFree }
+    /// As in ``RegisterRequest/agentClock``.
+    public var agentClock: Double?
+    public init(diskFree: Int64, agentClock: Double? = nil) {
+        self.diskFree = diskFree
+        self.agentClock = agentClock
+    }
 }
 
 /// One node as `GET /v1/nodes` lists it.
@@ -56,12 +67,20 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var lastHeartbeatAt: Date?
     /// Whether a heartbeat arrived within three heartbeat intervals.
     public var online: Bool
-
+    /// Its roles in the site configuration (server, backup, hub); absent for a node that is no
+    /// longer configured.
+    public var roles: [String]?
+    /// The agent's clock minus the coordinator's at its last heartbeat, in seconds (the
+    /// network delay, milliseconds on a LAN, is not subtracted).
+    public var clockOffsetSeconds: Double?
     public init(
         name: String, role: String, version: String?, storePath: String?, diskTotal: Int64?, diskFree: Int64?,
         kinds: [String],
-        registeredAt: Date?, lastHeartbeatAt: Date?, online: Bool
+        registeredAt: Date?, lastHeartbeatAt: Date?, online: Bool, roles: [String]? = nil,
+        clockOffsetSeconds: Double? = nil
     ) {
+        self.roles = roles
+        self.clockOffsetSeconds = clockOffsetSeconds
         self.name = name
         self.role = role
         self.version = version

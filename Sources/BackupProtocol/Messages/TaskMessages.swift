@@ -1,9 +1,48 @@
+import BackupCore
 import Foundation
 
-/// What a task asks an agent to do. Tasks name sources, never paths: an agent resolves a
-/// source name through its own configuration, so no message can make it touch another path.
+/// What a task asks an agent to do. Operators name configured sources and catalogued
+/// artifacts, never paths: the coordinator resolves a source through the site configuration
+/// and sends its definition with the task, and the agent still refuses a source outside its
+/// own `source_roots` and any path outside its store.
 public enum TaskKind: String, Codable, Sendable, CaseIterable {
-    case backup, verify, inventory
+    case backup, verify, inventory, purge
+}
+
+/// A source as the site configuration defines it, sent with each backup task. The tools that
+/// read it (paths of `svnadmin`, `trac-admin`, their environment) are the agent's own.
+public struct SourceDefinition: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: SourceKind
+    /// The live source on the node: an absolute path.
+    public var path: String
+    /// For `trac`: the svn source copied with it under one `svnadmin freeze`.
+    public var svnSource: PairedSource?
+    /// A command run before the snapshot (program and arguments).
+    public var preBackup: [String]?
+    /// For `svn`: run `svnadmin verify` on the hotcopy before archiving.
+    public var verifySnapshot: Bool?
+
+    public struct PairedSource: Codable, Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public init(name: String, path: String) {
+            self.name = name
+            self.path = path
+        }
+    }
+
+    public init(
+        name: String, kind: SourceKind, path: String, svnSource: PairedSource? = nil, preBackup: [String]? = nil,
+        verifySnapshot: Bool? = nil
+    ) {
+        self.name = name
+        self.kind = kind
+        self.path = path
+        self.svnSource = svnSource
+        self.preBackup = preBackup
+        self.verifySnapshot = verifySnapshot
+    }
 }
 
 /// `POST /v1/tasks` (admin): queue a task for one node.
@@ -13,11 +52,15 @@ public struct SubmitTaskRequest: Codable, Sendable, Equatable {
     public var node: String
     /// The source, for `backup`; absent for whole-store tasks.
     public var source: String?
+    /// For `purge`: the artifacts to delete, as store-relative paths the catalog lists as
+    /// copies on `node`.
+    public var artifacts: [String]?
 
-    public init(kind: TaskKind, node: String, source: String? = nil) {
+    public init(kind: TaskKind, node: String, source: String? = nil, artifacts: [String]? = nil) {
         self.kind = kind
         self.node = node
         self.source = source
+        self.artifacts = artifacts
     }
 }
 
@@ -34,10 +77,18 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var leaseExpiresAt: Date?
     public var lastError: String?
     public var createdAt: Date
+    /// For `backup`: the source as the site configuration defined it when the task was queued.
+    public var definition: SourceDefinition?
+    /// For `purge`: the store-relative paths of the artifacts to delete.
+    public var artifacts: [String]?
+    /// The last progress the holder reported, and the summary of a finished task.
+    public var progress: TaskProgress?
+    public var detail: String?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: String, attempts: Int, fencingToken: UInt64,
-        leaseExpiresAt: Date?, lastError: String?, createdAt: Date
+        leaseExpiresAt: Date?, lastError: String?, createdAt: Date, definition: SourceDefinition? = nil,
+        artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -49,6 +100,24 @@ public struct TaskInfo: Codable, Sendable, Equatable {
         self.leaseExpiresAt = leaseExpiresAt
         self.lastError = lastError
         self.createdAt = createdAt
+        self.definition = definition
+        self.artifacts = artifacts
+        self.progress = progress
+        self.detail = detail
+    }
+}
+
+/// How far a task has got, as its holder reports with each renewal.
+public struct TaskProgress: Codable, Sendable, Equatable {
+    /// What it is doing now, e.g. "archiving", "verifying 3 of 12".
+    public var step: String
+    /// Bytes done and, where known, in all.
+    public var bytesDone: Int64?
+    public var bytesTotal: Int64?
+    public init(step: String, bytesDone: Int64? = nil, bytesTotal: Int64? = nil) {
+        self.step = step
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
     }
 }
 
@@ -69,9 +138,12 @@ public struct RenewRequest: Codable, Sendable, Equatable {
     public var fencingToken: UInt64
     /// Whether the task moved on since the last renewal (bytes, a step).
     public var progressed: Bool
-    public init(fencingToken: UInt64, progressed: Bool) {
+    /// Where it stands; shown by `scm-backup tasks`.
+    public var progress: TaskProgress?
+    public init(fencingToken: UInt64, progressed: Bool, progress: TaskProgress? = nil) {
         self.fencingToken = fencingToken
         self.progressed = progressed
+        self.progress = progress
     }
 }
 
@@ -81,10 +153,15 @@ public struct ResultRequest: Codable, Sendable, Equatable {
     public var error: String?
     /// A one-line summary of what was done (artifact made, copies verified).
     public var detail: String?
-    public init(fencingToken: UInt64, error: String?, detail: String? = nil) {
+    /// What the task found or changed in the store, for the catalog: the artifact a backup
+    /// made, every copy an inventory or verify saw (with `complete` true: the store holds no
+    /// others), the copies a purge deleted.
+    public var artifacts: ArtifactReport?
+    public init(fencingToken: UInt64, error: String?, detail: String? = nil, artifacts: ArtifactReport? = nil) {
         self.fencingToken = fencingToken
         self.error = error
         self.detail = detail
+        self.artifacts = artifacts
     }
 }
 

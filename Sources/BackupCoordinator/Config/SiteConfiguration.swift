@@ -1,0 +1,216 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+
+/// The site as the hub's configuration file describes it: its nodes with their roles and
+/// addresses, the sources of each server node, and which backup nodes receive which server's
+/// artifacts. Later issues add schedules, retention and alerts. See `deploy/site.example.toml`.
+public struct SiteConfiguration: Sendable, Equatable {
+    /// What a node does in the site.
+    public enum Role: String, Sendable, CaseIterable, Codable {
+        /// Hosts sources.
+        case server
+        /// Holds copies for its paired servers.
+        case backup
+        /// Runs the coordinator (and may also be a server).
+        case hub
+    }
+
+    public struct Node: Sendable, Equatable {
+        public var name: String
+        public var roles: Set<Role>
+        /// Host names or IP addresses others reach it at (its data port, in a later issue).
+        public var addresses: [String]
+        /// Its sources by name (server nodes only).
+        public var sources: [String: SourceDefinition]
+
+        public init(
+            name: String, roles: Set<Role>, addresses: [String] = [], sources: [String: SourceDefinition] = [:]
+        ) {
+            self.name = name
+            self.roles = roles
+            self.addresses = addresses
+            self.sources = sources
+        }
+    }
+
+    /// Which way the bytes are started: the server PUTs to the backup node, or the backup node
+    /// GETs from the server (where only that direction is open).
+    public enum Direction: String, Sendable, CaseIterable, Codable {
+        case push, pull
+    }
+
+    public struct Pairing: Sendable, Equatable {
+        public var server: String
+        public var backup: String
+        public var direction: Direction
+        public init(server: String, backup: String, direction: Direction = .push) {
+            self.server = server
+            self.backup = backup
+            self.direction = direction
+        }
+    }
+
+    public var nodes: [String: Node]
+    public var pairings: [Pairing]
+
+    public init(nodes: [Node], pairings: [Pairing] = []) {
+        self.nodes = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
+        self.pairings = pairings
+    }
+
+    /// Reads `[nodes.*]` (with `[nodes.NAME.sources.*]`) and `[[pairings]]` of `top`.
+    static func read(_ top: ConfigTable) throws -> SiteConfiguration {
+        var nodes: [Node] = []
+        guard let table = try top.table("nodes"), !table.keys.isEmpty else {
+            throw top.error(nil, "the site has no nodes: add a [nodes.NAME] table for each machine running an agent")
+        }
+        for name in table.keys {
+            let node = try table.table(name)!
+            do { try StoreName.validate(name, what: "node name") } catch let e as BackupError {
+                throw table.error(name, e.message)
+            }
+            let roleNames = try node.strings("roles") ?? []
+            var roles = Set<Role>()
+            for r in roleNames {
+                guard let role = Role(rawValue: r) else {
+                    throw node.error(
+                        "roles", "unknown role '\(r)': use \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                roles.insert(role)
+            }
+            if roles.isEmpty { throw node.error("roles", "a node needs at least one role (server, backup, hub)") }
+            let addresses = try node.strings("addresses") ?? []
+            for a in addresses where a.isEmpty || a.contains(where: { $0.isWhitespace || $0 == "/" }) {
+                throw node.error("addresses", "'\(a)' is not a host name or IP address")
+            }
+            var sources: [String: SourceDefinition] = [:]
+            if let sourceTable = try node.table("sources") {
+                if !roles.contains(.server) && !sourceTable.keys.isEmpty {
+                    throw node.error("sources", "only a node with role 'server' has sources")
+                }
+                for sourceName in sourceTable.keys {
+                    sources[sourceName] = try readSource(
+                        sourceName, try sourceTable.table(sourceName)!, in: sourceTable)
+                }
+                try sourceTable.finish()
+                // Pairs: a Trac environment names an svn source of the same node.
+                for (sourceName, var source) in sources {
+                    guard let pair = source.svnSource else { continue }
+                    let sub = try sourceTable.table(sourceName)!
+                    guard let svn = sources[pair.name], svn.kind == .svn else {
+                        throw sub.error(
+                            "svn_source", "'\(pair.name)' is not an svn source of node '\(name)'")
+                    }
+                    source.svnSource = .init(name: svn.name, path: svn.path)
+                    sources[sourceName] = source
+                }
+            }
+            try node.finish()
+            nodes.append(Node(name: name, roles: roles, addresses: addresses, sources: sources))
+        }
+        try table.finish()
+        let byName = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
+        var pairings: [Pairing] = []
+        for entry in try top.tables("pairings") {
+            let server = try entry.requiredString("server")
+            let backup = try entry.requiredString("backup")
+            let directionName = try entry.string("direction") ?? "push"
+            guard let direction = Direction(rawValue: directionName) else {
+                throw entry.error("direction", "'\(directionName)' is neither push nor pull")
+            }
+            guard byName[server]?.roles.contains(.server) == true else {
+                throw entry.error("server", "'\(server)' is not a node with role 'server'")
+            }
+            guard byName[backup]?.roles.contains(.backup) == true else {
+                throw entry.error("backup", "'\(backup)' is not a node with role 'backup'")
+            }
+            guard server != backup else { throw entry.error("backup", "a node cannot be paired with itself") }
+            guard !pairings.contains(where: { $0.server == server && $0.backup == backup }) else {
+                throw entry.error("backup", "'\(server)' is already paired with '\(backup)'")
+            }
+            try entry.finish()
+            pairings.append(Pairing(server: server, backup: backup, direction: direction))
+        }
+        return SiteConfiguration(nodes: nodes, pairings: pairings)
+    }
+
+    private static func readSource(_ name: String, _ t: ConfigTable, in parent: ConfigTable) throws
+        -> SourceDefinition
+    {
+        do { try StoreName.validate(name, what: "source name") } catch let e as BackupError {
+            throw parent.error(name, e.message)
+        }
+        let kindName = try t.requiredString("kind")
+        guard let kind = SourceKind(rawValue: kindName) else {
+            throw t.error(
+                "kind",
+                "unknown kind '\(kindName)': use \(SourceKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let path = try t.requiredString("path")
+        guard path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+            throw t.error("path", "'\(path)' must be an absolute path without '..'")
+        }
+        let svnSource = try t.string("svn_source")
+        if svnSource != nil && kind != .trac { throw t.error("svn_source", "only a trac source has an svn_source") }
+        let preBackup = try t.strings("pre_backup")
+        if let preBackup, preBackup.isEmpty { throw t.error("pre_backup", "give a program and its arguments") }
+        let verifySnapshot = try t.bool("verify_snapshot")
+        if verifySnapshot != nil && kind != .svn { throw t.error("verify_snapshot", "only an svn source has it") }
+        try t.finish()
+        return SourceDefinition(
+            name: name, kind: kind, path: path, svnSource: svnSource.map { .init(name: $0, path: "") },
+            preBackup: preBackup, verifySnapshot: verifySnapshot)
+    }
+
+    /// The node named `name`, or nil.
+    public func node(_ name: String) -> Node? { nodes[name] }
+}
+
+extension CoordinatorConfiguration {
+    /// Reads the hub's configuration file: `[coordinator]` (listen address, certificate, key,
+    /// CA, revocation list, database, lease timing) and the site. Relative paths are relative
+    /// to the file's folder. Any unknown key or impossible value is refused, naming file, line
+    /// and key.
+    public static func load(_ path: String) throws -> CoordinatorConfiguration {
+        let file = try ConfigFile(path: path)
+        let top = file.top
+        guard let c = try top.table("coordinator") else {
+            throw top.error(nil, "missing table [coordinator] (certificate, key, ca, database, listen)")
+        }
+        var config = CoordinatorConfiguration(
+            certificate: try c.requiredFile("certificate"), privateKey: try c.requiredFile("key"),
+            caCertificate: try c.requiredFile("ca"), revocationList: try c.string("revoked").map(file.resolve),
+            database: file.resolve(try c.requiredString("database")),
+            site: SiteConfiguration(nodes: []))
+        if let listen = try c.string("listen") {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (0...65535).contains(port), colon != listen.startIndex
+            else {
+                throw c.error("listen", "'\(listen)' is not HOST:PORT (port 0 to 65535)")
+            }
+            var host = String(listen[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            config.host = host
+            config.port = port
+        }
+        if let v = try c.double("lease_seconds") {
+            guard (5...3600).contains(v) else { throw c.error("lease_seconds", "\(v) is outside 5...3600") }
+            config.leaseSeconds = v
+        }
+        if let v = try c.double("stall_seconds") {
+            guard v >= config.leaseSeconds else {
+                throw c.error("stall_seconds", "\(v) is shorter than lease_seconds (\(config.leaseSeconds))")
+            }
+            config.stallSeconds = v
+        }
+        if let v = try c.int("heartbeat_seconds") {
+            guard (1...600).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...600") }
+            config.heartbeatSeconds = v
+        }
+        try c.finish()
+        config.site = try SiteConfiguration.read(top)
+        try top.finish()
+        return config
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Writes the TOML configuration files of a test site: the hub's (`[coordinator]`, nodes,
+/// sources, pairings) and an agent's (`[agent]`, `[tools]`).
+public enum SiteConfigFiles {
+    /// A node of the site file.
+    public struct Node: Sendable {
+        public var name: String
+        public var roles: [String]
+        /// Sources as (name, kind, path).
+        public var sources: [(name: String, kind: String, path: String)]
+        public init(
+            _ name: String, roles: [String] = ["server"], sources: [(name: String, kind: String, path: String)] = []
+        ) {
+            self.name = name
+            self.roles = roles
+            self.sources = sources
+        }
+    }
+
+    /// A TOML basic string.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
+    }
+
+    /// The hub's file; `pki` holds `ca.pem` and `revoked.json`, `certs` the hub's certificate.
+    public static func writeCoordinator(
+        _ path: String, listen: String, certs: String, pki: String, database: String, leaseSeconds: Double = 60,
+        nodes: [Node], pairings: [(server: String, backup: String)] = [], extra: String = ""
+    ) throws {
+        var text = """
+            [coordinator]
+            listen = \(quote(listen))
+            certificate = \(quote(certs + "/hub.pem"))
+            key = \(quote(certs + "/hub.key"))
+            ca = \(quote(pki + "/ca.pem"))
+            revoked = \(quote(pki + "/revoked.json"))
+            database = \(quote(database))
+            lease_seconds = \(leaseSeconds)
+            \(extra)
+
+            """
+        for node in nodes {
+            text +=
+                "\n[nodes.\(node.name)]\nroles = [\(node.roles.map(quote).joined(separator: ", "))]\naddresses = [\"127.0.0.1\"]\n"
+            for s in node.sources {
+                text += "\n[nodes.\(node.name).sources.\(s.name)]\nkind = \(quote(s.kind))\npath = \(quote(s.path))\n"
+            }
+        }
+        for p in pairings {
+            text += "\n[[pairings]]\nserver = \(quote(p.server))\nbackup = \(quote(p.backup))\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// An agent's file; `tools` maps `[tools]` keys (svnadmin, trac_admin, ...) to paths.
+    public static func writeAgent(
+        _ path: String, coordinator: String, name: String, certs: String, pki: String, store: String,
+        leaseWait: Int = 2, sourceRoots: [String]? = nil, tools: [String: String] = [:]
+    ) throws {
+        var text = """
+            [agent]
+            coordinator = \(quote(coordinator))
+            certificate = \(quote(certs + "/\(name).pem"))
+            key = \(quote(certs + "/\(name).key"))
+            ca = \(quote(pki + "/ca.pem"))
+            store = \(quote(store))
+            lease_wait_seconds = \(leaseWait)
+
+            """
+        if let sourceRoots { text += "source_roots = [\(sourceRoots.map(quote).joined(separator: ", "))]\n" }
+        if !tools.isEmpty {
+            text += "\n[tools]\n"
+            for (k, v) in tools.sorted(by: { $0.key < $1.key }) { text += "\(k) = \(quote(v))\n" }
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}

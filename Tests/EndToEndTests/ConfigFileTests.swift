@@ -1,0 +1,182 @@
+import BackupTesting
+import Foundation
+import Testing
+
+/// The hub's and the agents' TOML files: a good one passes `--check`; an unknown key, an
+/// impossible value or a syntax error stops start-up with the file, the line and the key.
+@Suite(.timeLimit(.minutes(2)))
+struct ConfigFileTests {
+    static let good = """
+        [coordinator]
+        listen = "127.0.0.1:0"
+        certificate = "certs/hub.pem"
+        key = "certs/hub.key"
+        ca = "pki/ca.pem"
+        database = "catalog.sqlite"
+        lease_seconds = 60
+
+        [nodes.srv1]
+        roles = ["server", "hub"]
+        addresses = ["srv1.example.org", "10.0.0.1"]
+
+        [nodes.srv1.sources.env]
+        kind = "svn"
+        path = "/var/scm/repos/env"
+        verify_snapshot = true
+
+        [nodes.srv1.sources.env-trac]
+        kind = "trac"
+        path = "/var/scm/tracs/env"
+        svn_source = "env"
+
+        [nodes.vault]
+        roles = ["backup"]
+        addresses = ["vault.example.org"]
+
+        [[pairings]]
+        server = "srv1"
+        backup = "vault"
+        direction = "pull"
+
+        """
+
+    /// Makes a CA in `dir/pki` and issues certificates into `certs` (named by role).
+    static func makePKI(_ dir: TemporaryDirectory, certs: String, _ names: [(String, String)]) throws {
+        let pki = dir.file("pki")
+        if !FileManager.default.fileExists(atPath: pki + "/ca.pem") {
+            #expect(try Command.scmBackup(["pki", "init", "--dir", pki, "--site", "test"]).status == 0)
+        }
+        for (name, role) in names {
+            let r = try Command.scmBackup([
+                "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--out", certs,
+            ])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+    }
+
+    /// Writes `text` as `site.toml` beside a real PKI and runs `coordinator --check` on it.
+    func check(_ dir: TemporaryDirectory, _ text: String) throws -> CommandResult {
+        if !FileManager.default.fileExists(atPath: dir.file("certs/hub.pem")) {
+            try Self.makePKI(dir, certs: dir.file("certs"), [("hub", "coordinator")])
+        }
+        try text.write(toFile: dir.file("site.toml"), atomically: true, encoding: .utf8)
+        return try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
+    }
+
+    @Test func aGoodSiteFilePassesTheCheck() throws {
+        try withTemporaryDirectory("config-good") { dir in
+            let r = try check(dir, Self.good)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("ok: 2 nodes, 2 sources, 1 pairings; listens on 127.0.0.1:0"))
+        }
+    }
+
+    @Test(arguments: [
+        // (what to replace, with what, the line, key and message expected)
+        (
+            "roles = [\"server\", \"hub\"]", "rols = [\"server\"]",
+            "site.toml:9: nodes.srv1.roles: a node needs at least one role"
+        ),
+        (
+            "lease_seconds = 60", "lease_seconds = 60\nlease_secs = 5",
+            "site.toml:8: coordinator.lease_secs: unknown key"
+        ),
+        ("kind = \"svn\"", "kind = \"cvs\"", "site.toml:14: nodes.srv1.sources.env.kind: unknown kind 'cvs'"),
+        (
+            "path = \"/var/scm/repos/env\"", "path = \"var/scm/../env\"",
+            "site.toml:15: nodes.srv1.sources.env.path: 'var/scm/../env' must be an absolute path"
+        ),
+        ("lease_seconds = 60", "lease_seconds = 1", "site.toml:7: coordinator.lease_seconds: 1.0 is outside 5...3600"),
+        (
+            "backup = \"vault\"", "backup = \"srv1\"",
+            "site.toml:29: pairings[1].backup: 'srv1' is not a node with role 'backup'"
+        ),
+        (
+            "direction = \"pull\"", "direction = \"sideways\"",
+            "site.toml:30: pairings[1].direction: 'sideways' is neither push nor pull"
+        ),
+        (
+            "svn_source = \"env\"", "svn_source = \"env-trac\"",
+            "site.toml:21: nodes.srv1.sources.env-trac.svn_source: 'env-trac' is not an svn source"
+        ),
+        (
+            "roles = [\"backup\"]", "roles = [\"backup\"]\n[nodes.vault.sources.x]\nkind = \"git\"\npath = \"/x\"",
+            "nodes.vault.sources: only a node with role 'server' has sources"
+        ),
+        (
+            "listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1\"",
+            "site.toml:2: coordinator.listen: '127.0.0.1' is not HOST:PORT"
+        ),
+        (
+            "lease_seconds = 60", "lease_seconds = \"sixty\"",
+            "site.toml:7: coordinator.lease_seconds: expected a number, found string"
+        ),
+        ("[nodes.vault]", "[nodes.vault\n", "site.toml:23:"),
+    ])
+    func aBadSiteFileIsRefusedNamingFileLineAndKey(_ replace: String, _ with: String, _ expected: String) throws {
+        try withTemporaryDirectory("config-bad") { dir in
+            #expect(Self.good.contains(replace))
+            let r = try check(dir, Self.good.replacingOccurrences(of: replace, with: with))
+            #expect(r.status == 1, "\(r.stdout)")
+            #expect(r.stderr.contains(expected), "\(r.stderr)")
+        }
+    }
+
+    @Test func anAgentFileIsCheckedToo() throws {
+        try withTemporaryDirectory("config-agent") { dir in
+            let pki = dir.file("pki")
+            try Self.makePKI(dir, certs: dir.file("certs"), [("srv1", "agent"), ("alice", "operator")])
+            let file = dir.file("agent.toml")
+            try SiteConfigFiles.writeAgent(
+                file, coordinator: "https://127.0.0.1:8443", name: "srv1", certs: dir.file("certs"), pki: pki,
+                store: dir.file("store"), sourceRoots: ["/var/scm"], tools: ["svnadmin": "/usr/bin/svnadmin"])
+            let good = try Command.scmBackup(["agent", "--config", file, "--check"])
+            #expect(good.status == 0, "\(good.stderr)")
+            #expect(good.stdout.contains("ok: node srv1, coordinator https://127.0.0.1:8443"))
+            #expect(good.stdout.contains("svn"))
+
+            func refused(_ text: String) throws -> String {
+                try text.write(toFile: file, atomically: true, encoding: .utf8)
+                let r = try Command.scmBackup(["agent", "--config", file, "--check"])
+                #expect(r.status == 1)
+                return r.stderr
+            }
+            let original = try String(contentsOfFile: file, encoding: .utf8)
+            var text = original.replacingOccurrences(
+                of: "svnadmin = \"/usr/bin/svnadmin\"", with: "trac_admin = \"/nowhere/trac-admin\"")
+            #expect(
+                try refused(text).contains(
+                    "\(file):11: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
+            text = original.replacingOccurrences(of: "lease_wait_seconds = 2", with: "lease_wait = 2")
+            #expect(try refused(text).contains("\(file):7: agent.lease_wait: unknown key"))
+            text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
+            #expect(try refused(text).contains("\(file):4: agent.key: '\(dir.file("certs/srv2.key"))' does not exist"))
+            text = original.replacingOccurrences(of: "srv1.pem", with: "alice.pem")
+            #expect(try refused(text).contains("an agent needs an agent certificate"))
+            text = original.replacingOccurrences(of: "https://127.0.0.1:8443", with: "http://127.0.0.1:8443")
+            #expect(try refused(text).contains("agent.coordinator: 'http://127.0.0.1:8443' is not an https:// URL"))
+        }
+    }
+
+    @Test func theDeployExamplesPassTheirChecks() throws {
+        try withTemporaryDirectory("config-examples") { dir in
+            // The site's example names pki/hub.pem and pki/ca.pem beside it: make them.
+            try Self.makePKI(dir, certs: dir.file("pki"), [("hub", "coordinator"), ("cms02", "agent")])
+            try FileManager.default.copyItem(
+                atPath: Paths.packageRoot + "/deploy/site.example.toml", toPath: dir.file("site.toml"))
+            let site = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
+            #expect(site.status == 0, "\(site.stderr)")
+            #expect(site.stdout.contains("ok: 3 nodes, 4 sources, 1 pairings"))
+            // The agent's example names files in /etc/scm-backup: point it at this folder.
+            for name in ["ca.pem", "cms02.pem", "cms02.key"] {
+                try FileManager.default.copyItem(atPath: dir.file("pki/\(name)"), toPath: dir.file(name))
+            }
+            let example = try String(contentsOfFile: Paths.packageRoot + "/deploy/agent.example.toml", encoding: .utf8)
+            try example.replacingOccurrences(of: "/etc/scm-backup/", with: dir.path + "/")
+                .write(toFile: dir.file("agent.toml"), atomically: true, encoding: .utf8)
+            let agent = try Command.scmBackup(["agent", "--config", dir.file("agent.toml"), "--check"])
+            #expect(agent.status == 0, "\(agent.stderr)")
+            #expect(agent.stdout.contains("ok: node cms02, coordinator https://hub.example.org:8443"))
+        }
+    }
+}
