@@ -67,7 +67,10 @@ struct CoordinatorHarness {
     }
 
     /// An HTTPS client presenting `name`'s certificate (or none), trusting the site CA.
-    func withClient<T>(as name: String?, _ body: (HTTPClient) async throws -> T) async throws -> T {
+    func withClient<T>(
+        as name: String?, httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic,
+        _ body: (HTTPClient) async throws -> T
+    ) async throws -> T {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir.file("ca/ca.pem")))
         if let name {
@@ -76,7 +79,9 @@ struct CoordinatorHarness {
             }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: dir.file("certs/\(name).key"), format: .pem))
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.httpVersion = httpVersion
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let result = try await body(client)
             try await client.shutdown()

@@ -169,4 +169,28 @@ struct CoordinatorServerTests {
             }
         }
     }
+
+    @Test func theServerSpeaksHTTP2AndHTTP1WithTheSameIdentities() async throws {
+        try await withTemporaryDirectory("coord-h2") { dir in
+            let site = try CoordinatorHarness(dir)
+            try site.issue("alice", .operator)
+            try site.issue("srv1", .agent)
+            try await site.serving { port in
+                for (version, expected) in [(HTTPClient.Configuration.HTTPVersion.automatic, 2), (.http1Only, 1)] {
+                    try await site.withClient(as: "alice", httpVersion: version) { client in
+                        let response = try await client.execute(
+                            HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/nodes"), timeout: .seconds(15))
+                        #expect(response.version.major == expected)
+                        #expect(response.status == .ok)
+                    }
+                    try await site.withClient(as: "srv1", httpVersion: version) { client in
+                        let response = try await client.execute(
+                            HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/nodes"), timeout: .seconds(15))
+                        #expect(response.version.major == expected)
+                        #expect(response.status == .forbidden, "the agent's identity is read on \(expected) too")
+                    }
+                }
+            }
+        }
+    }
 }

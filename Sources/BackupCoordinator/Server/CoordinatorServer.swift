@@ -2,6 +2,7 @@ import BackupCore
 import BackupProtocol
 import Foundation
 import Hummingbird
+import HummingbirdHTTP2
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -224,7 +225,8 @@ public enum CoordinatorServer {
             address: .hostname(config.host, port: config.port), serverName: "scm-backup")
         appConfig.backlog = 256
         return Application(
-            router: router, server: try .tls(.http1(), tlsConfiguration: try tlsConfiguration(config)),
+            // HTTP/2 where the client offers it (ALPN "h2"), HTTP/1.1 otherwise.
+            router: router, server: try .http2Upgrade(tlsConfiguration: try tlsConfiguration(config)),
             configuration: appConfig,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) }, logger: logger)
     }

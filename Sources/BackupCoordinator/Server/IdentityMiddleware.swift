@@ -1,6 +1,7 @@
 import BackupProtocol
 import Foundation
 import Hummingbird
+import NIOCore
 import NIOSSL
 import X509
 
@@ -14,7 +15,7 @@ struct IdentityMiddleware: RouterMiddleware {
         -> Response
     {
         var context = context
-        guard let certificate = try await context.channel.nioSSL_peerCertificate().get() else {
+        guard let certificate = try await Self.peerCertificate(context.channel) else {
             throw WireError(.unauthorized, "no-certificate", "A client certificate from the site CA is required.")
         }
         let parsed: PeerIdentity
@@ -30,6 +31,18 @@ struct IdentityMiddleware: RouterMiddleware {
         }
         context.peer = parsed
         return try await next(request, context)
+    }
+
+    /// The verified client certificate of the connection a request came on. An HTTP/1.1
+    /// request's channel is the TLS connection itself; an HTTP/2 request's is a stream whose
+    /// parent is the TLS connection.
+    static func peerCertificate(_ channel: any Channel) async throws -> NIOSSLCertificate? {
+        // containsHandler fails when the handler is absent: then this is an HTTP/2 stream.
+        if (try? await channel.pipeline.containsHandler(type: NIOSSLServerHandler.self).get()) != nil {
+            return try await channel.nioSSL_peerCertificate().get()
+        }
+        guard let connection = channel.parent else { return nil }
+        return try await connection.nioSSL_peerCertificate().get()
     }
 }
 
