@@ -4,26 +4,49 @@ import BackupCore
 import BackupProtocol
 import Foundation
 
-/// How the operator reaches the coordinator; each option falls back to an environment variable.
+/// How the operator reaches the coordinator: each option, else its environment variable, else
+/// the `[operator]` table of a configuration file (`--config` or SCM_BACKUP_CONFIG), e.g.
+///
+///     [operator]
+///     coordinator = "https://hub.example.org:8443"
+///     certificate = "alice.pem"        # relative to the file's folder
+///     key = "alice.key"
+///     ca = "ca.pem"
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "The coordinator's URL, e.g. https://hub:8443. Or SCM_BACKUP_COORDINATOR.") var coordinator: String?
     @Option(help: "The operator's certificate. Or SCM_BACKUP_CERT.") var cert: String?
     @Option(help: "The operator's key. Or SCM_BACKUP_KEY.") var key: String?
     @Option(help: "The site CA certificate. Or SCM_BACKUP_CA.") var ca: String?
+    @Option(help: "A file with an [operator] table giving the four above. Or SCM_BACKUP_CONFIG.") var config: String?
 
     func endpoint() throws -> CoordinatorEndpoint {
         let env = ProcessInfo.processInfo.environment
-        func value(_ option: String?, _ variable: String, _ flag: String) throws -> String {
-            guard let v = option ?? env[variable], !v.isEmpty else {
-                throw BackupError(.invalidArgument, "Give \(flag) or set \(variable).")
+        var fromFile: [String: String] = [:]
+        if let path = config ?? env["SCM_BACKUP_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            let file = try ConfigFile(path: path)
+            let top = file.top
+            guard let table = try top.table("operator") else {
+                throw top.error(nil, "missing table [operator] (coordinator, certificate, key, ca)")
+            }
+            for key in ["coordinator", "certificate", "key", "ca"] {
+                if let v = try table.string(key) { fromFile[key] = key == "coordinator" ? v : file.resolve(v) }
+            }
+            try table.finish()
+            try top.finish()
+        }
+        func value(_ option: String?, _ variable: String, _ flag: String, _ key: String) throws -> String {
+            guard let v = option ?? env[variable].flatMap({ $0.isEmpty ? nil : $0 }) ?? fromFile[key], !v.isEmpty else {
+                throw BackupError(
+                    .invalidArgument,
+                    "Give \(flag), set \(variable), or name a file with an [operator] table by --config.")
             }
             return v
         }
         return CoordinatorEndpoint(
-            url: try value(coordinator, "SCM_BACKUP_COORDINATOR", "--coordinator"),
-            certificate: try value(cert, "SCM_BACKUP_CERT", "--cert"),
-            privateKey: try value(key, "SCM_BACKUP_KEY", "--key"),
-            caCertificate: try value(ca, "SCM_BACKUP_CA", "--ca"))
+            url: try value(coordinator, "SCM_BACKUP_COORDINATOR", "--coordinator", "coordinator"),
+            certificate: try value(cert, "SCM_BACKUP_CERT", "--cert", "certificate"),
+            privateKey: try value(key, "SCM_BACKUP_KEY", "--key", "key"),
+            caCertificate: try value(ca, "SCM_BACKUP_CA", "--ca", "ca"))
     }
 }
 

@@ -53,6 +53,22 @@ struct SiteCommandTests {
             let queued = try site(
                 "root", ["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "conf"])
             #expect(queued.status == 0, "a configured node's task waits for its agent: \(queued.stderr)")
+            // The same connection from a file with an [operator] table.
+            try """
+            [operator]
+            coordinator = "https://127.0.0.1:\(port)"
+            certificate = "certs/alice.pem"
+            key = "certs/alice.key"
+            ca = "pki/ca.pem"
+            """.write(toFile: dir.file("operator.toml"), atomically: true, encoding: .utf8)
+            let fromFile = try Command.scmBackup(["nodes", "--config", dir.file("operator.toml")])
+            #expect(fromFile.status == 0, "\(fromFile.stderr)")
+            #expect(fromFile.stdout.contains("srv1"))
+            try "[operator]\ncoordinater = \"x\"\n".write(
+                toFile: dir.file("typo.toml"), atomically: true, encoding: .utf8)
+            let typo = try Command.scmBackup(["nodes", "--config", dir.file("typo.toml")])
+            #expect(typo.status == 1)
+            #expect(typo.stderr.contains("typo.toml:2: operator.coordinater: unknown key"), "\(typo.stderr)")
             let none = try site("alice", ["artifacts"])
             #expect(none.stdout.contains("the catalog knows no artifacts yet"), "\(none.stderr)")
 
