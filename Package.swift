@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // The system zlib (zlib1g-dev at build time, zlib1g at run time).
@@ -54,10 +55,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What our HTTPS servers share: identities from client certificates, JSON errors, TLS.
+        .target(
+            name: "BackupHTTP",
+            dependencies: [
+                "BackupProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BackupAgent",
             dependencies: [
-                "BackupCore", "BackupProtocol",
+                "BackupCore", "BackupProtocol", "BackupHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,9 +83,10 @@ let package = Package(
         .target(
             name: "BackupCoordinator",
             dependencies: [
-                "BackupCore", "BackupProtocol",
+                "BackupCore", "BackupProtocol", "BackupHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdHTTP2", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -126,7 +142,21 @@ let package = Package(
         ),
         .testTarget(
             name: "BackupProtocolTests",
-            dependencies: ["BackupProtocol", "BackupTesting", .product(name: "X509", package: "swift-certificates")],
+            dependencies: [
+                "BackupProtocol", "BackupTesting", .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackupAgentTests",
+            dependencies: [
+                "BackupAgent", "BackupCore", "BackupProtocol", "BackupTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

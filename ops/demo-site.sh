@@ -2,9 +2,9 @@
 # The site demo: a hub and two nodes on this machine, as real processes over mutual TLS on
 # 127.0.0.1. Makes the site PKI, a server node 'cms02' with an svn repository, a git repository
 # and an Apache config folder, a backup node 'backup1', the hub's site.toml and each agent's
-# agent.toml; starts the coordinator and both agents; queues backups, a verify and a purge
-# with the operator commands; shows the nodes, tasks and the catalog, a mutant caught, and a
-# purge that deletes exactly what it names. Everything is written under --dir (a new
+# agent.toml; starts the coordinator and both agents; queues backups, transfers to the backup
+# node (signed tickets, verified on arrival), a verify that catches a mutant copy, quarantines
+# it and has it repaired from the origin, and a purge that deletes exactly what it names. Everything is written under --dir (a new
 # temporary folder by default) and left there; the processes are stopped at the end.
 #
 # Usage: ops/demo-site.sh [--dir DIR]      (SCM_BACKUP_BIN=path skips the build)
@@ -84,6 +84,7 @@ ca = "pki/ca.pem"
 revoked = "pki/revoked.json"
 database = "catalog.sqlite"
 lease_seconds = 30
+ticket_key = "pki/ticket-signing.key"
 
 [nodes.cms02]
 roles = ["server"]
@@ -109,6 +110,8 @@ addresses = ["127.0.0.1"]
 [[pairings]]
 server = "cms02"
 backup = "backup1"
+direction = "push"
+bandwidth_limit = "50 MiB/s"
 EOF
 run coordinator --config "$DIR/site.toml" --check
 "$SCM_BACKUP_BIN" coordinator --config "$DIR/site.toml" --port-file "$DIR/port" >"$DIR/coordinator.log" 2>&1 &
@@ -126,6 +129,8 @@ ca = "pki/ca.pem"
 store = "$node/store"
 source_roots = ["$DIR/$node/scm"]
 lease_wait_seconds = 5
+data_listen = "127.0.0.1:0"
+ticket_key = "pki/ticket-signing.pub"
 EOF
     mkdir -p "$DIR/$node"
     run agent --config "$DIR/$node.toml" --check
@@ -159,9 +164,25 @@ if "$SCM_BACKUP_BIN" tasks submit --kind verify --node cms02 --coordinator "http
     exit 1
 fi
 
-step "6. A byte of the first env artifact flips on disk; the next verify reports the mutant to the catalog"
+step "6. Copy everything to the paired backup node: one task per artifact, each with a signed ticket"
+# Waits until no task is queued or leased.
+settle() {
+    for _ in $(seq 600); do
+        admin tasks list --json | python3 -c 'import json,sys; sys.exit(any(t["state"] in ("queued","leased") for t in json.load(sys.stdin)))' && return
+        sleep 0.1
+    done
+    echo "tasks did not settle" >&2
+    exit 1
+}
+show transfer --from cms02 --to backup1
+settle
+admin tasks list | grep " transfer " | head -3
+show artifacts --source env
+show transfer --from cms02 --to backup1
+
+step "7. A byte flips on backup1's copy of the first env artifact; its verify quarantines it, the hub repairs it"
 FIRST=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["copies"][0]["path"])')
-python3 - "$DIR/cms02/store/$FIRST" <<'EOF'
+python3 - "$DIR/backup1/store/$FIRST" <<'EOF'
 import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(100)
@@ -169,20 +190,21 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(100)
     f.write(bytes([b[0] ^ 0xFF]))
 EOF
-task --kind verify --node cms02
-show artifacts --source env
+show verify --node backup1
+settle
+admin tasks list | grep -E " verify backup1 | transfer " | head -2
+echo "quarantined: $(cd "$DIR/backup1/store/.quarantine" && find . -name '*.tar.gz')"
+cmp "$DIR/cms02/store/$FIRST" "$DIR/backup1/store/$FIRST" && echo "backup1's copy is whole again: byte-identical to the origin's"
+show mutants
 
-step "7. Purge exactly what an order names; the newest copy that verifies is never deleted"
+step "8. Purge exactly what an order names; the newest copy that verifies is never deleted"
 SECOND=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["copies"][0]["path"])')
 NEWEST=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["copies"][0]["path"])')
 task --kind purge --node cms02 --artifact "$SECOND" --artifact "$NEWEST"
-printf '$ scm-backup tasks submit --kind purge --node cms02 --artifact %s
-' "$FIRST"
-if admin tasks submit --kind purge --node cms02 --artifact "$FIRST"; then echo "expected a refusal" >&2; exit 1; fi
 show artifacts --source env
 task --kind inventory --node backup1
 
-step "8. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
+step "9. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
 for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
 for pid in "${PIDS[@]}"; do wait "$pid" || true; done
 PIDS=()

@@ -35,7 +35,8 @@ public enum SiteConfigFiles {
     /// The hub's file; `pki` holds `ca.pem` and `revoked.json`, `certs` the hub's certificate.
     public static func writeCoordinator(
         _ path: String, listen: String, certs: String, pki: String, database: String, leaseSeconds: Double = 60,
-        nodes: [Node], pairings: [(server: String, backup: String)] = [], extra: String = ""
+        nodes: [Node], pairings: [(server: String, backup: String)] = [], extra: String = "",
+        pairingExtra: [String: String] = [:]
     ) throws {
         var text = """
             [coordinator]
@@ -58,6 +59,7 @@ public enum SiteConfigFiles {
         }
         for p in pairings {
             text += "\n[[pairings]]\nserver = \(quote(p.server))\nbackup = \(quote(p.backup))\n"
+            if let more = pairingExtra[p.backup] { text += more + "\n" }
         }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
@@ -65,7 +67,8 @@ public enum SiteConfigFiles {
     /// An agent's file; `tools` maps `[tools]` keys (svnadmin, trac_admin, ...) to paths.
     public static func writeAgent(
         _ path: String, coordinator: String, name: String, certs: String, pki: String, store: String,
-        leaseWait: Int = 2, sourceRoots: [String]? = nil, tools: [String: String] = [:]
+        leaseWait: Int = 2, sourceRoots: [String]? = nil, tools: [String: String] = [:], dataPort: Bool = false,
+        extra: String = ""
     ) throws {
         var text = """
             [agent]
@@ -78,6 +81,10 @@ public enum SiteConfigFiles {
 
             """
         if let sourceRoots { text += "source_roots = [\(sourceRoots.map(quote).joined(separator: ", "))]\n" }
+        if dataPort {
+            text += "data_listen = \"127.0.0.1:0\"\nticket_key = \(quote(pki + "/ticket-signing.pub"))\n"
+        }
+        if !extra.isEmpty { text += extra + "\n" }
         if !tools.isEmpty {
             text += "\n[tools]\n"
             for (k, v) in tools.sorted(by: { $0.key < $1.key }) { text += "\(k) = \(quote(v))\n" }

@@ -9,7 +9,7 @@ import Foundation
 
 /// A local demonstration of one server node: every kind of source backed up, verified,
 /// damaged in a copy, purged (dry run), lost and recovered.
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run a local demonstration: back up a server's sources, catch a mutant, recover a lost repository.",
@@ -24,23 +24,29 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "The folder to work in; it must be empty or absent.")
     var dir: String?
 
-    func run() throws {
-        let printer = Printer(json: false)
-        try printer.run { try demo() }
+    func run() async throws {
+        do { try await demo() } catch let exit as ExitCode { throw exit } catch {
+            Printer(json: false).report(error)
+            throw Exit.failure
+        }
     }
 
     private func step(_ text: String) { print("\n== \(text)") }
 
-    private func command(_ args: [String]) throws {
+    private func command(_ args: [String]) async throws {
         print("$ scm-backup \(args.joined(separator: " "))")
         var cmd = try SCMBackup.parseAsRoot(args)
-        try cmd.run()
+        if var asyncCommand = cmd as? any AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try cmd.run()
+        }
     }
 
     /// Runs a command that must exit with `expected`.
-    private func command(_ args: [String], expecting expected: ExitCode, because why: String) throws {
+    private func command(_ args: [String], expecting expected: ExitCode, because why: String) async throws {
         do {
-            try command(args)
+            try await command(args)
         } catch let exit as ExitCode where exit == expected {
             print("(exit code \(expected.rawValue): \(why))")
             return
@@ -51,7 +57,7 @@ struct DemoCommand: ParsableCommand {
         )
     }
 
-    private func demo() throws {
+    private func demo() async throws {
         let root = try workFolder()
         let store = root + "/store"
         let server = root + "/server"
@@ -63,16 +69,18 @@ struct DemoCommand: ParsableCommand {
         print("made \(sources.svn), \(sources.trac), \(sources.git), \(sources.sqlite), \(sources.conf)")
 
         step("2. Back up every source; the Trac environment and its repository as one pair under svnadmin freeze")
-        try command(
+        try await command(
             [
                 "backup", "--store", store, "--node", "cms02", "--kind", "trac", "--name", "env", sources.trac,
                 "--svn-repo", sources.svn,
             ] + trac)
-        try command(["backup", "--store", store, "--node", "cms02", "--kind", "git", "--name", "tools", sources.git])
-        try command([
+        try await command([
+            "backup", "--store", store, "--node", "cms02", "--kind", "git", "--name", "tools", sources.git,
+        ])
+        try await command([
             "backup", "--store", store, "--node", "cms02", "--kind", "sqlite", "--name", "monitor", sources.sqlite,
         ])
-        try command([
+        try await command([
             "backup", "--store", store, "--node", "cms02", "--kind", "folder", "--name", "apache-confdir", sources.conf,
         ])
 
@@ -80,34 +88,36 @@ struct DemoCommand: ParsableCommand {
         let revision = try SourceFixtures.svnCommit(sources.svn, file: "NEWS", text: "release 1.1\n")
         print("committed revision \(revision)")
         sleep(1)  // A new stamp second, so that the two nights are easy to tell apart.
-        try command(
+        try await command(
             [
                 "backup", "--store", store, "--node", "cms02", "--kind", "trac", "--name", "env", sources.trac,
                 "--svn-repo", sources.svn,
             ] + trac)
 
         step("4. What the store holds")
-        try command(["ls", "--store", store])
-        try command(["du", "--store", store])
+        try await command(["ls", "--store", store])
+        try await command(["du", "--store", store])
 
         step("5. Verify every artifact against its DNA, reading each archive through")
-        try command(["verify", "--store", store, "--deep"])
+        try await command(["verify", "--store", store, "--deep"])
 
         step("6. A careless copy (like the legacy web transfers) collapses 'last' links and damages one byte")
         let copy = root + "/careless-copy"
         let damaged = try DemoSources.carelessCopy(store: store, to: copy)
         print("copied \(store) to \(copy); flipped one byte in \(damaged)")
-        try command(["verify", "--store", copy], expecting: Exit.mutants, because: "the damaged artifact is a mutant")
-        try command(["lastlinks", "--store", copy])
+        try await command(
+            ["verify", "--store", copy], expecting: Exit.mutants, because: "the damaged artifact is a mutant")
+        try await command(["lastlinks", "--store", copy])
 
         step("7. What a purge keeping one artifact per source would delete (a dry run)")
-        try command(["purge", "--store", store, "--keep-last", "1"])
+        try await command(["purge", "--store", store, "--keep-last", "1"])
 
         step("8. The server loses its repository and Trac environment; recover both, the repository first")
         try FileManager.default.removeItem(atPath: sources.svn)
         try FileManager.default.removeItem(atPath: sources.trac)
-        try command(["recover", "--store", store, "--name", "env", "--kind", "svn", "--to", sources.svn])
-        try command(["recover", "--store", store, "--name", "env", "--kind", "trac", "--to", sources.trac] + trac)
+        try await command(["recover", "--store", store, "--name", "env", "--kind", "svn", "--to", sources.svn])
+        try await command(
+            ["recover", "--store", store, "--name", "env", "--kind", "trac", "--to", sources.trac] + trac)
         let youngest = try ToolRunner.run(Tool("svnlook"), ["youngest", sources.svn]).text.trimmingCharacters(
             in: .whitespacesAndNewlines)
         guard youngest == "\(revision)" else {
@@ -119,7 +129,7 @@ struct DemoCommand: ParsableCommand {
         step("9. Someone breaks users.conf; compare with the backup and restore it")
         try "alice:$apr1$8Jq1$wUQnKfS1mS0m6kgqW0xQ9/\n".write(
             toFile: sources.conf + "/users.conf", atomically: true, encoding: .utf8)
-        try command([
+        try await command([
             "recover-config", "--store", store, "--name", "apache-confdir", "--to", sources.conf, "--file",
             "users.conf", "--yes",
         ])

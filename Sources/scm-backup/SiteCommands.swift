@@ -201,3 +201,83 @@ struct ArtifactsCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct TransferCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transfer",
+        abstract: "Copy artifacts one node holds to another (admin), each authorised by a signed ticket.",
+        discussion: """
+            Queues a transfer task for every artifact the catalog lists on --from in good state \
+            and not intact on --to (of --source only, if given); what --to already holds intact \
+            is skipped without moving a byte. The pairing in the site configuration says which \
+            node opens the connection (push: the server, pull: the backup node) and its bandwidth \
+            limit. The receiver verifies every byte against the catalog's digest before \
+            publishing; an interrupted transfer resumes where it stopped. Watch with 'tasks'.
+            """)
+    @Option(help: "The node that holds the artifacts.") var from: String
+    @Option(help: "The node that receives them.") var to: String
+    @Option(help: "Only artifacts of this source.") var source: String?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await runSiteCommand(json: output.json) {
+            let plan = try await CoordinatorClient.with(try connection.endpoint()) {
+                try await $0.transfer(TransferRequest(from: from, to: to, source: source))
+            }
+            if output.json { return try Printer(json: true).printJSON(plan) }
+            for task in plan.queued {
+                guard let order = task.transfer else { continue }
+                print(
+                    "queued task \(task.id): \(order.direction.rawValue) \(order.path) (\(formatBytes(order.size))) on \(task.node)"
+                )
+            }
+            for path in plan.skipped { print("skipped \(path): \(to) holds it intact") }
+            print("\(plan.queued.count) transfers queued, \(plan.skipped.count) skipped")
+        }
+    }
+}
+
+struct MutantsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mutants",
+        abstract: "List copies that failed verification: quarantined, mutant or mismatching the catalog.",
+        discussion: """
+            A mutant found by a verify task is moved to <store>/.quarantine on its node (never \
+            deleted) and repaired from an intact copy on another node; it is listed here until \
+            the repaired copy arrives. Exit 4 when there is any.
+            """)
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    struct Mutant: Encodable {
+        var node: String
+        var path: String
+        var state: String
+        var problem: String?
+        var verifiedAt: Date?
+    }
+
+    func run() async throws {
+        var found = false
+        try await runSiteCommand(json: output.json) {
+            let artifacts = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.artifacts() }
+            let bad: Set<String> = ["mutant", "quarantined", "mismatch"]
+            let mutants = artifacts.flatMap { a in
+                a.copies.filter { bad.contains($0.state) }.map {
+                    Mutant(
+                        node: $0.node, path: $0.path, state: $0.state, problem: $0.problem, verifiedAt: $0.verifiedAt)
+                }
+            }
+            found = !mutants.isEmpty
+            if output.json { return try Printer(json: true).printJSON(mutants) }
+            for m in mutants {
+                print(
+                    "\(m.node.padding(toLength: 12, withPad: " ", startingAt: 0)) \(m.state)  \(m.path)\(m.problem.map { "\n    \($0)" } ?? "")"
+                )
+            }
+            if mutants.isEmpty { print("no mutants") }
+        }
+        if found { throw Exit.mutants }
+    }
+}

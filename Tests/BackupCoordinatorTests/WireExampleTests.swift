@@ -15,7 +15,10 @@ struct WireExampleTests {
         ("result-request", ResultRequest.self), ("result-request-failure", ResultRequest.self),
         ("handback-request", HandBackRequest.self), ("error-response", ErrorResponse.self),
         ("result-request-purge", ResultRequest.self), ("submit-purge-request", SubmitTaskRequest.self),
-        ("artifacts-response", [ArtifactInfo].self),
+        ("artifacts-response", [ArtifactInfo].self), ("transfer-request", TransferRequest.self),
+        ("transfer-plan", TransferPlan.self), ("lease-response-transfer", LeaseResponse.self),
+        ("ticket-payload", TransferTicket.self), ("receive-result", ReceiveResult.self),
+        ("copies-report", ArtifactReport.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

@@ -252,7 +252,10 @@ struct AgentProcessTests {
             let listing = try site.admin(["tasks", "list"])
             #expect(listing.stdout.contains("1 mutant"), "\(listing.stdout)")
             known = try artifacts()
-            #expect(known[0].copies[0].state == "mutant")
+            #expect(known[0].copies[0].state == "quarantined")
+            let quarantined = dir.file("store-srv1/.quarantine/" + paths[0])
+            #expect(FileManager.default.fileExists(atPath: quarantined), "a mutant is moved aside, never deleted")
+            #expect(!FileManager.default.fileExists(atPath: oldest))
             #expect(known[1].copies[0].state == "intact" && known[1].copies[0].verifiedAt != nil)
 
             // A purge deletes exactly what it names, but never the newest copy that verifies.
@@ -266,7 +269,7 @@ struct AgentProcessTests {
                 "\(purgeLine ?? "")")
             #expect(!FileManager.default.fileExists(atPath: dir.file("store-srv1/" + paths[1])))
             #expect(FileManager.default.fileExists(atPath: dir.file("store-srv1/" + paths[2])))
-            #expect(FileManager.default.fileExists(atPath: oldest), "the mutant is not touched")
+            #expect(FileManager.default.fileExists(atPath: quarantined), "the mutant is not touched")
             known = try artifacts()
             #expect(known.map { $0.copies[0].path } == [paths[0], paths[2]])
 
@@ -275,7 +278,7 @@ struct AgentProcessTests {
                 "tasks", "submit", "--kind", "purge", "--node", "srv1", "--artifact", paths[0],
             ])
             #expect(mutant.status == 1)
-            #expect(mutant.stderr.contains("is a mutant: it is kept for quarantine and repair, not purged"))
+            #expect(mutant.stderr.contains("failed verification (quarantined): it is kept for quarantine and repair"))
 
             // An order naming a path outside the layout deletes nothing and says why.
             let evil = try site.admin([
@@ -284,12 +287,14 @@ struct AgentProcessTests {
             #expect(evil.status == 1)
             #expect(evil.stderr.contains("The catalog knows no copy '../x.tar.gz' on node 'srv1'"))
 
-            // An inventory lists the store completely; the catalog follows it.
-            try FileManager.default.removeItem(atPath: oldest)
+            // An inventory lists the store completely; the catalog follows it, keeping the
+            // quarantined copy on record until it is repaired.
+            try FileManager.default.removeItem(atPath: dir.file("store-srv1/" + paths[2]))
             let inventory = try site.submit("inventory")
             #expect(try site.waitFor(inventory) { $0.state == "succeeded" }.state == "succeeded")
             known = try artifacts()
-            #expect(known.map { $0.copies.first?.path } == [paths[2]])
+            #expect(known.map { $0.copies.first?.path } == [paths[0]])
+            #expect(known.first?.copies.first?.state == "quarantined")
         }
     }
 }

@@ -168,7 +168,7 @@ struct ConfigFileTests {
             #expect(site.status == 0, "\(site.stderr)")
             #expect(site.stdout.contains("ok: 3 nodes, 4 sources, 1 pairings"))
             // The agent's example names files in /etc/scm-backup: point it at this folder.
-            for name in ["ca.pem", "cms02.pem", "cms02.key"] {
+            for name in ["ca.pem", "cms02.pem", "cms02.key", "ticket-signing.pub"] {
                 try FileManager.default.copyItem(atPath: dir.file("pki/\(name)"), toPath: dir.file(name))
             }
             let example = try String(contentsOfFile: Paths.packageRoot + "/deploy/agent.example.toml", encoding: .utf8)

@@ -25,7 +25,8 @@ public struct CoordinatorEndpoint: Sendable {
 /// CLI. Errors name the coordinator and carry the server's error code and message.
 public struct CoordinatorClient: Sendable {
     public let endpoint: CoordinatorEndpoint
-    private let client: HTTPClient
+    /// The HTTPS client with this node's identity; it also reaches other agents' data ports.
+    let client: HTTPClient
 
     /// Runs `body` with a client, shutting it down afterwards.
     public static func with<T: Sendable>(
@@ -86,6 +87,18 @@ public struct CoordinatorClient: Sendable {
         try await send("POST", "/v1/tasks", body: request, as: TaskInfo.self)
     }
 
+    /// `POST /v1/transfers`.
+    public func transfer(_ request: TransferRequest) async throws -> TransferPlan {
+        try await send("POST", "/v1/transfers", body: request, as: TransferPlan.self)
+    }
+
+    /// `POST /v1/agents/copies`: copies this node received through its data port.
+    public func reportCopies(_ report: ArtifactReport) async throws {
+        _ = try await send("POST", "/v1/agents/copies", body: report, as: Empty.self, allowEmpty: true)
+    }
+
+    struct Empty: Decodable {}
+
     /// `POST /v1/agents/register`.
     public func register(_ request: RegisterRequest) async throws -> RegisterResponse {
         try await send("POST", "/v1/agents/register", body: request, as: RegisterResponse.self)
@@ -94,7 +107,8 @@ public struct CoordinatorClient: Sendable {
     /// Sends a request and decodes a 2xx answer; any other status is an error carrying the
     /// server's code and message.
     public func send<Body: Encodable, Answer: Decodable>(
-        _ method: String, _ path: String, body: Body?, as type: Answer.Type, timeout: TimeAmount = .seconds(45)
+        _ method: String, _ path: String, body: Body?, as type: Answer.Type, timeout: TimeAmount = .seconds(45),
+        allowEmpty: Bool = false
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: endpoint.url + path)
         request.method = method == "POST" ? .POST : .GET
@@ -119,6 +133,7 @@ public struct CoordinatorClient: Sendable {
                 "The coordinator at \(endpoint.url) refused \(method) \(path) (\(response.status.code)): \(wire?.error.message ?? String(decoding: data, as: UTF8.self))"
             )
         }
+        if allowEmpty && data.isEmpty, let empty = Empty() as? Answer { return empty }
         do { return try WireJSON.decoder().decode(Answer.self, from: data) } catch {
             throw BackupError(
                 .io,

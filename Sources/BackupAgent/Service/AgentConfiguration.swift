@@ -22,6 +22,15 @@ public struct AgentConfiguration: Sendable {
     public var leaseWaitSeconds = 25
     /// The version reported at registration.
     public var version = "0.1.0"
+    /// Where the data port listens (HOST, PORT; port 0 picks a free one); nil: no data port,
+    /// so this node can only open transfers (push as sender, pull as receiver).
+    public var dataListen: (host: String, port: Int)?
+    /// The coordinator's public ticket key (`ticket-signing.pub`); transfers need it.
+    public var ticketKeyPath: String?
+    /// Transfers the data port serves at once; more are answered 503 (retry later).
+    public var maxTransfers = 4
+    /// A transfer that moves no byte for this long is cut (and resumed). The default is 60 s.
+    public var stallSeconds: Double = 60
 
     public init(
         coordinator: CoordinatorEndpoint, storePath: String, node: String, sourceRoots: [String]? = nil,
@@ -78,6 +87,32 @@ public struct AgentConfiguration: Sendable {
                 throw a.error("source_roots", "'\(root)' must be an absolute path without '..'")
             }
             config.sourceRoots = roots
+        }
+        if let listen = try a.string("data_listen") {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (0...65535).contains(port), colon != listen.startIndex
+            else { throw a.error("data_listen", "'\(listen)' is not HOST:PORT (port 0 to 65535)") }
+            var host = String(listen[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            config.dataListen = (host, port)
+        }
+        if a.keys.contains("ticket_key") {
+            let path = try a.requiredFile("ticket_key")
+            do { _ = try Ed25519PEM.readPublicKey(path) } catch {
+                throw a.error("ticket_key", "'\(path)' is not an Ed25519 public key: \(error)")
+            }
+            config.ticketKeyPath = path
+        }
+        if let n = try a.int("max_transfers") {
+            guard (1...64).contains(n) else { throw a.error("max_transfers", "\(n) is outside 1...64") }
+            config.maxTransfers = n
+        }
+        if let s = try a.double("stall_seconds") {
+            guard (1...3600).contains(s) else { throw a.error("stall_seconds", "\(s) is outside 1...3600") }
+            config.stallSeconds = s
+        }
+        if config.dataListen != nil && config.ticketKeyPath == nil {
+            throw a.error("data_listen", "a data port needs ticket_key (the coordinator's ticket-signing.pub)")
         }
         if let wait = try a.int("lease_wait_seconds") {
             guard (1...30).contains(wait) else { throw a.error("lease_wait_seconds", "\(wait) is outside 1...30") }

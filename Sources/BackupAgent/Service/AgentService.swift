@@ -28,19 +28,30 @@ public struct AgentService: Service {
             logger.error("the store cannot be used", metadata: ["scm.error": "\(error)"])
         }
         let stopping = StopFlag()
+        let dataPort = DataPortState()
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
-                var backoff = Backoff()
-                while !stopping.isSet {
-                    do {
-                        let registered = try await register(client)
-                        backoff.reset()
-                        try await serve(client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping)
-                    } catch {
-                        if stopping.isSet { break }
-                        logger.warning("coordinator connection failed", metadata: ["scm.error": "\(error)"])
-                        try await Task.sleep(for: backoff.next())
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    var port: Int?
+                    if configuration.dataListen != nil {
+                        port = try await startDataPort(client, state: dataPort, in: &group)
                     }
+                    var backoff = Backoff()
+                    while !stopping.isSet {
+                        do {
+                            let registered = try await register(client, dataPort: port)
+                            dataPort.revoked.withLock { $0 = Set(registered.revokedSerials) }
+                            backoff.reset()
+                            try await serve(
+                                client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping,
+                                dataPort: dataPort)
+                        } catch {
+                            if stopping.isSet { break }
+                            logger.warning("coordinator connection failed", metadata: ["scm.error": "\(error)"])
+                            try await Task.sleep(for: backoff.next())
+                        }
+                    }
+                    group.cancelAll()
                 }
             }
         } onGracefulShutdown: {
@@ -48,7 +59,32 @@ public struct AgentService: Service {
         }
     }
 
-    private func register(_ client: CoordinatorClient) async throws -> RegisterResponse {
+    /// Starts the data port in `group`; returns the port it listens on.
+    private func startDataPort(
+        _ client: CoordinatorClient, state: DataPortState, in group: inout ThrowingTaskGroup<Void, any Error>
+    ) async throws -> Int {
+        guard let keyPath = configuration.ticketKeyPath else {
+            throw BackupError(.invalidArgument, "A data port needs the coordinator's ticket key (ticket_key).")
+        }
+        let key = try Ed25519PEM.readPublicKey(keyPath)
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let logger = logger
+        let app = try DataServer.makeApplication(
+            configuration, ticketKey: key, state: state,
+            report: { report in
+                do { try await client.reportCopies(report) } catch {
+                    // The copy is published; the next inventory tells the catalog if this report is lost.
+                    logger.warning("could not report a received copy", metadata: ["scm.error": "\(error)"])
+                }
+            }, logger: logger, onRunning: { continuation.yield($0) })
+        group.addTask { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CancellationError() }
+        logger.info("data port listening", metadata: ["scm.port": "\(port)"])
+        return port
+    }
+
+    private func register(_ client: CoordinatorClient, dataPort: Int?) async throws -> RegisterResponse {
         var total: Int64 = 0
         var free: Int64 = 0
         var fs = statvfs()
@@ -60,23 +96,26 @@ public struct AgentService: Service {
         let answer = try await client.register(
             RegisterRequest(
                 version: configuration.version, storePath: configuration.storePath, diskTotal: total, diskFree: free,
-                kinds: kinds, agentClock: Date().timeIntervalSince1970))
+                kinds: kinds, agentClock: Date().timeIntervalSince1970, dataPort: dataPort))
         logger.info("registered", metadata: ["scm.node": "\(configuration.node)"])
         return answer
     }
 
     /// Heartbeats beside the lease loop, until shutdown or a connection error.
-    private func serve(_ client: CoordinatorClient, heartbeatSeconds: Int, stopping: StopFlag) async throws {
+    private func serve(
+        _ client: CoordinatorClient, heartbeatSeconds: Int, stopping: StopFlag, dataPort: DataPortState
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !stopping.isSet {
                     try await Task.sleep(for: .seconds(heartbeatSeconds))
                     var fs = statvfs()
                     let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
-                    _ = try await client.send(
+                    let answer = try await client.send(
                         "POST", "/v1/agents/heartbeat",
                         body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
                         as: RegisterResponse.self)
+                    dataPort.revoked.withLock { $0 = Set(answer.revokedSerials) }
                 }
             }
             group.addTask {
@@ -110,19 +149,28 @@ public struct AgentService: Service {
             group in
             group.addTask {
                 await Result(catching: {
-                    try await TaskRunner(configuration: configuration, progress: progress).run(task)
+                    task.kind == .transfer
+                        ? try await TransferRunner(
+                            configuration: configuration, client: client, progress: progress, logger: logger
+                        ).run(task)
+                        : try await TaskRunner(configuration: configuration, progress: progress).run(task)
                 })
             }
             group.addTask {
+                var lastBytes: Int64?
                 while !Task.isCancelled {
                     // The sleep is cancelled when the work ends; that is the normal way out.
                     try? await Task.sleep(for: .seconds(period))
                     if Task.isCancelled { break }
+                    // A transfer has progressed only when bytes moved; other tasks work in
+                    // steps too long to count (a big hotcopy) and always say they progressed.
+                    let now = progress.current
+                    let progressed = task.kind != .transfer || now.bytesDone != lastBytes
+                    lastBytes = now.bytesDone
                     do {
                         _ = try await client.send(
                             "POST", "/v1/tasks/\(task.id)/renew",
-                            body: RenewRequest(
-                                fencingToken: task.fencingToken, progressed: true, progress: progress.current),
+                            body: RenewRequest(fencingToken: task.fencingToken, progressed: progressed, progress: now),
                             as: TaskInfo.self)
                     } catch {
                         // The work goes on (its result may still land); the coordinator decides

@@ -78,7 +78,12 @@ struct TaskRunner: Sendable {
                 artifacts: ArtifactReport(complete: false, copies: copies))
         case .verify:
             let store = try storeForReading(configuration)
-            let artifacts = try store.scan().artifacts
+            // A verify names its copies (the oldest-verified within a budget) or takes them all.
+            let named = try task.artifacts.map { paths in
+                try paths.map { store.path(of: try store.location(ofRelative: $0)) }
+                    .filter { try FileSystem.linkStatus($0) != nil }
+            }
+            let artifacts = try named.map { $0.isEmpty ? [] : try store.scan($0).artifacts } ?? store.scan().artifacts
             var copies: [CopyReport] = []
             var mutants: [String] = []
             var unverified = 0
@@ -90,7 +95,9 @@ struct TaskRunner: Sendable {
                 switch result.status {
                 case .intact: problem = nil
                 case .mutant(let reasons):
-                    problem = reasons.joined(separator: "; ")
+                    // Never deleted or overwritten: moved aside, reported, repaired from a good copy.
+                    let moved = try store.quarantine(artifact)
+                    problem = reasons.joined(separator: "; ") + "; quarantined as \(moved)"
                     mutants.append(location.relativePath)
                 case .missingSidecar:
                     problem = "no sidecar"
@@ -99,16 +106,21 @@ struct TaskRunner: Sendable {
                     problem = why
                     unverified += 1
                 }
+                let state =
+                    switch result.status {
+                    case .intact: "intact"
+                    case .mutant: "quarantined"
+                    default: result.status.label
+                    }
                 copies.append(
                     copyReport(
-                        location, size: artifact.size, dna: result.dna,
-                        state: result.status == .intact ? "intact" : result.status.label,
-                        verifiedAt: Date(), problem: problem))
+                        location, size: artifact.size, dna: result.dna, state: state, verifiedAt: Date(),
+                        problem: problem))
             }
             var detail =
                 "verified \(artifacts.count) artifacts: \(artifacts.count - mutants.count - unverified) intact, \(mutants.count) mutant, \(unverified) could not be verified"
-            if !mutants.isEmpty { detail += "; mutants: " + mutants.joined(separator: ", ") }
-            return TaskOutcome(detail: detail, artifacts: ArtifactReport(complete: true, copies: copies))
+            if !mutants.isEmpty { detail += "; mutants (quarantined): " + mutants.joined(separator: ", ") }
+            return TaskOutcome(detail: detail, artifacts: ArtifactReport(complete: named == nil, copies: copies))
         case .inventory:
             let store = try storeForReading(configuration)
             progress.set("listing the store")
@@ -128,6 +140,8 @@ struct TaskRunner: Sendable {
             return TaskOutcome(
                 detail: "\(scan.artifacts.count) artifacts, \(bytes) bytes, \(scan.partials.count) partials",
                 artifacts: ArtifactReport(complete: true, copies: copies))
+        case .transfer:
+            throw BackupError(.invalidArgument, "Transfer task \(task.id) is run by the transfer runner.")
         case .purge:
             guard let paths = task.artifacts, !paths.isEmpty else {
                 throw BackupError(.invalidArgument, "Purge task \(task.id) names no artifacts.")

@@ -52,7 +52,9 @@ extension Catalog {
                 try Self.record(copy, node: node, now: now, db)
             }
             if report.complete {
-                for path in try String.fetchAll(db, sql: "SELECT path FROM copy WHERE node = ?", arguments: [node])
+                // Quarantined copies are outside the store's listing; they stay until repaired.
+                for path in try String.fetchAll(
+                    db, sql: "SELECT path FROM copy WHERE node = ? AND state != 'quarantined'", arguments: [node])
                 where !listed.contains(path) {
                     try db.execute(sql: "DELETE FROM copy WHERE node = ? AND path = ?", arguments: [node, path])
                 }
@@ -120,6 +122,29 @@ extension Catalog {
                     problem = excluded.problem
                 """,
             arguments: [id, node, copy.path, copy.size, state, now, verifiedAt, problem])
+    }
+
+    /// The copies of `node` due for verification: not verified for `olderThan` seconds (never
+    /// verified first, then the oldest), as many as `budget` bytes of reading allow (at least one).
+    public func verificationDue(node: String, olderThan: TimeInterval, budget: Int64?, now: Date) throws -> [String] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT path, size, verifiedAt FROM copy WHERE node = ? AND state != 'quarantined'
+                    AND (verifiedAt IS NULL OR verifiedAt <= ?) ORDER BY verifiedAt IS NOT NULL, verifiedAt, path
+                    """,
+                arguments: [node, now.addingTimeInterval(-olderThan)])
+            var paths: [String] = []
+            var bytes: Int64 = 0
+            for row in rows {
+                let size: Int64 = row["size"]
+                if let budget, !paths.isEmpty, bytes + size > budget { break }
+                paths.append(row["path"])
+                bytes += size
+            }
+            return paths
+        }
     }
 
     /// The states of `node`'s copies by store-relative path.

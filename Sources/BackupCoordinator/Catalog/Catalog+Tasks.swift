@@ -35,20 +35,23 @@ extension Catalog {
         }
     }
 
-    /// Queues a task (with the definition of a backup's source); returns it.
+    /// Queues a task (with the definition of a backup's source, or a transfer's order);
+    /// returns it.
     public func submit(
-        _ request: SubmitTaskRequest, definition: SourceDefinition? = nil, now: Date, maxAttempts: Int = 3
+        _ request: SubmitTaskRequest, definition: SourceDefinition? = nil, transfer: TransferOrder? = nil, now: Date,
+        maxAttempts: Int = 3
     ) throws -> TaskInfo {
         try pool.write { db in
             let lifecycle = TaskLifecycle(maxAttempts: maxAttempts)
             try db.execute(
                 sql: """
-                    INSERT INTO task (kind, node, source, state, lifecycle, createdAt, definition, artifacts)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO task (kind, node, source, state, lifecycle, createdAt, definition, artifacts, transfer)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     request.kind.rawValue, request.node, request.source, lifecycle.state.rawValue,
                     try Self.encode(lifecycle), now, try Self.json(definition), try Self.json(request.artifacts),
+                    try Self.json(transfer),
                 ])
             return try Self.task(db, id: db.lastInsertedRowID)!
         }
@@ -148,7 +151,8 @@ extension Catalog {
             leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError, createdAt: row["createdAt"],
             definition: try fromJSON(row["definition"], "definition", task: id),
             artifacts: try fromJSON(row["artifacts"], "artifacts", task: id),
-            progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"])
+            progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"],
+            transfer: try fromJSON(row["transfer"], "transfer", task: id))
     }
 
     static func json(_ value: (some Encodable)?) throws -> String? {

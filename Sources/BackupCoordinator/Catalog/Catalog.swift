@@ -36,6 +36,10 @@ public struct Catalog: Sendable {
             try db.alter(table: "node") { t in t.add(column: "clockOffset", .double) }
         }
         registerArtifactMigrations(&migrator)
+        migrator.registerMigration("v3-transfers") { db in
+            try db.alter(table: "node") { t in t.add(column: "dataPort", .integer) }
+            try db.alter(table: "task") { t in t.add(column: "transfer", .text) }
+        }
         return migrator
     }
 
@@ -45,16 +49,16 @@ public struct Catalog: Sendable {
         try pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt, clockOffset)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt, clockOffset, dataPort)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET role = excluded.role, version = excluded.version,
                         storePath = excluded.storePath, diskTotal = excluded.diskTotal, diskFree = excluded.diskFree,
                         kinds = excluded.kinds, registeredAt = excluded.registeredAt, lastHeartbeatAt = excluded.lastHeartbeatAt,
-                        clockOffset = excluded.clockOffset
+                        clockOffset = excluded.clockOffset, dataPort = excluded.dataPort
                     """,
                 arguments: [
                     name, role.rawValue, request.version, request.storePath, request.diskTotal, request.diskFree, kinds,
-                    now, now, request.agentClock.map { $0 - now.timeIntervalSince1970 },
+                    now, now, request.agentClock.map { $0 - now.timeIntervalSince1970 }, request.dataPort,
                 ])
         }
     }
@@ -67,6 +71,13 @@ public struct Catalog: Sendable {
                 sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ?, clockOffset = ? WHERE name = ?",
                 arguments: [diskFree, now, agentClock.map { $0 - now.timeIntervalSince1970 }, name])
             return db.changesCount > 0
+        }
+    }
+
+    /// The data port `name` registered with, if any.
+    public func dataPort(of name: String) throws -> Int? {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT dataPort FROM node WHERE name = ?", arguments: [name])
         }
     }
 
@@ -89,7 +100,7 @@ public struct Catalog: Sendable {
                     diskTotal: row["diskTotal"], diskFree: row["diskFree"], kinds: kinds,
                     registeredAt: row["registeredAt"],
                     lastHeartbeatAt: last, online: last.map { now.timeIntervalSince($0) <= onlineWithin } ?? false,
-                    clockOffsetSeconds: row["clockOffset"])
+                    clockOffsetSeconds: row["clockOffset"], dataPort: row["dataPort"])
             }
         }
     }

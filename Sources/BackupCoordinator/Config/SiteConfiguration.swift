@@ -44,11 +44,19 @@ public struct SiteConfiguration: Sendable, Equatable {
         public var server: String
         public var backup: String
         public var direction: Direction
-        public init(server: String, backup: String, direction: Direction = .push) {
+        /// Bytes per second a transfer between the two may use; nil for no limit.
+        public var bandwidthLimit: Int64?
+        public init(server: String, backup: String, direction: Direction = .push, bandwidthLimit: Int64? = nil) {
             self.server = server
             self.backup = backup
             self.direction = direction
+            self.bandwidthLimit = bandwidthLimit
         }
+    }
+
+    /// The pairing between two nodes, either way round.
+    public func pairing(_ a: String, _ b: String) -> Pairing? {
+        pairings.first { ($0.server == a && $0.backup == b) || ($0.server == b && $0.backup == a) }
     }
 
     public var nodes: [String: Node]
@@ -129,8 +137,16 @@ public struct SiteConfiguration: Sendable, Equatable {
             guard !pairings.contains(where: { $0.server == server && $0.backup == backup }) else {
                 throw entry.error("backup", "'\(server)' is already paired with '\(backup)'")
             }
+            var limit: Int64?
+            if let text = try entry.string("bandwidth_limit") {
+                guard let bytes = parseRate(text) else {
+                    throw entry.error(
+                        "bandwidth_limit", "'\(text)' is not a rate such as \"20 MiB/s\", \"500 KiB/s\" or \"1 GiB/s\"")
+                }
+                limit = bytes
+            }
             try entry.finish()
-            pairings.append(Pairing(server: server, backup: backup, direction: direction))
+            pairings.append(Pairing(server: server, backup: backup, direction: direction, bandwidthLimit: limit))
         }
         return SiteConfiguration(nodes: nodes, pairings: pairings)
     }
@@ -161,6 +177,19 @@ public struct SiteConfiguration: Sendable, Equatable {
         return SourceDefinition(
             name: name, kind: kind, path: path, svnSource: svnSource.map { .init(name: $0, path: "") },
             preBackup: preBackup, verifySnapshot: verifySnapshot)
+    }
+
+    /// Bytes per second of "20 MiB/s", "500 KiB/s", "1 GiB/s", "800 B/s" (the "/s" optional).
+    static func parseRate(_ text: String) -> Int64? {
+        var t = text.trimmingCharacters(in: .whitespaces)
+        if t.hasSuffix("/s") { t.removeLast(2) }
+        let units: [(String, Int64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)]
+        for (unit, factor) in units where t.hasSuffix(unit) {
+            let number = t.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
+            guard let n = Double(number), n > 0, n * Double(factor) < 1e15 else { return nil }
+            return max(1, Int64(n * Double(factor)))
+        }
+        return nil
     }
 
     /// The node named `name`, or nil.
@@ -203,6 +232,16 @@ extension CoordinatorConfiguration {
                 throw c.error("stall_seconds", "\(v) is shorter than lease_seconds (\(config.leaseSeconds))")
             }
             config.stallSeconds = v
+        }
+        if let key = try c.string("ticket_key") {
+            config.ticketKey = file.resolve(key)
+            do { _ = try Ed25519PEM.readPrivateKey(config.ticketKey!) } catch {
+                throw c.error("ticket_key", "'\(config.ticketKey!)' is not an Ed25519 private key: \(error)")
+            }
+        }
+        if let v = try c.int("ticket_hours") {
+            guard (1...24 * 14).contains(v) else { throw c.error("ticket_hours", "\(v) is outside 1...336") }
+            config.ticketHours = v
         }
         if let v = try c.int("heartbeat_seconds") {
             guard (1...600).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...600") }

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupHTTP
 import BackupProtocol
 import Foundation
 import Hummingbird
@@ -33,6 +34,11 @@ public struct CoordinatorConfiguration: Sendable {
     public var maxLeaseWaitSeconds = 30
     /// The site: only its nodes may register, and tasks name its nodes and sources.
     public var site: SiteConfiguration
+    /// The Ed25519 key that signs transfer tickets (`ticket-signing.key`); nil: no transfers.
+    public var ticketKey: String?
+    /// How long a transfer ticket is good for: long enough for a large cross-site transfer and
+    /// its resumption. The default is 24 hours; a task leased again gets a fresh ticket.
+    public var ticketHours = 24
 
     public init(
         certificate: String, privateKey: String, caCertificate: String, revocationList: String?, database: String,
@@ -51,7 +57,7 @@ public struct CoordinatorConfiguration: Sendable {
 /// endpoints under `/v1` (see `Protocol/`).
 public enum CoordinatorServer {
     /// The largest request body accepted. The default is 1 MiB.
-    public static let maxBodyBytes = 1 << 20
+    public static let maxBodyBytes = Request.maxJSONBytes
     /// The largest task result accepted (an inventory lists every copy of a store: about
     /// 400 bytes each). The default is 64 MiB.
     public static let maxResultBytes = 64 << 20
@@ -61,13 +67,8 @@ public enum CoordinatorServer {
     /// The server's TLS settings: a client certificate is required and verified against the
     /// site CA; its address is not checked (agents are known by name, see STACK-NOTES).
     static func tlsConfiguration(_ config: CoordinatorConfiguration) throws -> TLSConfiguration {
-        var tls = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(config.certificate).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: config.privateKey, format: .pem)))
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(config.caCertificate))
-        tls.certificateVerification = .noHostnameVerification
-        tls.minimumTLSVersion = .tlsv12
-        return tls
+        try ServerTLS.configuration(
+            certificate: config.certificate, privateKey: config.privateKey, ca: config.caCertificate)
     }
 
     /// Reads the certificate, key and CA the server would use, so that `--check` finds a bad
@@ -88,7 +89,8 @@ public enum CoordinatorServer {
     ) throws -> some ApplicationProtocol {
         let router = Router(context: CoordinatorContext.self)
         let revocations = RevocationSource(path: config.revocationList)
-        router.add(middleware: IdentityMiddleware(revocations: revocations))
+        router.add(
+            middleware: IdentityMiddleware<CoordinatorContext>(isRevoked: { try revocations.current().isRevoked($0) }))
         let heartbeat = config.heartbeatSeconds
         let site = config.site
 
@@ -136,6 +138,10 @@ public enum CoordinatorServer {
             return try JSONResponse.make(nodes.sorted { $0.name < $1.name })
         }
         let signals = TaskSignals()
+        let desk = TransferDesk(
+            site: site, catalog: catalog, signals: signals,
+            ticketKey: try config.ticketKey.map { try Ed25519PEM.readPrivateKey($0) }, ticketHours: config.ticketHours,
+            logger: logger)
         let leaseSeconds = config.leaseSeconds
         let stallSeconds = config.stallSeconds
         let maxWait = config.maxLeaseWaitSeconds
@@ -143,12 +149,41 @@ public enum CoordinatorServer {
             let peer = try context.requirePeer([.admin], for: "submit tasks")
             let body = try await request.decodeJSON(SubmitTaskRequest.self)
             let definition = try Self.check(body, site: site, catalog: catalog)
-            let task = try catalog.submit(body, definition: definition, now: Date())
+            var request = body
+            if body.kind == .verify, body.olderThanDays != nil || body.budgetBytes != nil {
+                request.artifacts = try catalog.verificationDue(
+                    node: body.node, olderThan: Double(body.olderThanDays ?? 0) * 86400, budget: body.budgetBytes,
+                    now: Date())
+                guard !request.artifacts!.isEmpty else {
+                    throw WireError(
+                        .unprocessableContent, "nothing-due",
+                        "Every copy on '\(body.node)' was verified within \(body.olderThanDays ?? 0) days; nothing to verify."
+                    )
+                }
+            }
+            let task = try catalog.submit(request, definition: definition, now: Date())
             await signals.signal(body.node)
             logger.info(
                 "task queued",
                 metadata: ["scm.task": "\(task.id)", "scm.node": "\(body.node)", "scm.operator": "\(peer.name)"])
             return try JSONResponse.make(task, status: .created)
+        }
+        router.post("/v1/transfers") { request, context in
+            let peer = try context.requirePeer([.admin], for: "order transfers")
+            let body = try await request.decodeJSON(TransferRequest.self)
+            return try JSONResponse.make(
+                try await desk.plan(body, operatorName: peer.name, now: Date()), status: .created)
+        }
+        router.post("/v1/agents/copies") { request, context in
+            let peer = try context.requirePeer([.agent], for: "report copies")
+            let body = try await request.decodeJSON(ArtifactReport.self, limit: maxResultBytes)
+            guard !body.complete else {
+                throw WireError(
+                    .badRequest, "malformed-json",
+                    "A copies report names the copies a node received; \"complete\" listings come with task results.")
+            }
+            try catalog.record(body, node: peer.name, now: Date())
+            return Response(status: .noContent)
         }
         router.get("/v1/artifacts") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list artifacts")
@@ -168,7 +203,7 @@ public enum CoordinatorServer {
                 let ticket = await signals.ticket(for: peer.name)
                 if let task = try catalog.leaseNext(for: peer.name, now: Date(), duration: leaseSeconds) {
                     await signals.finish(ticket, node: peer.name)
-                    return try JSONResponse.make(LeaseResponse(task: task))
+                    return try JSONResponse.make(LeaseResponse(task: try desk.equip(task, now: Date())))
                 }
                 let left = deadline.timeIntervalSinceNow
                 if left <= 0 {
@@ -202,7 +237,10 @@ public enum CoordinatorServer {
                 try task.complete(by: peer.name, token: body.fencingToken, now: now, error: body.error)
             }
             // Only the holder of the current lease gets here: its findings go to the catalog.
-            if let report = body.artifacts { try catalog.record(report, node: peer.name, now: now) }
+            if let report = body.artifacts {
+                try catalog.record(report, node: peer.name, now: now)
+                _ = try await desk.scheduleRepairs(report, node: peer.name, now: now)
+            }
             if task.state == "queued" { await signals.signal(task.node) }  // A failure to retry.
             return try JSONResponse.make(task)
         }
@@ -265,15 +303,19 @@ public enum CoordinatorServer {
                     "The catalog knows no copy '\(missing)' on node '\(node.name)'; run an inventory of it first.")
             }
             // Guarantee 4: a mutant is quarantined and repaired, never purged.
-            if let suspect = paths.first(where: { ["mutant", "mismatch"].contains(held[$0]) }) {
+            if let suspect = paths.first(where: { ["mutant", "mismatch", "quarantined"].contains(held[$0]) }) {
                 throw WireError(
                     .unprocessableContent, "mutant-copy",
-                    "Copy '\(suspect)' on node '\(node.name)' is a \(held[suspect]!): it is kept for quarantine and repair, not purged."
+                    "Copy '\(suspect)' on node '\(node.name)' failed verification (\(held[suspect]!)): it is kept for quarantine and repair, not purged."
                 )
             }
             return nil
         case .verify, .inventory:
             return nil
+        case .transfer:
+            throw WireError(
+                .unprocessableContent, "use-transfers",
+                "Transfers are ordered with POST /v1/transfers (scm-backup transfer), which signs their tickets.")
         }
     }
 

@@ -14,10 +14,15 @@ public struct RegisterRequest: Codable, Sendable, Equatable {
     /// The agent's clock when it sent this, in seconds since 1970 (fractions included): the
     /// coordinator records the node's clock offset from it.
     public var agentClock: Double?
+    /// The port of the agent's data port (HTTPS, mutual TLS), when it runs one; other agents
+    /// reach it at the node's addresses from the site configuration.
+    public var dataPort: Int?
+
     public init(
         version: String, storePath: String, diskTotal: Int64, diskFree: Int64, kinds: [String],
-        agentClock: Double? = nil
+        agentClock: Double? = nil, dataPort: Int? = nil
     ) {
+        self.dataPort = dataPort
         self.version = version
         self.storePath = storePath
         self.diskTotal = diskTotal
@@ -73,12 +78,15 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     /// The agent's clock minus the coordinator's at its last heartbeat, in seconds (the
     /// network delay, milliseconds on a LAN, is not subtracted).
     public var clockOffsetSeconds: Double?
+    /// Its data port, when it runs one.
+    public var dataPort: Int?
     public init(
         name: String, role: String, version: String?, storePath: String?, diskTotal: Int64?, diskFree: Int64?,
         kinds: [String],
         registeredAt: Date?, lastHeartbeatAt: Date?, online: Bool, roles: [String]? = nil,
-        clockOffsetSeconds: Double? = nil
+        clockOffsetSeconds: Double? = nil, dataPort: Int? = nil
     ) {
+        self.dataPort = dataPort
         self.roles = roles
         self.clockOffsetSeconds = clockOffsetSeconds
         self.name = name

@@ -6,7 +6,7 @@ import Foundation
 /// and sends its definition with the task, and the agent still refuses a source outside its
 /// own `source_roots` and any path outside its store.
 public enum TaskKind: String, Codable, Sendable, CaseIterable {
-    case backup, verify, inventory, purge
+    case backup, verify, inventory, purge, transfer
 }
 
 /// A source as the site configuration defines it, sent with each backup task. The tools that
@@ -55,12 +55,21 @@ public struct SubmitTaskRequest: Codable, Sendable, Equatable {
     /// For `purge`: the artifacts to delete, as store-relative paths the catalog lists as
     /// copies on `node`.
     public var artifacts: [String]?
+    /// For `verify`: only copies not verified for this many days, oldest first ...
+    public var olderThanDays: Int?
+    /// ... and only as many as this many bytes of reading allow (the I/O budget).
+    public var budgetBytes: Int64?
 
-    public init(kind: TaskKind, node: String, source: String? = nil, artifacts: [String]? = nil) {
+    public init(
+        kind: TaskKind, node: String, source: String? = nil, artifacts: [String]? = nil, olderThanDays: Int? = nil,
+        budgetBytes: Int64? = nil
+    ) {
         self.kind = kind
         self.node = node
         self.source = source
         self.artifacts = artifacts
+        self.olderThanDays = olderThanDays
+        self.budgetBytes = budgetBytes
     }
 }
 
@@ -84,12 +93,16 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     /// The last progress the holder reported, and the summary of a finished task.
     public var progress: TaskProgress?
     public var detail: String?
+    /// For `transfer`: what to copy where; its ticket and peer URL are set when leased.
+    public var transfer: TransferOrder?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: String, attempts: Int, fencingToken: UInt64,
         leaseExpiresAt: Date?, lastError: String?, createdAt: Date, definition: SourceDefinition? = nil,
-        artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil
+        artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil,
+        transfer: TransferOrder? = nil
     ) {
+        self.transfer = transfer
         self.id = id
         self.kind = kind
         self.node = node

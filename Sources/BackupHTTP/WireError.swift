@@ -4,25 +4,25 @@ import Hummingbird
 import NIOCore
 
 /// An error answered with its status and a JSON body `{"error": {"code", "message"}}`.
-struct WireError: HTTPResponseError {
-    var status: HTTPResponse.Status
-    var code: String
-    var message: String
+public struct WireError: HTTPResponseError {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
 
-    init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
         self.status = status
         self.code = code
         self.message = message
     }
 
-    func response(from request: Request, context: some RequestContext) throws -> Response {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
         try JSONResponse.make(ErrorResponse(code: code, message: message), status: status)
     }
 }
 
 /// JSON responses in the wire's coding.
-enum JSONResponse {
-    static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+public enum JSONResponse {
+    public static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try WireJSON.encoder().encode(value)
         return Response(
             status: status, headers: [.contentType: "application/json"],
@@ -31,9 +31,12 @@ enum JSONResponse {
 }
 
 extension Request {
-    /// Decodes a JSON body of at most `limit` bytes (`CoordinatorServer.maxBodyBytes` unless
-    /// told): 413 when larger, 400 naming the field when malformed.
-    func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = CoordinatorServer.maxBodyBytes) async throws -> T {
+    /// The limit of a JSON body unless a handler says otherwise: 1 MiB.
+    public static let maxJSONBytes = 1 << 20
+
+    /// Decodes a JSON body of at most `limit` bytes: 413 when larger, 400 naming the field when
+    /// malformed.
+    public func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = Request.maxJSONBytes) async throws -> T {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: limit)

@@ -1,0 +1,337 @@
+import BackupCore
+import BackupHTTP
+import BackupProtocol
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+
+/// The request context of an agent's data port.
+public struct DataContext: PeerContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+    public var peer: PeerIdentity?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+
+    /// Bodies are streamed by the handlers, never collected.
+    public var maxUploadSize: Int { 0 }
+}
+
+/// What the data port shares between requests.
+final class DataPortState: Sendable {
+    /// Serials the site revoked, as the coordinator last said.
+    let revoked = LockedBox<Set<String>>([])
+    /// Tickets whose transfer this node completed as receiver: a replay is refused.
+    let completed = LockedBox<Set<String>>([])
+    /// Transfers being served now.
+    let active = LockedBox<Int>(0)
+}
+
+/// An agent's data port: HTTPS with mutual TLS (site CA), where artifacts move as raw bodies,
+/// each request authorised by a coordinator-signed ticket (see `Protocol/transfer.md`).
+///
+/// - `HEAD /v1/data/<path>` (receiver): `SCM-Have` when it holds the artifact, else
+///   `SCM-Received` with the bytes of a partial.
+/// - `PUT /v1/data/<path>` (receiver): the bytes, from `Content-Range` start on; `SCM-DNA`.
+///   Answers a ``ReceiveResult`` with the digests computed here.
+/// - `GET /v1/data/<path>` (sender): the bytes, from `Range: bytes=N-` on; `SCM-DNA`.
+public enum DataServer {
+    static func makeApplication(
+        _ configuration: AgentConfiguration, ticketKey: Curve25519.Signing.PublicKey, state: DataPortState,
+        report: @escaping @Sendable (ArtifactReport) async -> Void, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void
+    ) throws -> some ApplicationProtocol {
+        let router = Router(context: DataContext.self)
+        router.add(
+            middleware: IdentityMiddleware<DataContext>(isRevoked: { serial in
+                state.revoked.withLock { $0.contains(serial) }
+            }))
+        let store = Store(root: configuration.storePath)
+        let node = configuration.node
+        let stall = configuration.stallSeconds
+
+        /// Checks the ticket, the parties and the path; `asReceiver` says which party this node must be.
+        @Sendable func authorise(_ request: Request, _ context: DataContext, asReceiver: Bool) throws -> (
+            TransferTicket, ArtifactLocation
+        ) {
+            let peer = try context.requirePeer([.agent], for: "move artifacts")
+            guard let header = request.headers[HTTPField.Name(DataHeader.ticket)!] else {
+                throw WireError(.unauthorized, "no-ticket", "A transfer needs the coordinator's ticket (SCM-Ticket).")
+            }
+            let ticket: TransferTicket
+            do throws(TransferTicket.Refusal) {
+                ticket = try TransferTicket.verify(header, key: ticketKey)
+            } catch {
+                throw WireError(.forbidden, error.code, error.message)
+            }
+            let relative = String(request.uri.path.dropFirst("/v1/data/".count))
+            guard relative == ticket.path else {
+                throw WireError(
+                    .forbidden, "ticket-other-artifact",
+                    "Ticket \(ticket.id) is for '\(ticket.path)', not '\(relative)'.")
+            }
+            let (me, them) = asReceiver ? (ticket.receiver, ticket.sender) : (ticket.sender, ticket.receiver)
+            guard me == node else {
+                throw WireError(
+                    .forbidden, "ticket-misaddressed",
+                    "Ticket \(ticket.id) names '\(me)' as \(asReceiver ? "receiver" : "sender"), not this node '\(node)'."
+                )
+            }
+            guard peer.name == them else {
+                throw WireError(
+                    .forbidden, "ticket-wrong-peer",
+                    "Ticket \(ticket.id) is for a transfer with '\(them)', but the caller is '\(peer.name)'.")
+            }
+            let location: ArtifactLocation
+            do { location = try store.location(ofRelative: relative) } catch let error as BackupError {
+                throw WireError(.badRequest, "bad-path", error.message)
+            }
+            guard try store.readMarker() != nil else {
+                throw WireError(
+                    .serviceUnavailable, "store-marker",
+                    "Store '\(store.root)' of '\(node)' has no marker file: is its disk mounted? It refuses transfers.")
+            }
+            return (ticket, location)
+        }
+
+        /// Counts a transfer in, or answers 503 when the node serves its maximum already.
+        @Sendable func admit() throws {
+            let admitted = state.active.withLock { active -> Bool in
+                guard active < configuration.maxTransfers else { return false }
+                active += 1
+                return true
+            }
+            guard admitted else {
+                throw WireError(
+                    .serviceUnavailable, "busy",
+                    "Node '\(node)' is serving \(configuration.maxTransfers) transfers already; try again later.")
+            }
+        }
+        @Sendable func release() { state.active.withLock { $0 -= 1 } }
+
+        router.head("/v1/data/**") { request, context -> Response in
+            let (ticket, location) = try authorise(request, context, asReceiver: true)
+            var headers = HTTPFields()
+            let final = store.path(of: location)
+            if let have = try Self.heldDigest(final), have == (ticket.sha256 ?? ticket.md5) {
+                headers[HTTPField.Name(DataHeader.have)!] = have
+            } else {
+                let partial = try FileSystem.linkStatus(final + ".partial").map { Int64($0.st_size) } ?? 0
+                headers[HTTPField.Name(DataHeader.received)!] = "\(partial)"
+            }
+            return Response(status: .ok, headers: headers)
+        }
+
+        router.put("/v1/data/**") { request, context -> Response in
+            let (ticket, location) = try authorise(request, context, asReceiver: true)
+            guard !state.completed.withLock({ $0.contains(ticket.id) }) else {
+                throw WireError(
+                    .conflict, "ticket-used", "Ticket \(ticket.id) was used for a completed transfer; it is spent.")
+            }
+            let final = store.path(of: location)
+            if let have = try Self.heldDigest(final) {
+                guard have == (ticket.sha256 ?? ticket.md5) else {
+                    throw WireError(
+                        .conflict, "exists-different",
+                        "'\(ticket.path)' exists on '\(node)' with another digest; it is never overwritten (a mutant is quarantined first)."
+                    )
+                }
+                return try JSONResponse.make(
+                    ReceiveResult(
+                        path: ticket.path, size: ticket.size, sha256: ticket.sha256, md5: ticket.md5, resumedFrom: 0,
+                        skipped: true))
+            }
+            let dna = try Self.dna(from: request, ticket: ticket)
+            let start = try Self.rangeStart(request.headers[.contentRange], size: ticket.size)
+            try admit()
+            defer { release() }
+            let incoming: IncomingArtifact
+            do {
+                incoming = try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: start == 0)
+            } catch let error as BackupError {
+                throw Self.wire(error)
+            }
+            guard incoming.received == start else {
+                var headers = HTTPFields()
+                headers[HTTPField.Name(DataHeader.received)!] = "\(incoming.received)"
+                throw WireError(
+                    .rangeNotSatisfiable, "range-mismatch",
+                    "The body starts at byte \(start), but '\(node)' holds \(incoming.received) bytes of '\(ticket.path)'."
+                )
+            }
+            // The watchdog cuts a sender that stalls; the partial stays for the resumption.
+            let lastProgress = LockedBox(Date())
+            let channel = context.channel
+            let watchdog = Task {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(1))
+                    if lastProgress.withLock({ Date().timeIntervalSince($0) }) > stall {
+                        logger.warning(
+                            "transfer stalled; cut",
+                            metadata: ["scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)"])
+                        channel.close(promise: nil)
+                        return
+                    }
+                }
+            }
+            defer { watchdog.cancel() }
+            do {
+                for try await buffer in request.body {
+                    try buffer.withUnsafeReadableBytes { try incoming.append($0) }
+                    lastProgress.withLock { $0 = Date() }
+                }
+                let (published, computed) = try incoming.finish()
+                state.completed.withLock { _ = $0.insert(ticket.id) }
+                logger.info(
+                    "artifact received",
+                    metadata: [
+                        "scm.path": "\(ticket.path)", "scm.from": "\(ticket.sender)", "scm.bytes": "\(ticket.size)",
+                        "scm.resumedFrom": "\(incoming.resumedFrom)",
+                    ])
+                await report(
+                    ArtifactReport(
+                        complete: false,
+                        copies: [
+                            TaskRunner.copyReport(
+                                published.location, size: computed.size, dna: published.dna, state: "intact",
+                                verifiedAt: Date())
+                        ]))
+                return try JSONResponse.make(
+                    ReceiveResult(
+                        path: ticket.path, size: computed.size, sha256: computed.sha256, md5: computed.md5,
+                        resumedFrom: incoming.resumedFrom, skipped: false))
+            } catch let error as BackupError {
+                throw Self.wire(error)
+            }
+        }
+
+        router.get("/v1/data/**") { request, context -> Response in
+            let (ticket, location) = try authorise(request, context, asReceiver: false)
+            let path = store.path(of: location)
+            guard try FileSystem.linkStatus(path) != nil, let sidecar = try? FileSystem.readSmallFile(path + ".dna")
+            else {
+                throw WireError(.notFound, "no-artifact", "Node '\(node)' holds no '\(ticket.path)' with its DNA.")
+            }
+            let dna: DNA
+            do { dna = try DNA.decode(sidecar, path: path + ".dna") } catch let error as BackupError {
+                throw WireError(.conflict, "sender-copy-differs", error.message)
+            }
+            guard (dna.sha256 ?? dna.md5) == (ticket.sha256 ?? ticket.md5), dna.size == ticket.size else {
+                throw WireError(
+                    .conflict, "sender-copy-differs",
+                    "The sidecar of '\(ticket.path)' on '\(node)' does not match the ticket's digest and size.")
+            }
+            var start: Int64 = 0
+            if let range = request.headers[.range] {
+                guard range.hasPrefix("bytes="), range.hasSuffix("-"), let n = Int64(range.dropFirst(6).dropLast()),
+                    n >= 0, n < max(ticket.size, 1)
+                else {
+                    throw WireError(
+                        .rangeNotSatisfiable, "bad-range",
+                        "Range '\(range)' is not bytes=N- within \(ticket.size) bytes.")
+                }
+                start = n
+            }
+            try admit()
+            let fd: BackupCore.FileDescriptor
+            do {
+                fd = try BackupCore.FileDescriptor.openForReading(path)
+                _ = try fd.seek(to: start)
+            } catch {
+                release()
+                throw error
+            }
+            var headers = HTTPFields()
+            headers[HTTPField.Name(DataHeader.dna)!] = Data(sidecar).base64EncodedString()
+            headers[.contentType] = "application/gzip"
+            if start > 0 { headers[.contentRange] = "bytes \(start)-\(ticket.size - 1)/\(ticket.size)" }
+            let body = ResponseBody(contentLength: Int(ticket.size - start)) { writer in
+                defer {
+                    fd.closeAfterError()
+                    release()
+                }
+                var buffer = ByteBuffer()
+                while true {
+                    buffer.clear(minimumCapacity: 1 << 20)
+                    let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
+                        try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<(1 << 20)]))
+                    }
+                    if n == 0 { break }
+                    try await writer.write(buffer)
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: start > 0 ? .partialContent : .ok, headers: headers, body: body)
+        }
+
+        let tls = try ServerTLS.configuration(
+            certificate: configuration.coordinator.certificate, privateKey: configuration.coordinator.privateKey,
+            ca: configuration.coordinator.caCertificate)
+        let listen = configuration.dataListen ?? ("127.0.0.1", 0)
+        return Application(
+            router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: ApplicationConfiguration(
+                address: .hostname(listen.host, port: listen.port), serverName: "scm-backup-data"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
+    }
+
+    /// The digest (SHA-256, else MD5) the sidecar of a held artifact records; nil when absent.
+    static func heldDigest(_ path: String) throws -> String? {
+        guard try FileSystem.linkStatus(path) != nil else { return nil }
+        guard let bytes = try? FileSystem.readSmallFile(path + ".dna"),  // No sidecar: not a held artifact.
+            let dna = try? DNA.decode(bytes, path: path + ".dna")  // Unreadable: its digest is unknown.
+        else { return "" }
+        return dna.sha256 ?? dna.md5
+    }
+
+    /// The DNA the sender sent, which must describe the ticket's artifact.
+    static func dna(from request: Request, ticket: TransferTicket) throws -> DNA {
+        guard let text = request.headers[HTTPField.Name(DataHeader.dna)!], let bytes = Data(base64Encoded: text) else {
+            throw WireError(.badRequest, "no-dna", "The artifact's DNA (SCM-DNA, base64 JSON) is missing.")
+        }
+        let dna: DNA
+        do { dna = try DNA.decode(Array(bytes), path: "the SCM-DNA header") } catch let error as BackupError {
+            throw WireError(.badRequest, "bad-dna", error.message)
+        }
+        guard dna.size == ticket.size, (dna.sha256 ?? dna.md5) == (ticket.sha256 ?? ticket.md5) else {
+            throw WireError(
+                .badRequest, "dna-mismatch",
+                "The DNA sent for '\(ticket.path)' (\(dna.size) bytes, \(dna.sha256 ?? dna.md5 ?? "-")) is not the ticket's (\(ticket.size) bytes, \(ticket.sha256 ?? ticket.md5 ?? "-"))."
+            )
+        }
+        return dna
+    }
+
+    /// The first byte of a `Content-Range: bytes START-END/SIZE`; 0 without one.
+    static func rangeStart(_ header: String?, size: Int64) throws -> Int64 {
+        guard let header else { return 0 }
+        let parts = header.dropFirst("bytes ".count).split(whereSeparator: { $0 == "-" || $0 == "/" })
+        guard header.hasPrefix("bytes "), parts.count == 3, let start = Int64(parts[0]), let end = Int64(parts[1]),
+            let total = Int64(parts[2]), total == size, end == size - 1, start >= 0, start <= end
+        else {
+            throw WireError(
+                .badRequest, "bad-range", "Content-Range '\(header)' is not bytes START-\(size - 1)/\(size).")
+        }
+        return start
+    }
+
+    /// A store error as the sender sees it.
+    static func wire(_ error: BackupError) -> WireError {
+        switch error.code {
+        case .diskFull: WireError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "disk-full", error.message)
+        case .archiveCorrupt: WireError(.unprocessableContent, "mutant-transfer", error.message)
+        case .archiveTruncated: WireError(.badRequest, "body-short", error.message)
+        case .refused: WireError(.conflict, "refused", error.message)
+        case .invalidArgument: WireError(.contentTooLarge, "body-too-long", error.message)
+        default: WireError(.internalServerError, error.code.rawValue, error.message)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import AsyncHTTPClient
+import BackupCore
+import BackupProtocol
+import Foundation
+import Logging
+import NIOCore
+
+/// Runs a `transfer` task on the node that opens the connection: as sender it PUTs the
+/// artifact to the receiver's data port (`push`), as receiver it GETs it from the sender's
+/// (`pull`). Either way it resumes from what the receiver already holds, keeps to the
+/// pairing's bandwidth limit, reports progress, and cuts a transfer that moves no byte for
+/// `stallSeconds`, then resumes it (three attempts within the task).
+struct TransferRunner: Sendable {
+    let configuration: AgentConfiguration
+    let client: CoordinatorClient
+    let progress: ProgressBox
+    let logger: Logger
+
+    struct Stalled: Error, CustomStringConvertible {
+        var seconds: Double
+        var description: String { "No byte moved for \(Int(seconds)) s: the transfer was cut." }
+    }
+
+    func run(_ task: TaskInfo) async throws -> TaskOutcome {
+        guard let order = task.transfer, let ticket = order.ticket else {
+            throw BackupError(.invalidArgument, "Transfer task \(task.id) carries no order or ticket.")
+        }
+        guard let peerURL = order.peerURL else {
+            let other = order.initiator == order.sender ? order.receiver : order.sender
+            throw BackupError(
+                .io,
+                "Node '\(other)' has no data port the coordinator knows of (is its agent running with data_listen?).")
+        }
+        let store = Store(root: configuration.storePath)
+        guard try store.readMarker() != nil else {
+            throw BackupError(
+                .storeMarker,
+                "Store '\(store.root)' has no marker file: is its disk mounted? The agent refuses to work in it.")
+        }
+        let location = try store.location(ofRelative: order.path)
+        var lastError: (any Error)?
+        for attempt in 1...3 {
+            do {
+                return try await withStallWatch {
+                    order.direction == .push
+                        ? try await push(order, ticket: ticket, url: peerURL, store: store, location: location)
+                        : try await pull(order, ticket: ticket, url: peerURL, store: store, location: location)
+                }
+            } catch let error as Stalled {
+                logger.warning(
+                    "transfer stalled; resuming", metadata: ["scm.path": "\(order.path)", "scm.attempt": "\(attempt)"])
+                lastError = error
+            } catch let error as CoordinatorUnreachable {
+                logger.warning(
+                    "transfer interrupted; resuming",
+                    metadata: ["scm.path": "\(order.path)", "scm.attempt": "\(attempt)", "scm.error": "\(error)"])
+                lastError = error
+                try await Task.sleep(for: .seconds(attempt))
+            }
+        }
+        throw lastError!
+    }
+
+    /// Runs `body`, cancelling it with ``Stalled`` when the progress box shows no new byte for
+    /// `stallSeconds`.
+    private func withStallWatch<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let stall = configuration.stallSeconds
+        let progress = progress
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                var last = progress.current.bytesDone ?? -1
+                var since = Date()
+                while true {
+                    try await Task.sleep(for: .milliseconds(500))
+                    let now = progress.current.bytesDone ?? -1
+                    if now != last {
+                        last = now
+                        since = Date()
+                    } else if Date().timeIntervalSince(since) > stall {
+                        throw Stalled(seconds: stall)
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            while let value = try await group.next() {
+                if let value { return value }
+            }
+            throw CancellationError()
+        }
+    }
+
+    // MARK: Push
+
+    private func push(
+        _ order: TransferOrder, ticket: String, url: String, store: Store, location: ArtifactLocation
+    ) async throws -> TaskOutcome {
+        let path = store.path(of: location)
+        let sidecar = try FileSystem.readSmallFile(path + ".dna")
+        let dna = try DNA.decode(sidecar, path: path + ".dna")
+        guard (dna.sha256 ?? dna.md5) == (order.sha256 ?? order.md5), dna.size == order.size else {
+            throw BackupError(
+                .sidecarInvalid,
+                "The sidecar of '\(order.path)' on '\(order.sender)' does not match the catalog's digest and size; this copy is not sent."
+            )
+        }
+        let target = url + "/v1/data/" + order.path
+        // What does the receiver hold already?
+        var head = HTTPClientRequest(url: target)
+        head.method = .HEAD
+        head.headers.add(name: DataHeader.ticket, value: ticket)
+        let probe = try await execute(head, to: order.receiver)
+        try await Self.requireSuccess(probe, what: "HEAD", of: order.path, at: order.receiver)
+        if let have = probe.headers.first(name: DataHeader.have), have == (order.sha256 ?? order.md5) {
+            return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
+        }
+        let start = Int64(probe.headers.first(name: DataHeader.received) ?? "0") ?? 0
+        let offset = start <= order.size ? start : 0
+        progress.set("sending to \(order.receiver)", done: offset, total: order.size)
+        var put = HTTPClientRequest(url: target)
+        put.method = .PUT
+        put.headers.add(name: DataHeader.ticket, value: ticket)
+        put.headers.add(name: DataHeader.dna, value: Data(sidecar).base64EncodedString())
+        put.headers.add(name: "Content-Type", value: "application/gzip")
+        if offset > 0 {
+            put.headers.add(name: "Content-Range", value: "bytes \(offset)-\(order.size - 1)/\(order.size)")
+        }
+        let fd = try BackupCore.FileDescriptor.openForReading(path)
+        defer { fd.closeAfterError() }
+        _ = try fd.seek(to: offset)
+        let chunks = FileChunks(
+            fd: fd, start: offset, limit: order.bandwidthLimit, progress: progress,
+            step: "sending to \(order.receiver)",
+            total: order.size)
+        put.body = .stream(chunks, length: .known(order.size - offset))
+        let started = Date()
+        let response = try await execute(put, to: order.receiver, timeout: .hours(24))
+        try await Self.requireSuccess(response, what: "PUT", of: order.path, at: order.receiver)
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let result = try WireJSON.decoder().decode(ReceiveResult.self, from: Data(buffer: body))
+        guard result.skipped || (result.sha256 ?? result.md5) == (order.sha256 ?? order.md5) else {
+            throw BackupError(
+                .archiveCorrupt,
+                "'\(order.receiver)' computed \(result.sha256 ?? result.md5 ?? "-") for '\(order.path)', not \(order.sha256 ?? order.md5 ?? "-")."
+            )
+        }
+        return TaskOutcome(
+            detail: Self.summary(
+                "sent", order, moved: order.size - offset, resumedFrom: offset,
+                seconds: Date().timeIntervalSince(started),
+                computed: result.sha256 ?? result.md5),
+            artifacts: nil)
+    }
+
+    // MARK: Pull
+
+    private func pull(
+        _ order: TransferOrder, ticket: String, url: String, store: Store, location: ArtifactLocation
+    ) async throws -> TaskOutcome {
+        let final = store.path(of: location)
+        if let have = try? FileSystem.readSmallFile(final + ".dna"),  // No sidecar: not held.
+            let dna = try? DNA.decode(have, path: final + ".dna"),  // Unreadable: not held.
+            (dna.sha256 ?? dna.md5) == (order.sha256 ?? order.md5), try FileSystem.linkStatus(final) != nil
+        {
+            return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
+        }
+        let held = try FileSystem.linkStatus(final + ".partial").map { Int64($0.st_size) } ?? 0
+        let offset = held < order.size ? held : 0
+        var get = HTTPClientRequest(url: url + "/v1/data/" + order.path)
+        get.headers.add(name: DataHeader.ticket, value: ticket)
+        if offset > 0 { get.headers.add(name: "Range", value: "bytes=\(offset)-") }
+        let started = Date()
+        let response = try await execute(get, to: order.sender, timeout: .hours(24))
+        try await Self.requireSuccess(response, what: "GET", of: order.path, at: order.sender)
+        guard let text = response.headers.first(name: DataHeader.dna), let bytes = Data(base64Encoded: text) else {
+            throw BackupError(.io, "'\(order.sender)' sent '\(order.path)' without its DNA.")
+        }
+        let dna = try DNA.decode(Array(bytes), path: "the DNA '\(order.sender)' sent")
+        guard (dna.sha256 ?? dna.md5) == (order.sha256 ?? order.md5), dna.size == order.size else {
+            throw BackupError(
+                .sidecarInvalid,
+                "The DNA '\(order.sender)' sent for '\(order.path)' is not the catalog's digest and size.")
+        }
+        let resumed = response.status.code == 206
+        let incoming = try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: !resumed)
+        guard incoming.received == (resumed ? offset : 0) else {
+            throw BackupError(
+                .io, "The partial of '\(order.path)' changed while resuming; the next attempt starts over.")
+        }
+        let step = "receiving from \(order.sender)"
+        progress.set(step, done: incoming.received, total: order.size)
+        var throttle = Throttle(limit: order.bandwidthLimit)
+        for try await buffer in response.body {
+            try buffer.withUnsafeReadableBytes { try incoming.append($0) }
+            progress.set(step, done: incoming.received, total: order.size)
+            try await throttle.pace(Int64(buffer.readableBytes))
+        }
+        let (published, computed) = try incoming.finish()
+        let copy = TaskRunner.copyReport(
+            published.location, size: computed.size, dna: published.dna, state: "intact", verifiedAt: Date())
+        return TaskOutcome(
+            detail: Self.summary(
+                "received", order, moved: order.size - incoming.resumedFrom, resumedFrom: incoming.resumedFrom,
+                seconds: Date().timeIntervalSince(started), computed: computed.sha256 ?? computed.md5),
+            artifacts: ArtifactReport(complete: false, copies: [copy]))
+    }
+
+    // MARK: Helpers
+
+    private func execute(_ request: HTTPClientRequest, to node: String, timeout: TimeAmount = .seconds(60))
+        async throws -> HTTPClientResponse
+    {
+        do { return try await client.client.execute(request, timeout: timeout) } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw CoordinatorUnreachable(url: request.url, reason: CoordinatorClient.describe(error))
+        }
+    }
+
+    /// Throws with the peer's error code and message for a non-2xx answer.
+    static func requireSuccess(_ response: HTTPClientResponse, what: String, of path: String, at node: String)
+        async throws
+    {
+        guard !(200..<300).contains(Int(response.status.code)) else { return }
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: body))  // Else shown as text.
+        throw BackupError(
+            BackupError.Code(rawValue: wire?.error.code ?? "http-\(response.status.code)"),
+            "'\(node)' refused \(what) of '\(path)' (\(response.status.code)): \(wire?.error.message ?? String(buffer: body))"
+        )
+    }
+
+    static func summary(
+        _ verb: String, _ order: TransferOrder, moved: Int64, resumedFrom: Int64, seconds: Double, computed: String?
+    ) -> String {
+        let rate = seconds > 0 ? Double(moved) / seconds / 1_048_576 : 0
+        return
+            "\(verb) \(order.path) (\(moved) bytes\(resumedFrom > 0 ? ", resumed at byte \(resumedFrom)" : ""), \(String(format: "%.1f", rate)) MiB/s) \(order.sender) -> \(order.receiver); receiver computed \(computed ?? "-")"
+    }
+}
+
+/// Paces a transfer to `limit` bytes per second (nil: no limit).
+struct Throttle {
+    let limit: Int64?
+    private var moved: Int64 = 0
+    private let started = ContinuousClock.now
+
+    init(limit: Int64?) { self.limit = limit }
+
+    mutating func pace(_ bytes: Int64) async throws {
+        guard let limit, limit > 0 else { return }
+        moved += bytes
+        let due = started + .milliseconds(Int64(Double(moved) / Double(limit) * 1000))
+        if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+    }
+}
+
+/// A file's bytes from `start` to its end, 256 KiB at a time, paced and counted.
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let fd: BackupCore.FileDescriptor
+    let start: Int64
+    let limit: Int64?
+    let progress: ProgressBox
+    let step: String
+    let total: Int64
+
+    struct Iterator: AsyncIteratorProtocol {
+        let chunks: FileChunks
+        var done: Int64
+        var throttle: Throttle
+
+        mutating func next() async throws -> ByteBuffer? {
+            var buffer = ByteBuffer()
+            let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 256 << 10) { raw in
+                try chunks.fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<(256 << 10)]))
+            }
+            if n == 0 { return nil }
+            done += Int64(n)
+            chunks.progress.set(chunks.step, done: done, total: chunks.total)
+            try await throttle.pace(Int64(n))
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> Iterator { Iterator(chunks: self, done: start, throttle: Throttle(limit: limit)) }
+}

@@ -1,0 +1,136 @@
+import BackupCore
+import BackupHTTP
+import BackupProtocol
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+
+/// Transfers: planning them from the catalog, signing their tickets when leased, the copies
+/// receivers report, and repairs of quarantined mutants.
+struct TransferDesk: Sendable {
+    let site: SiteConfiguration
+    let catalog: Catalog
+    let signals: TaskSignals
+    let ticketKey: Curve25519.Signing.PrivateKey?
+    let ticketHours: Int
+    let logger: Logger
+
+    /// Copies states that make a copy unfit to send.
+    static let unfit: Set<String> = [
+        "mutant", "mismatch", "quarantined", "missing-sidecar", "invalid-sidecar", "unreadable",
+    ]
+
+    /// A task per artifact `from` holds in good state and `to` lacks intact; what `to` already
+    /// holds intact is skipped without a task.
+    func plan(
+        _ request: TransferRequest, purpose: TransferTicket.Purpose = .transfer, operatorName: String, now: Date
+    ) async throws -> TransferPlan {
+        guard ticketKey != nil else {
+            throw WireError(
+                .serviceUnavailable, "no-ticket-key",
+                "The coordinator has no ticket_key configured, so it cannot authorise transfers; add ticket_key to [coordinator]."
+            )
+        }
+        for node in [request.from, request.to] where site.node(node) == nil {
+            throw WireError(
+                .unprocessableContent, "unknown-node", "Node '\(node)' is not in the site configuration.")
+        }
+        guard request.from != request.to else {
+            throw WireError(.unprocessableContent, "same-node", "A transfer needs two different nodes.")
+        }
+        let active = try catalog.activeTransfers()
+        var queued: [TaskInfo] = []
+        var skipped: [String] = []
+        for artifact in try catalog.artifacts(node: request.from, source: request.source) {
+            guard let held = artifact.copies.first(where: { $0.node == request.from }), !Self.unfit.contains(held.state)
+            else { continue }
+            if artifact.copies.contains(where: { $0.node == request.to && $0.state == "intact" }) {
+                skipped.append(held.path)
+                continue
+            }
+            if active.contains(request.to + "|" + held.path) { continue }  // Already on its way.
+            queued.append(
+                try await queue(
+                    path: held.path, artifact: artifact, from: request.from, to: request.to, purpose: purpose,
+                    operatorName: operatorName, now: now))
+        }
+        return TransferPlan(queued: queued, skipped: skipped)
+    }
+
+    /// Queues one transfer task on the node that opens the connection (see the pairing).
+    func queue(
+        path: String, artifact: ArtifactInfo, from: String, to: String, purpose: TransferTicket.Purpose,
+        operatorName: String, now: Date
+    ) async throws -> TaskInfo {
+        let pairing = site.pairing(from, to)
+        let initiator = pairing.map { $0.direction == .push ? $0.server : $0.backup } ?? from
+        let order = TransferOrder(
+            path: path, sha256: artifact.sha256, md5: artifact.md5, size: artifact.size, sender: from, receiver: to,
+            direction: initiator == from ? .push : .pull, purpose: purpose, bandwidthLimit: pairing?.bandwidthLimit)
+        let task = try catalog.submit(
+            SubmitTaskRequest(kind: .transfer, node: initiator, source: artifact.source), transfer: order, now: now)
+        await signals.signal(initiator)
+        logger.info(
+            "transfer queued",
+            metadata: [
+                "scm.task": "\(task.id)", "scm.path": "\(path)", "scm.from": "\(from)", "scm.to": "\(to)",
+                "scm.purpose": "\(purpose.rawValue)", "scm.operator": "\(operatorName)",
+            ])
+        return task
+    }
+
+    /// Adds a fresh ticket (with this lease's fencing token) and the other party's data URL to
+    /// a leased transfer task.
+    func equip(_ task: TaskInfo, now: Date) throws -> TaskInfo {
+        guard task.kind == .transfer, var order = task.transfer, let key = ticketKey else { return task }
+        let ticket = TransferTicket(
+            taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose, path: order.path,
+            sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender, receiver: order.receiver,
+            expiresAt: now.addingTimeInterval(Double(ticketHours) * 3600))
+        order.ticket = try ticket.signed(with: key)
+        let other = order.initiator == order.sender ? order.receiver : order.sender
+        if let port = try catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
+            order.peerURL = "https://\(address.contains(":") ? "[\(address)]" : address):\(port)"
+        }
+        var equipped = task
+        equipped.transfer = order
+        return equipped
+    }
+
+    /// After a verify: each copy it quarantined is repaired from a node whose copy is intact.
+    func scheduleRepairs(_ report: ArtifactReport, node: String, now: Date) async throws -> [TaskInfo] {
+        guard ticketKey != nil else { return [] }
+        var repairs: [TaskInfo] = []
+        let active = try catalog.activeTransfers()
+        for copy in report.copies where copy.state == "quarantined" && !active.contains(node + "|" + copy.path) {
+            guard
+                let artifact = try catalog.artifacts(source: copy.source).first(where: {
+                    $0.origin == copy.origin && $0.kind == copy.kind && $0.stamp == copy.stamp
+                        && $0.fileName == (copy.path as NSString).lastPathComponent
+                }),
+                let good = artifact.copies.filter({ $0.node != node && $0.state == "intact" })
+                    .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
+            else {
+                logger.error(
+                    "no intact copy to repair a mutant from",
+                    metadata: ["scm.path": "\(copy.path)", "scm.node": "\(node)"])
+                continue
+            }
+            repairs.append(
+                try await queue(
+                    path: good.path, artifact: artifact, from: good.node, to: node, purpose: .repair,
+                    operatorName: "repair", now: now))
+        }
+        return repairs
+    }
+}
+
+extension Catalog {
+    /// `receiver|path` of every transfer queued or leased.
+    func activeTransfers() throws -> Set<String> {
+        Set(
+            try tasks(limit: 100_000).filter { $0.kind == .transfer && ($0.state == "queued" || $0.state == "leased") }
+                .compactMap { t in t.transfer.map { $0.receiver + "|" + $0.path } })
+    }
+}

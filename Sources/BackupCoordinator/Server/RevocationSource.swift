@@ -1,0 +1,20 @@
+import BackupHTTP
+import BackupProtocol
+import Foundation
+
+/// The revocation list, re-read when its file changes.
+final class RevocationSource: Sendable {
+    private let path: String?
+    private let cache = LockedBox<(Date?, RevocationList)>((nil, RevocationList(serials: [], updated: .distantPast)))
+
+    init(path: String?) { self.path = path }
+
+    func current() throws -> RevocationList {
+        guard let path else { return RevocationList(serials: [], updated: .distantPast) }
+        let modified = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date
+        if let cached = cache.withLock({ $0.0 == modified ? $0.1 : nil }) { return cached }
+        let list = try RevocationList.read(path)
+        cache.withLock { $0 = (modified, list) }
+        return list
+    }
+}

@@ -1,0 +1,324 @@
+import AsyncHTTPClient
+import BackupCore
+import BackupProtocol
+import BackupTesting
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import Testing
+
+@testable import BackupAgent
+
+/// A real data port (mutual TLS on 127.0.0.1, port 0) of node `backup1`, its store in a
+/// temporary folder, and clients with certificates of the same site CA.
+@Suite(.timeLimit(.minutes(3)))
+struct DataPortTests {
+    final class Site: Sendable {
+        let dir: TemporaryDirectory
+        let ca: SiteCA
+        let key: Curve25519.Signing.PrivateKey
+        let artifact: PublishedArtifact
+        let bytes: [UInt8]
+        let reports = LockedReports()
+
+        init(_ dir: TemporaryDirectory, store: String? = nil) throws {
+            self.dir = dir
+            ca = try SiteCA.initialise(at: dir.file("ca"), site: "test")
+            for name in ["backup1", "cms02", "intruder"] {
+                _ = try ca.issue(name: name, role: .agent, ipAddresses: ["127.0.0.1"], output: dir.file("certs"))
+            }
+            key = try Ed25519PEM.readPrivateKey(dir.file("ca/ticket-signing.key"))
+            // An incompressible 3 MiB artifact on the origin.
+            try FileManager.default.createDirectory(atPath: dir.file("src"), withIntermediateDirectories: true)
+            try Data((0..<(3 << 20)).map { _ in UInt8.random(in: 0...255) }).write(
+                to: URL(fileURLWithPath: dir.file("src/blob")))
+            let origin = try Store.openForWriting(dir.file("origin"))
+            artifact = try origin.backupFolder(dir.file("src"), node: "cms02", name: "data")
+            bytes = Array(try Data(contentsOf: URL(fileURLWithPath: artifact.path)))
+            _ = try Store.openForWriting(store ?? dir.file("backup1"))
+        }
+
+        func configuration(store: String? = nil) -> AgentConfiguration {
+            var config = AgentConfiguration(
+                coordinator: CoordinatorEndpoint(
+                    url: "https://127.0.0.1:1", certificate: dir.file("certs/backup1.pem"),
+                    privateKey: dir.file("certs/backup1.key"), caCertificate: dir.file("ca/ca.pem")),
+                storePath: store ?? dir.file("backup1"), node: "backup1")
+            config.dataListen = ("127.0.0.1", 0)
+            config.ticketKeyPath = dir.file("ca/ticket-signing.pub")
+            config.stallSeconds = 3
+            return config
+        }
+
+        func ticket(
+            sender: String = "cms02", receiver: String = "backup1", path: String? = nil, expiresIn: TimeInterval = 600,
+            key: Curve25519.Signing.PrivateKey? = nil
+        ) throws -> String {
+            try TransferTicket(
+                taskId: 1, fencingToken: 1, purpose: .transfer, path: path ?? artifact.location.relativePath,
+                sha256: artifact.dna.sha256, md5: nil, size: artifact.dna.size, sender: sender, receiver: receiver,
+                expiresAt: Date().addingTimeInterval(expiresIn)
+            ).signed(with: key ?? self.key)
+        }
+
+        var dnaHeader: String { Data(try! artifact.dna.encoded()).base64EncodedString() }
+
+        /// Runs `body` while the data port serves.
+        func serving(store: String? = nil, _ body: (Int) async throws -> Void) async throws {
+            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            let reports = reports
+            let app = try DataServer.makeApplication(
+                configuration(store: store), ticketKey: key.publicKey, state: DataPortState(),
+                report: { reports.add($0) }, logger: Logger(label: "test"), onRunning: { continuation.yield($0) })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                var iterator = ports.makeAsyncIterator()
+                guard let port = await iterator.next() else { throw CancellationError() }
+                do { try await body(port) } catch {
+                    group.cancelAll()
+                    throw error
+                }
+                group.cancelAll()
+            }
+        }
+
+        func client<T>(as name: String, _ body: (HTTPClient) async throws -> T) async throws -> T {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir.file("ca/ca.pem")))
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(dir.file("certs/\(name).pem")).map {
+                .certificate($0)
+            }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: dir.file("certs/\(name).key"), format: .pem))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            do {
+                let result = try await body(client)
+                try await client.shutdown()
+                return result
+            } catch {
+                try await client.shutdown()
+                throw error
+            }
+        }
+    }
+
+    final class LockedReports: @unchecked Sendable {
+        // Safe: every access holds `lock`.
+        private let lock = NSLock()
+        private var items: [ArtifactReport] = []
+        func add(_ r: ArtifactReport) {
+            lock.lock()
+            items.append(r)
+            lock.unlock()
+        }
+        var all: [ArtifactReport] {
+            lock.lock()
+            defer { lock.unlock() }
+            return items
+        }
+    }
+
+    /// Sends a request; returns status, headers and body text.
+    static func send(
+        _ client: HTTPClient, port: Int, _ method: String, path: String, headers: [(String, String)] = [],
+        body: ArraySlice<UInt8>? = nil
+    ) async throws -> (Int, [String: String], String) {
+        var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/data/\(path)")
+        request.method = .init(rawValue: method)
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let text = try await response.body.collect(upTo: 16 << 20)
+        let fields = Dictionary(
+            response.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
+        return (Int(response.status.code), fields, String(buffer: text))
+    }
+
+    @Test func aPushIsReceivedVerifiedPublishedAndReportedAndItsTicketIsThenSpent() async throws {
+        try await withTemporaryDirectory("data-push") { dir in
+            let site = try Site(dir)
+            let path = site.artifact.location.relativePath
+            try await site.serving { port in
+                try await site.client(as: "cms02") { http in
+                    let ticket = try site.ticket()
+                    let head = try await Self.send(
+                        http, port: port, "HEAD", path: path, headers: [("SCM-Ticket", ticket)])
+                    #expect(head.0 == 200)
+                    #expect(head.1["scm-received"] == "0")
+                    let put = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [("SCM-Ticket", ticket), ("SCM-DNA", site.dnaHeader)], body: site.bytes[...])
+                    #expect(put.0 == 200, "\(put.2)")
+                    let result = try WireJSON.decoder().decode(ReceiveResult.self, from: Data(put.2.utf8))
+                    #expect(result.sha256 == site.artifact.dna.sha256 && !result.skipped && result.resumedFrom == 0)
+                    let received = dir.file("backup1/" + path)
+                    #expect(Array(try Data(contentsOf: URL(fileURLWithPath: received))) == site.bytes)
+                    #expect(try FileSystem.readSmallFile(received + ".dna") == (try site.artifact.dna.encoded()))
+                    #expect(site.reports.all.first?.copies.first?.state == "intact")
+                    #expect(site.reports.all.first?.copies.first?.sha256 == site.artifact.dna.sha256)
+                    let again = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [("SCM-Ticket", ticket), ("SCM-DNA", site.dnaHeader)], body: site.bytes[...])
+                    #expect(again.0 == 409 && again.2.contains("ticket-used"), "a replayed ticket is refused")
+                    // A new ticket for an artifact already held: no bytes needed.
+                    let held = try await Self.send(
+                        http, port: port, "HEAD", path: path, headers: [("SCM-Ticket", try site.ticket())])
+                    #expect(held.1["scm-have"] == site.artifact.dna.sha256)
+                }
+            }
+        }
+    }
+
+    @Test func aShortBodyKeepsItsPartialAndTheRestResumesToIdenticalBytes() async throws {
+        try await withTemporaryDirectory("data-resume") { dir in
+            let site = try Site(dir)
+            let path = site.artifact.location.relativePath
+            try await site.serving { port in
+                try await site.client(as: "cms02") { http in
+                    let ticket = try site.ticket()
+                    let headers = [("SCM-Ticket", ticket), ("SCM-DNA", site.dnaHeader)]
+                    // The sender dies after 1 MB: the body ends early.
+                    let short = try await Self.send(
+                        http, port: port, "PUT", path: path, headers: headers, body: site.bytes[0..<1_000_000])
+                    #expect(short.0 == 400 && short.2.contains("body-short"), "\(short.2)")
+                    #expect(!FileManager.default.fileExists(atPath: dir.file("backup1/" + path)))
+                    let head = try await Self.send(
+                        http, port: port, "HEAD", path: path, headers: [("SCM-Ticket", ticket)])
+                    #expect(head.1["scm-received"] == "1000000")
+                    // A start that is not what the receiver holds is refused.
+                    let wrong = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: headers + [("Content-Range", "bytes 5-\(site.bytes.count - 1)/\(site.bytes.count)")],
+                        body: site.bytes[5...])
+                    #expect(wrong.0 == 416, "\(wrong.2)")
+                    let rest = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: headers + [
+                            ("Content-Range", "bytes 1000000-\(site.bytes.count - 1)/\(site.bytes.count)")
+                        ], body: site.bytes[1_000_000...])
+                    #expect(rest.0 == 200, "\(rest.2)")
+                    let result = try WireJSON.decoder().decode(ReceiveResult.self, from: Data(rest.2.utf8))
+                    #expect(result.resumedFrom == 1_000_000)
+                    #expect(
+                        Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("backup1/" + path)))) == site.bytes)
+                }
+            }
+        }
+    }
+
+    @Test func badTicketsWrongPeersBadPathsAndWrongLengthsAreRefused() async throws {
+        try await withTemporaryDirectory("data-refusals") { dir in
+            let site = try Site(dir)
+            let path = site.artifact.location.relativePath
+            func put(
+                _ http: HTTPClient, _ port: Int, ticket: String, path: String = path, body: ArraySlice<UInt8>? = nil
+            )
+                async throws -> (Int, String)
+            {
+                let r = try await Self.send(
+                    http, port: port, "PUT", path: path,
+                    headers: [("SCM-Ticket", ticket), ("SCM-DNA", site.dnaHeader)],
+                    body: body ?? site.bytes[...])
+                return (r.0, r.2)
+            }
+            try await site.serving { port in
+                try await site.client(as: "cms02") { http in
+                    let forged = try await put(
+                        http, port, ticket: try site.ticket(key: Curve25519.Signing.PrivateKey()))
+                    #expect(forged.0 == 403 && forged.1.contains("ticket-forged"), "\(forged)")
+                    let expired = try await put(http, port, ticket: try site.ticket(expiresIn: -3600))
+                    #expect(expired.0 == 403 && expired.1.contains("ticket-expired"), "\(expired)")
+                    let misaddressed = try await put(http, port, ticket: try site.ticket(receiver: "backup2"))
+                    #expect(misaddressed.0 == 403 && misaddressed.1.contains("ticket-misaddressed"), "\(misaddressed)")
+                    let other = try await put(
+                        http, port, ticket: try site.ticket(), path: "cms02/folder/data/2026/01/01/000000/data-x.tar.gz"
+                    )
+                    #expect(other.0 == 403 && other.1.contains("ticket-other-artifact"), "\(other)")
+                    let dotdot = "cms02/folder/data/2026/01/01/000000/../../../../../../../x.tar.gz"
+                    let escape = try await put(http, port, ticket: try site.ticket(path: dotdot), path: dotdot)
+                    #expect(escape.0 == 400 && escape.1.contains("bad-path"), "\(escape)")
+                    let none = try await Self.send(http, port: port, "PUT", path: path, body: site.bytes[...])
+                    #expect(none.0 == 401 && none.2.contains("no-ticket"), "\(none)")
+                    let longer = try await put(
+                        http, port, ticket: try site.ticket(), body: (site.bytes + [1, 2, 3])[...])
+                    #expect(longer.0 == 413 && longer.1.contains("body-too-long"), "\(longer)")
+                    #expect(!FileManager.default.fileExists(atPath: dir.file("backup1/" + path)))
+                    let badDNA = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [
+                            ("SCM-Ticket", try site.ticket()), ("SCM-DNA", Data("{}".utf8).base64EncodedString()),
+                        ],
+                        body: site.bytes[...])
+                    #expect(badDNA.0 == 400 && badDNA.2.contains("bad-dna"), "\(badDNA)")
+                    // A damaged body: the digest differs, nothing is published.
+                    var damaged = site.bytes
+                    damaged[12345] ^= 0xFF
+                    let mutant = try await put(http, port, ticket: try site.ticket(), body: damaged[...])
+                    #expect(mutant.0 == 422 && mutant.1.contains("mutant-transfer"), "\(mutant)")
+                    #expect(!FileManager.default.fileExists(atPath: dir.file("backup1/" + path)))
+                }
+                // A valid ticket for cms02, presented by another node of the site.
+                try await site.client(as: "intruder") { http in
+                    let stolen = try await put(http, port, ticket: try site.ticket())
+                    #expect(stolen.0 == 403 && stolen.1.contains("ticket-wrong-peer"), "\(stolen)")
+                }
+            }
+            #expect(try Store(root: dir.file("backup1")).scan().artifacts.isEmpty, "nothing published by refusals")
+        }
+    }
+
+    @Test func aPullServesTheBytesFromARangeWithTheDNA() async throws {
+        try await withTemporaryDirectory("data-pull") { dir in
+            let site = try Site(dir)
+            let path = site.artifact.location.relativePath
+            // Serve from the origin's store: node backup1's data port holding the artifact.
+            try await site.serving(store: dir.file("origin")) { port in
+                try await site.client(as: "cms02") { http in
+                    // backup1 is the sender here, cms02 the receiver.
+                    let ticket = try site.ticket(sender: "backup1", receiver: "cms02")
+                    let all = try await Self.send(
+                        http, port: port, "GET", path: path, headers: [("SCM-Ticket", ticket)])
+                    #expect(all.0 == 200)
+                    #expect(all.1["scm-dna"] != nil)
+                    let tail = try await Self.send(
+                        http, port: port, "GET", path: path,
+                        headers: [("SCM-Ticket", ticket), ("Range", "bytes=3000000-")])
+                    #expect(tail.0 == 206)
+                    #expect(tail.1["content-range"] == "bytes 3000000-\(site.bytes.count - 1)/\(site.bytes.count)")
+                    let asReceiver = try await Self.send(
+                        http, port: port, "GET", path: path, headers: [("SCM-Ticket", try site.ticket())])
+                    #expect(asReceiver.0 == 403 && asReceiver.2.contains("ticket-misaddressed"))
+                }
+            }
+        }
+    }
+
+    @Test func aFullDiskOnTheReceiverFailsCleanlyAndHarmsNothingElse() async throws {
+        try await withTemporaryDirectory("data-full") { dir in
+            let mountPoint = dir.file("small")
+            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+            let mount = try Command.run("mount", ["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mountPoint])
+            try #require(mount.status == 0, "the test needs to mount a 2 MiB tmpfs (run as root): \(mount.stderr)")
+            // Unmount even when an expectation failed; a mount left over would die with the machine.
+            defer { _ = try? Command.run("umount", [mountPoint]) }
+            let site = try Site(dir, store: mountPoint)
+            // Something already there that must survive.
+            try "keep me\n".write(toFile: mountPoint + "/other.txt", atomically: true, encoding: .utf8)
+            let path = site.artifact.location.relativePath
+            try await site.serving(store: mountPoint) { port in
+                try await site.client(as: "cms02") { http in
+                    let r = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [("SCM-Ticket", try site.ticket()), ("SCM-DNA", site.dnaHeader)], body: site.bytes[...]
+                    )
+                    #expect(r.0 == 507 && r.2.contains("disk-full"), "\(r.2)")
+                    #expect(r.2.contains("No space left on the receiving store"))
+                }
+            }
+            #expect(!FileManager.default.fileExists(atPath: mountPoint + "/" + path))
+            #expect(!FileManager.default.fileExists(atPath: mountPoint + "/" + path + ".dna"))
+            #expect(try String(contentsOfFile: mountPoint + "/other.txt", encoding: .utf8) == "keep me\n")
+        }
+    }
+}
