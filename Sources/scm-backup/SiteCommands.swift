@@ -113,6 +113,8 @@ struct TasksCommand: AsyncParsableCommand {
                         if let done = p.bytesDone {
                             line += " \(formatBytes(done))" + (p.bytesTotal.map { " of \(formatBytes($0))" } ?? "")
                         }
+                        if let rate = p.bytesPerSecond { line += ", \(formatBytes(Int64(rate)))/s" }
+                        if let left = p.secondsLeft { line += ", ETA \(formatAge(left))" }
                     }
                     if t.state == "succeeded", let detail = t.detail { line += "  \(detail)" }
                     if let error = t.lastError, t.state != "succeeded" { line += "  last error: \(error)" }

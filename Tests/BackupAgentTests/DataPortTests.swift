@@ -65,12 +65,14 @@ struct DataPortTests {
 
         var dnaHeader: String { Data(try! artifact.dna.encoded()).base64EncodedString() }
 
-        /// Runs `body` while the data port serves.
-        func serving(store: String? = nil, _ body: (Int) async throws -> Void) async throws {
+        /// Runs `body` while the data port serves; `revoked` are serials the coordinator said are revoked.
+        func serving(store: String? = nil, revoked: Set<String> = [], _ body: (Int) async throws -> Void) async throws {
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             let reports = reports
+            let state = DataPortState()
+            state.revoked.withLock { $0 = revoked }
             let app = try DataServer.makeApplication(
-                configuration(store: store), ticketKey: key.publicKey, state: DataPortState(),
+                configuration(store: store), ticketKey: key.publicKey, state: state,
                 report: { reports.add($0) }, logger: Logger(label: "test"), onRunning: { continuation.yield($0) })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.run() }
@@ -265,6 +267,22 @@ struct DataPortTests {
                 }
             }
             #expect(try Store(root: dir.file("backup1")).scan().artifacts.isEmpty, "nothing published by refusals")
+        }
+    }
+
+    @Test func aRevokedSendersCertificateIsRefusedByTheDataPort() async throws {
+        try await withTemporaryDirectory("data-revoked") { dir in
+            let site = try Site(dir)
+            let serial = try #require(try site.ca.issuedCertificates().first { $0.name == "cms02" }).serial
+            try await site.serving(revoked: [serial]) { port in
+                try await site.client(as: "cms02") { http in
+                    let r = try await Self.send(
+                        http, port: port, "PUT", path: site.artifact.location.relativePath,
+                        headers: [("SCM-Ticket", try site.ticket()), ("SCM-DNA", site.dnaHeader)], body: site.bytes[...]
+                    )
+                    #expect(r.0 == 403 && r.2.contains("certificate-revoked") && r.2.contains(serial), "\(r.2)")
+                }
+            }
         }
     }
 

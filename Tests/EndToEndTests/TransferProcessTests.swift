@@ -192,9 +192,12 @@ struct TransferProcessTests {
         }
     }
 
-    @Test func aReceiverKilledMidTransferResumesToIdenticalBytes() throws {
+    /// The puller (vault2, the receiver) killed at several points, or the sender (srv1) killed
+    /// mid-stream: after restarting, the transfer resumes from the partial to identical bytes.
+    @Test(arguments: [("vault2", 1_500_000), ("vault2", 18_000_000), ("srv1", 8_000_000)])
+    func aTransferInterruptedByAKilledAgentResumesToIdenticalBytes(_ victim: String, _ at: Int) throws {
         try withTemporaryDirectory("transfer-resume") { dir in
-            // 24 MB of noise: 4 s at vault2's 6 MiB/s, long enough to kill the receiver midway.
+            // 24 MB of noise: 4 s at vault2's 6 MiB/s, long enough to kill an agent midway.
             try FileManager.default.createDirectory(atPath: dir.file("big"), withIntermediateDirectories: true)
             try AgentProcessTests.Site.ok(
                 try Command.run("sh", ["-c", "head -c 24000000 /dev/urandom > '\(dir.file("big/blob"))'"]))
@@ -203,23 +206,32 @@ struct TransferProcessTests {
             try site.backup("big")
             #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
             try AgentProcessTests.Site.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault2"]))
-            // Wait until part of it arrived, then kill the receiver (the puller) outright.
             let path = try site.json([Artifact].self, ["artifacts"])[0].copies[0].path
             let partial = dir.file("store-vault2/" + path + ".partial")
             let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, (try FileSystem.linkStatus(partial)?.st_size ?? 0) < 4_000_000 { usleep(100_000) }
-            site.processes["vault2"]?.stop(SIGKILL)
+            var sawProgress = false
+            while Date() < deadline, (try FileSystem.linkStatus(partial)?.st_size ?? 0) < at {
+                if !sawProgress {
+                    let listing = try site.admin(["tasks"]).stdout
+                    sawProgress = listing.contains("receiving from srv1 ") && listing.contains("/s, ETA")
+                }
+                usleep(50_000)
+            }
+            site.processes[victim]?.stop(SIGKILL)
             let left = try #require(try FileSystem.linkStatus(partial)).st_size
             #expect(left > 0 && left < 24_000_000, "killed mid-transfer at \(left) bytes")
             #expect(!FileManager.default.fileExists(atPath: dir.file("store-vault2/" + path)))
-            try site.start("vault2")
+            try site.start(victim)
             let done = try site.settle(seconds: 180)
             let transfer = try #require(done.first { $0.kind == "transfer" })
             #expect(transfer.state == "succeeded", "\(transfer)")
-            #expect(transfer.attempts == 2, "the dead lease expired and the restart took the task")
+            if victim == "vault2" {
+                #expect(transfer.attempts == 2, "the dead lease expired and the restart took the task")
+            }
             #expect(transfer.detail?.contains("resumed at byte") == true, "\(transfer.detail ?? "")")
             #expect(try site.bytes("vault2", path) == site.bytes("srv1", path))
             #expect(!FileManager.default.fileExists(atPath: partial))
+            if at > 8_000_000 { #expect(sawProgress, "progress with bytes and rate is shown while it runs") }
         }
     }
 }

@@ -14,6 +14,8 @@ final class ProgressBox: @unchecked Sendable {
     // Safe: every access holds `lock`.
     private let lock = NSLock()
     private var value = TaskProgress(step: "starting")
+    /// When the current step began, and its byte count then (for the rate).
+    private var stepStart = (step: "starting", at: Date(), bytes: Int64(0))
     var current: TaskProgress {
         lock.lock()
         defer { lock.unlock() }
@@ -21,7 +23,11 @@ final class ProgressBox: @unchecked Sendable {
     }
     func set(_ step: String, done: Int64? = nil, total: Int64? = nil) {
         lock.lock()
-        value = TaskProgress(step: step, bytesDone: done, bytesTotal: total)
+        let now = Date()
+        if step != stepStart.step { stepStart = (step, now, done ?? 0) }
+        let elapsed = now.timeIntervalSince(stepStart.at)
+        let rate = done.flatMap { d in elapsed > 0.5 ? Double(d - stepStart.bytes) / elapsed : nil }
+        value = TaskProgress(step: step, bytesDone: done, bytesTotal: total, bytesPerSecond: rate)
         lock.unlock()
     }
 }

@@ -127,10 +127,19 @@ public struct TaskProgress: Codable, Sendable, Equatable {
     /// Bytes done and, where known, in all.
     public var bytesDone: Int64?
     public var bytesTotal: Int64?
-    public init(step: String, bytesDone: Int64? = nil, bytesTotal: Int64? = nil) {
+    /// The rate since the step began, in bytes per second; with the total it gives an ETA.
+    public var bytesPerSecond: Double?
+    public init(step: String, bytesDone: Int64? = nil, bytesTotal: Int64? = nil, bytesPerSecond: Double? = nil) {
         self.step = step
         self.bytesDone = bytesDone
         self.bytesTotal = bytesTotal
+        self.bytesPerSecond = bytesPerSecond
+    }
+
+    /// Seconds left at the current rate, when known.
+    public var secondsLeft: Double? {
+        guard let done = bytesDone, let total = bytesTotal, let rate = bytesPerSecond, rate > 0 else { return nil }
+        return Double(max(0, total - done)) / rate
     }
 }
 
