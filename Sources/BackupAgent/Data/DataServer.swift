@@ -216,6 +216,7 @@ public enum DataServer {
         router.get("/v1/data/**") { request, context -> Response in
             let (ticket, location) = try authorise(request, context, asReceiver: false)
             let path = store.path(of: location)
+            // Without a readable sidecar the artifact is not served: 404 below names it.
             guard try FileSystem.linkStatus(path) != nil, let sidecar = try? FileSystem.readSmallFile(path + ".dna")
             else {
                 throw WireError(.notFound, "no-artifact", "Node '\(node)' holds no '\(ticket.path)' with its DNA.")
