@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds (warnings are errors in our targets) and
-# runs every test. Extra arguments go to 'swift test' (e.g. --filter StoreTests).
+# runs every test, after checking the formatting (ops/format.sh --check). Extra arguments go
+# to 'swift test' (e.g. --filter StoreTests).
 #
 # Tests run one at a time (--no-parallel): many of them drive real processes synchronously
 # (svnadmin, agents, the 8 GiB archive) and a synchronous test holds one of the concurrency
@@ -10,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops/setup.sh
+ops/format.sh --check
 swift build --build-tests
 if [ "${SCM_BACKUP_PARALLEL_TESTS:-0}" = 1 ]; then
     swift test "$@"
