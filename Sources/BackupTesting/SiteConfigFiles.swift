@@ -47,6 +47,7 @@ public enum SiteConfigFiles {
             revoked = \(quote(pki + "/revoked.json"))
             database = \(quote(database))
             lease_seconds = \(leaseSeconds)
+            retry_seconds = 1
             \(extra)
 
             """

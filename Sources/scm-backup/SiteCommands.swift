@@ -117,6 +117,9 @@ struct TasksCommand: AsyncParsableCommand {
                         if let left = p.secondsLeft { line += ", ETA \(formatAge(left))" }
                     }
                     if t.state == "succeeded", let detail = t.detail { line += "  \(detail)" }
+                    if t.state == "queued", let retry = t.retryAt, retry > Date() {
+                        line += "  retry in \(formatAge(retry.timeIntervalSinceNow))"
+                    }
                     if let error = t.lastError, t.state != "succeeded" { line += "  last error: \(error)" }
                     print(line)
                 }

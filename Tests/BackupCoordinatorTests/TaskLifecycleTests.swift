@@ -94,6 +94,25 @@ struct TaskLifecycleTests {
         #expect(task.lastError == "disk full")
     }
 
+    @Test func aFailedTaskWaitsLongerBeforeEachRetry() throws {
+        var task = TaskLifecycle(maxAttempts: 3)
+        try task.lease(to: "a", token: 1, now: t0, duration: 30)
+        try task.complete(by: "a", token: 1, now: t0 + 1, error: "receiver unreachable", retryDelay: 10)
+        #expect(task.state == .queued)
+        #expect(task.notBefore == t0 + 11)
+        let early = refusal { try task.lease(to: "a", token: 2, now: t0 + 5, duration: 30) }
+        #expect(early == .notLeasable)
+        try task.lease(to: "a", token: 2, now: t0 + 11, duration: 30)
+        #expect(task.notBefore == nil)
+        try task.complete(by: "a", token: 2, now: t0 + 12, error: "receiver unreachable", retryDelay: 10)
+        #expect(task.notBefore == t0 + 32, "the delay doubles")
+        // An expired lease (a dead agent) goes back at once: another agent may take it.
+        try task.lease(to: "b", token: 3, now: t0 + 40, duration: 30)
+        let expired = task.expire(now: t0 + 71)
+        #expect(expired)
+        #expect(task.state == .failed, "three attempts are used up")
+    }
+
     @Test func aCleanHandBackDoesNotCountAsAnAttemptAndCancelStopsEverything() throws {
         var task = TaskLifecycle(maxAttempts: 1)
         try task.lease(to: "a", token: 1, now: t0, duration: 30)

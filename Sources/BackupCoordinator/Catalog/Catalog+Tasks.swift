@@ -64,8 +64,12 @@ extension Catalog {
             _ = try Self.expireLeases(db, now: now)
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM task WHERE node = ? AND state = 'queued' ORDER BY id LIMIT 1",
-                    arguments: [node])
+                    db,
+                    sql: """
+                        SELECT * FROM task WHERE node = ? AND state = 'queued' AND (notBefore IS NULL OR notBefore <= ?)
+                        ORDER BY id LIMIT 1
+                        """,
+                    arguments: [node, now])
             else { return nil }
             let token = try UInt64(
                 Int64.fetchOne(db, sql: "UPDATE counter SET value = value + 1 WHERE name = 'fencing' RETURNING value")!)
@@ -130,8 +134,8 @@ extension Catalog {
 
     private static func store(_ db: Database, id: Int64, _ lifecycle: TaskLifecycle) throws {
         try db.execute(
-            sql: "UPDATE task SET state = ?, lifecycle = ? WHERE id = ?",
-            arguments: [lifecycle.state.rawValue, try encode(lifecycle), id])
+            sql: "UPDATE task SET state = ?, lifecycle = ?, notBefore = ? WHERE id = ?",
+            arguments: [lifecycle.state.rawValue, try encode(lifecycle), lifecycle.notBefore, id])
     }
 
     private static func task(_ db: Database, id: Int64) throws -> TaskInfo? {
@@ -149,6 +153,7 @@ extension Catalog {
             id: id, kind: kind, node: row["node"], source: row["source"],
             state: lifecycle.state.rawValue, attempts: lifecycle.attempts, fencingToken: lifecycle.fencingToken,
             leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError, createdAt: row["createdAt"],
+            retryAt: lifecycle.notBefore,
             definition: try fromJSON(row["definition"], "definition", task: id),
             artifacts: try fromJSON(row["artifacts"], "artifacts", task: id),
             progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"],

@@ -40,6 +40,9 @@ public struct Catalog: Sendable {
             try db.alter(table: "node") { t in t.add(column: "dataPort", .integer) }
             try db.alter(table: "task") { t in t.add(column: "transfer", .text) }
         }
+        migrator.registerMigration("v3-task-retry") { db in
+            try db.alter(table: "task") { t in t.add(column: "notBefore", .datetime) }
+        }
         return migrator
     }
 

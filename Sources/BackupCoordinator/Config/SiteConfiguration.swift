@@ -243,6 +243,10 @@ extension CoordinatorConfiguration {
             guard (1...24 * 14).contains(v) else { throw c.error("ticket_hours", "\(v) is outside 1...336") }
             config.ticketHours = v
         }
+        if let v = try c.double("retry_seconds") {
+            guard (0...3600).contains(v) else { throw c.error("retry_seconds", "\(v) is outside 0...3600") }
+            config.retrySeconds = v
+        }
         if let v = try c.int("heartbeat_seconds") {
             guard (1...600).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...600") }
             config.heartbeatSeconds = v

@@ -59,6 +59,9 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public private(set) var attempts = 0
     /// The reason of the last failure or expiry.
     public private(set) var lastError: String?
+    /// After a reported failure, the task is not leased again before this moment (the retry
+    /// delay doubles with every attempt); nil when it may go at once.
+    public private(set) var notBefore: Date?
     /// Hand-outs allowed before the task fails for good. The default is 3.
     public let maxAttempts: Int
 
@@ -69,7 +72,9 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     /// Hands the task to `agent` with `token`, which must exceed every earlier token.
     public mutating func lease(to agent: String, token: UInt64, now: Date, duration: TimeInterval) throws(Refusal) {
         guard state == .queued else { throw state.isFinal ? .finished : .notLeasable }
+        guard notBefore.map({ now >= $0 }) ?? true else { throw .notLeasable }
         guard token > fencingToken else { throw .tokenNotIncreasing }
+        notBefore = nil
         state = .leased
         holder = agent
         fencingToken = token
@@ -93,11 +98,17 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     }
 
     /// Records the holder's result. A failure returns the task to the queue while attempts are
-    /// left.
-    public mutating func complete(by agent: String, token: UInt64, now: Date, error: String?) throws(Refusal) {
+    /// left, to be leased again after `retryDelay` seconds doubled for each attempt made before
+    /// (10, 20, 40 s with the default; at most an hour).
+    public mutating func complete(
+        by agent: String, token: UInt64, now: Date, error: String?, retryDelay: TimeInterval = 0
+    ) throws(Refusal) {
         try checkHolder(agent, token: token, now: now)
         if let error {
             release(reason: error)
+            if state == .queued, retryDelay > 0 {
+                notBefore = now.addingTimeInterval(min(3600, retryDelay * pow(2, Double(max(0, attempts - 1)))))
+            }
         } else {
             state = .succeeded
             holder = nil

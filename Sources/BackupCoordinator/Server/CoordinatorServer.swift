@@ -32,6 +32,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var stallSeconds: Double = 600
     /// How long a lease request waits at most. The default is 30 seconds.
     public var maxLeaseWaitSeconds = 30
+    /// The first retry delay of a failed task, doubled for each later attempt. The default is
+    /// 10 seconds.
+    public var retrySeconds: Double = 10
     /// The site: only its nodes may register, and tasks name its nodes and sources.
     public var site: SiteConfiguration
     /// The Ed25519 key that signs transfer tickets (`ticket-signing.key`); nil: no transfers.
@@ -145,6 +148,7 @@ public enum CoordinatorServer {
         let leaseSeconds = config.leaseSeconds
         let stallSeconds = config.stallSeconds
         let maxWait = config.maxLeaseWaitSeconds
+        let retrySeconds = config.retrySeconds
         router.post("/v1/tasks") { request, context in
             let peer = try context.requirePeer([.admin], for: "submit tasks")
             let body = try await request.decodeJSON(SubmitTaskRequest.self)
@@ -234,7 +238,8 @@ public enum CoordinatorServer {
             let now = Date()
             let task = try Self.apply(id, catalog, detail: body.detail) {
                 (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
-                try task.complete(by: peer.name, token: body.fencingToken, now: now, error: body.error)
+                try task.complete(
+                    by: peer.name, token: body.fencingToken, now: now, error: body.error, retryDelay: retrySeconds)
             }
             // Only the holder of the current lease gets here: its findings go to the catalog.
             if let report = body.artifacts {

@@ -95,14 +95,18 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var detail: String?
     /// For `transfer`: what to copy where; its ticket and peer URL are set when leased.
     public var transfer: TransferOrder?
+    /// A queued task that failed before is not handed out again before this moment.
+    public var retryAt: Date?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: String, attempts: Int, fencingToken: UInt64,
-        leaseExpiresAt: Date?, lastError: String?, createdAt: Date, definition: SourceDefinition? = nil,
+        leaseExpiresAt: Date?, lastError: String?, createdAt: Date, retryAt: Date? = nil,
+        definition: SourceDefinition? = nil,
         artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil,
         transfer: TransferOrder? = nil
     ) {
         self.transfer = transfer
+        self.retryAt = retryAt
         self.id = id
         self.kind = kind
         self.node = node
