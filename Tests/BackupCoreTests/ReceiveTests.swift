@@ -100,6 +100,20 @@ struct ReceiveTests {
         }
     }
 
+    @Test func whatAStoreHoldsUnderAnArtifactsNameIsKnownWithoutGuessing() throws {
+        try withTemporaryDirectory("receive-held") { dir in
+            let (published, _) = try artifact(dir)
+            let origin = Store(root: dir.file("origin"))
+            #expect(try origin.held(published.location) == .digest(published.dna.sha256!))
+            try "{not json".write(toFile: published.path + ".dna", atomically: true, encoding: .utf8)
+            #expect(try origin.held(published.location) == .unknownDigest)
+            try FileManager.default.removeItem(atPath: published.path + ".dna")
+            #expect(try origin.held(published.location) == .unknownDigest)
+            try FileManager.default.removeItem(atPath: published.path)
+            #expect(try origin.held(published.location) == .absent)
+        }
+    }
+
     @Test func aMutantIsQuarantinedWithItsSidecarNotDeleted() throws {
         try withTemporaryDirectory("receive-quarantine") { dir in
             let (published, _) = try artifact(dir)

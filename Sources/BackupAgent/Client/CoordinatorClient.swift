@@ -125,13 +125,9 @@ public struct CoordinatorClient: Sendable {
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
         guard (200..<300).contains(Int(response.status.code)) else {
-            // A non-JSON error body is shown as text.
-            let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: data)
-            let code = wire?.error.code ?? "http-\(response.status.code)"
-            throw BackupError(
-                BackupError.Code(rawValue: code),
-                "The coordinator at \(endpoint.url) refused \(method) \(path) (\(response.status.code)): \(wire?.error.message ?? String(decoding: data, as: UTF8.self))"
-            )
+            throw Self.refusal(
+                status: Int(response.status.code), body: data, by: "The coordinator at \(endpoint.url)",
+                of: "\(method) \(path)")
         }
         if allowEmpty && data.isEmpty, let empty = Empty() as? Answer { return empty }
         do { return try WireJSON.decoder().decode(Answer.self, from: data) } catch {
@@ -140,6 +136,16 @@ public struct CoordinatorClient: Sendable {
                 "The coordinator at \(endpoint.url) sent an answer to \(path) that cannot be read: \(WireJSON.describe(error))."
             )
         }
+    }
+
+    /// A refusal from one of our servers as an error carrying its wire code and message
+    /// ("<who> refused <what> (<status>): <message>").
+    static func refusal(status: Int, body: Data, by who: String, of what: String) -> BackupError {
+        // A body that is not our JSON error (a proxy's page, say) is shown as text.
+        let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: body)
+        return BackupError(
+            BackupError.Code(rawValue: wire?.error.code ?? "http-\(status)"),
+            "\(who) refused \(what) (\(status)): \(wire?.error.message ?? String(decoding: body, as: UTF8.self))")
     }
 
     /// A transport error in words: a refused certificate says so (BoringSSL reports it at the

@@ -121,7 +121,7 @@ public enum DataServer {
             let (ticket, location) = try authorise(request, context, asReceiver: true)
             var headers = HTTPFields()
             let final = store.path(of: location)
-            if let have = try Self.heldDigest(final), have == (ticket.sha256 ?? ticket.md5) {
+            if case .digest(let have) = try store.held(location), have == (ticket.sha256 ?? ticket.md5) {
                 headers[HTTPField.Name(DataHeader.have)!] = have
             } else {
                 let partial = try FileSystem.linkStatus(final + ".partial").map { Int64($0.st_size) } ?? 0
@@ -136,9 +136,9 @@ public enum DataServer {
                 throw WireError(
                     .conflict, "ticket-used", "Ticket \(ticket.id) was used for a completed transfer; it is spent.")
             }
-            let final = store.path(of: location)
-            if let have = try Self.heldDigest(final) {
-                guard have == (ticket.sha256 ?? ticket.md5) else {
+            let held = try store.held(location)
+            if held != .absent {
+                guard held == .digest(ticket.sha256 ?? ticket.md5 ?? "") else {
                     throw WireError(
                         .conflict, "exists-different",
                         "'\(ticket.path)' exists on '\(node)' with another digest; it is never overwritten (a mutant is quarantined first)."
@@ -216,11 +216,10 @@ public enum DataServer {
         router.get("/v1/data/**") { request, context -> Response in
             let (ticket, location) = try authorise(request, context, asReceiver: false)
             let path = store.path(of: location)
-            // Without a readable sidecar the artifact is not served: 404 below names it.
-            guard try FileSystem.linkStatus(path) != nil, let sidecar = try? FileSystem.readSmallFile(path + ".dna")
-            else {
+            guard try FileSystem.linkStatus(path) != nil, try FileSystem.linkStatus(path + ".dna") != nil else {
                 throw WireError(.notFound, "no-artifact", "Node '\(node)' holds no '\(ticket.path)' with its DNA.")
             }
+            let sidecar = try FileSystem.readSmallFile(path + ".dna")
             let dna: DNA
             do { dna = try DNA.decode(sidecar, path: path + ".dna") } catch let error as BackupError {
                 throw WireError(.conflict, "sender-copy-differs", error.message)
@@ -282,15 +281,6 @@ public enum DataServer {
             configuration: ApplicationConfiguration(
                 address: .hostname(listen.host, port: listen.port), serverName: "scm-backup-data"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
-    }
-
-    /// The digest (SHA-256, else MD5) the sidecar of a held artifact records; nil when absent.
-    static func heldDigest(_ path: String) throws -> String? {
-        guard try FileSystem.linkStatus(path) != nil else { return nil }
-        guard let bytes = try? FileSystem.readSmallFile(path + ".dna"),  // No sidecar: not a held artifact.
-            let dna = try? DNA.decode(bytes, path: path + ".dna")  // Unreadable: its digest is unknown.
-        else { return "" }
-        return dna.sha256 ?? dna.md5
     }
 
     /// The DNA the sender sent, which must describe the ticket's artifact.

@@ -158,10 +158,7 @@ struct TransferRunner: Sendable {
         _ order: TransferOrder, ticket: String, url: String, store: Store, location: ArtifactLocation
     ) async throws -> TaskOutcome {
         let final = store.path(of: location)
-        if let have = try? FileSystem.readSmallFile(final + ".dna"),  // No sidecar: not held.
-            let dna = try? DNA.decode(have, path: final + ".dna"),  // Unreadable: not held.
-            (dna.sha256 ?? dna.md5) == (order.sha256 ?? order.md5), try FileSystem.linkStatus(final) != nil
-        {
+        if try store.held(location) == .digest(order.sha256 ?? order.md5 ?? "") {
             return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
         }
         let held = try FileSystem.linkStatus(final + ".partial").map { Int64($0.st_size) } ?? 0
@@ -223,11 +220,8 @@ struct TransferRunner: Sendable {
     {
         guard !(200..<300).contains(Int(response.status.code)) else { return }
         let body = try await response.body.collect(upTo: 1 << 20)
-        let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: Data(buffer: body))  // Else shown as text.
-        throw BackupError(
-            BackupError.Code(rawValue: wire?.error.code ?? "http-\(response.status.code)"),
-            "'\(node)' refused \(what) of '\(path)' (\(response.status.code)): \(wire?.error.message ?? String(buffer: body))"
-        )
+        throw CoordinatorClient.refusal(
+            status: Int(response.status.code), body: Data(buffer: body), by: "'\(node)'", of: "\(what) of '\(path)'")
     }
 
     static func summary(

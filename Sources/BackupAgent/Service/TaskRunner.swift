@@ -135,12 +135,20 @@ struct TaskRunner: Sendable {
             for artifact in scan.artifacts {
                 guard let location = artifact.location else { continue }
                 var dna: DNA?
+                var problem: String?
                 if artifact.hasSidecar {
-                    // An unreadable sidecar is listed without digests; a verify names the problem.
-                    dna = try? DNA.decode(
-                        try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                    // A sidecar that cannot be used is listed without digests, with the reason.
+                    do {
+                        dna = try DNA.decode(
+                            try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                    } catch {
+                        problem = "\(error)"
+                    }
+                } else {
+                    problem = "no sidecar"
                 }
-                copies.append(copyReport(location, size: artifact.size, dna: dna, state: "unverified"))
+                copies.append(
+                    copyReport(location, size: artifact.size, dna: dna, state: "unverified", problem: problem))
             }
             let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
             return TaskOutcome(

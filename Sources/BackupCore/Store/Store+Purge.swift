@@ -84,12 +84,7 @@ extension Store {
         if apply, items.contains(where: { !$0.keep }),
             let newest = items.filter(\.keep).compactMap(\.artifact.location).map(\.stamp).max()
         {
-            let link = folder + "/last"
-            // Missing or not a link: reset it.
-            let current = try? FileManager.default.destinationOfSymbolicLink(atPath: link)
-            if try current == nil || FileSystem.linkStatus(folder + "/" + current!) == nil {
-                _ = try updateLastLink(folder, to: newest)
-            }
+            try repairLastLink(folder, newest: newest)
         }
         return items
     }
@@ -139,17 +134,21 @@ extension Store {
                 deletedStamps = true
                 items.append(PurgeItem(artifact: artifact, keep: false, reasons: ["named by the purge order"]))
             }
-            if deletedStamps {
-                let link = sourceFolder + "/last"
-                // Missing or dangling: point it at the newest stamp left.
-                let current = try? FileManager.default.destinationOfSymbolicLink(atPath: link)
-                let remaining = try scan([sourceFolder]).artifacts.compactMap(\.location?.stamp).max()
-                if let remaining, try current == nil || FileSystem.linkStatus(sourceFolder + "/" + current!) == nil {
-                    _ = try updateLastLink(sourceFolder, to: remaining)
-                }
+            if deletedStamps, let remaining = try scan([sourceFolder]).artifacts.compactMap(\.location?.stamp).max() {
+                try repairLastLink(sourceFolder, newest: remaining)
             }
         }
         return items
+    }
+
+    /// After deletions: a `last` link that is missing, not a link, or dangling is pointed at
+    /// `newest`; a good one is left alone.
+    private func repairLastLink(_ sourceFolder: String, newest: String) throws {
+        // readlink fails when `last` is missing or not a link: both mean it is reset.
+        let current = try? FileManager.default.destinationOfSymbolicLink(atPath: sourceFolder + "/last")
+        if try current == nil || FileSystem.linkStatus(sourceFolder + "/" + current!) == nil {
+            _ = try updateLastLink(sourceFolder, to: newest)
+        }
     }
 
     /// Deletes an artifact and its sidecar, then its emptied stamp and date folders.

@@ -149,7 +149,30 @@ public final class IncomingArtifact {
     }
 }
 
+/// What a store holds under an artifact's final name.
+public enum HeldArtifact: Equatable, Sendable {
+    /// Nothing.
+    case absent
+    /// The file, but no sidecar, or one that does not decode: its digest is unknown.
+    case unknownDigest
+    /// The file with its sidecar's digest (SHA-256, else MD5 for a legacy sidecar).
+    case digest(String)
+}
+
 extension Store {
+    /// What the store holds at `location`. A sidecar that exists but cannot be read (an I/O
+    /// error, not bad content) is thrown, naming the file.
+    public func held(_ location: ArtifactLocation) throws -> HeldArtifact {
+        let path = self.path(of: location)
+        guard try FileSystem.linkStatus(path) != nil else { return .absent }
+        guard try FileSystem.linkStatus(path + ".dna") != nil else { return .unknownDigest }
+        let bytes = try FileSystem.readSmallFile(path + ".dna")
+        guard let dna = try? DNA.decode(bytes, path: path + ".dna"),  // Bad content: the digest is unknown.
+            let digest = dna.sha256 ?? dna.md5
+        else { return .unknownDigest }
+        return .digest(digest)
+    }
+
     /// The absolute path of a store-relative artifact path, refused unless it is a clean path
     /// in the layout (no `..`, `.`, empty or absolute components).
     public func location(ofRelative relative: String) throws -> ArtifactLocation {
