@@ -66,6 +66,7 @@ public enum SiteConfigFiles {
     }
 
     /// An agent's file; `tools` maps `[tools]` keys (svnadmin, trac_admin, ...) to paths.
+    /// Without `sourceRoots` its sources may lie anywhere in the folder of `path`.
     public static func writeAgent(
         _ path: String, coordinator: String, name: String, certs: String, pki: String, store: String,
         leaseWait: Int = 2, sourceRoots: [String]? = nil, tools: [String: String] = [:], dataPort: Bool = false,
@@ -81,7 +82,8 @@ public enum SiteConfigFiles {
             lease_wait_seconds = \(leaseWait)
 
             """
-        if let sourceRoots { text += "source_roots = [\(sourceRoots.map(quote).joined(separator: ", "))]\n" }
+        let roots = sourceRoots ?? [(path as NSString).deletingLastPathComponent]
+        text += "source_roots = [\(roots.map(quote).joined(separator: ", "))]\n"
         if dataPort {
             text += "data_listen = \"127.0.0.1:0\"\nticket_key = \(quote(pki + "/ticket-signing.pub"))\n"
         }

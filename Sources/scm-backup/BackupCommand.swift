@@ -57,7 +57,12 @@ struct BackupCommand: ParsableCommand {
             let store = try Store.openForWriting(store)
             var spec = SourceSpec(
                 kind: kind, name: name, path: path, tools: try tools.tools(), verifySnapshot: verifySnapshot)
-            spec.preBackup = preBackup.map { ["sh", "-c", $0] }
+            // The local operator's own command, so a shell and this environment are right here.
+            spec.preBackup = preBackup.map {
+                PreBackupStep(
+                    name: "--pre-backup", command: ["/bin/sh", "-c", $0],
+                    environment: ProcessInfo.processInfo.environment)
+            }
             let results: [PublishedArtifact]
             if let svnRepo {
                 guard kind == .trac else { throw BackupError(.invalidArgument, "--svn-repo goes with --kind trac.") }

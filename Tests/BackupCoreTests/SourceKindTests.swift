@@ -190,14 +190,41 @@ struct SourceKindTests {
             try SourceFixtures.sqliteDatabase(at: db, rows: 10)
             let store = try Store.openForWriting(dir.file("store"))
             var spec = SourceSpec(kind: .sqlite, name: "data", path: db, tools: SourceFixtures.tools)
-            spec.preBackup = ["sqlite3", db, "DELETE FROM t WHERE id > 3;"]
+            let sqlite3 = try ToolRunner.resolve("sqlite3")
+            spec.preBackup = PreBackupStep(name: "trim", command: [sqlite3, db, "DELETE FROM t WHERE id > 3;"])
             let published = try store.backup(spec, node: "n")
             _ = try store.recover(try store.scan().artifacts[0], to: dir.file("r.db"))
             #expect(try SourceFixtures.sqlite(dir.file("r.db"), "SELECT count(*) FROM t;") == "3\n")
-            spec.preBackup = ["sh", "-c", "exit 3"]
+            spec.preBackup = PreBackupStep(name: "fail", command: ["/bin/sh", "-c", "echo why; exit 3"])
             let error = #expect(throws: BackupError.self) { try store.backup(spec, node: "n") }
             #expect(error?.code == .toolFailed)
+            #expect(error?.message.contains("'fail'") == true && error?.message.contains("exit status 3") == true)
+            #expect(error?.message.contains("why") == true)
             #expect(try store.scan().artifacts.map(\.path) == [published.path])
+        }
+    }
+
+    @Test func aPreBackupStepGetsOnlyItsEnvironmentRunsInRootAndItsGroupDiesAtTheTimeout() throws {
+        try withTemporaryDirectory("prebackup-limits") { _ in
+            let step = PreBackupStep(
+                name: "env", command: ["/bin/sh", "-c", "pwd; env | sort"], environment: ["ONLY": "this"])
+            let text = String(decoding: try step.run().output, as: UTF8.self)
+            #expect(text.hasPrefix("/\n"))
+            #expect(text.contains("ONLY=this"))
+            #expect(!text.contains("HOME=") && !text.contains("PATH=/"))
+            // A child that ignores nothing and sleeps: the whole group is killed at the timeout.
+            let unique = "31.\(Int.random(in: 100...999))"
+            let hang = PreBackupStep(
+                name: "hang", command: ["/bin/sh", "-c", "sleep \(unique) & sleep 30"], timeoutSeconds: 1)
+            let started = Date()
+            let error = #expect(throws: BackupError.self) { try hang.run() }
+            #expect(error?.message.contains("timeout of 1 s") == true)
+            #expect(Date().timeIntervalSince(started) < 10)
+            let noisy = try ProcessGroupRunner.run(
+                ["/bin/sh", "-c", "head -c 200000 /dev/zero"], environment: [:], timeout: 10)
+            #expect(noisy.output.count == ProcessGroupRunner.defaultOutputCap && noisy.truncated)
+            let survivors = try ToolRunner.run(Tool("pgrep"), ["-f", "sleep \(unique)"], allowFailure: true)
+            #expect(survivors.status == 1, "a child of the step outlived its timeout: \(survivors.text)")
         }
     }
 }

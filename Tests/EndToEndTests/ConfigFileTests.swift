@@ -155,6 +155,15 @@ struct ConfigFileTests {
             #expect(try refused(text).contains("an agent needs an agent certificate"))
             text = original.replacingOccurrences(of: "https://127.0.0.1:8443", with: "http://127.0.0.1:8443")
             #expect(try refused(text).contains("agent.coordinator: 'http://127.0.0.1:8443' is not an https:// URL"))
+            // Pre-backup steps are the agent's own: an absolute program, a sane timeout.
+            text = original + "\n[pre_backup.trim]\ncommand = [\"sqlite3\", \"{path}/db/trac.db\"]\n"
+            #expect(try refused(text).contains("pre_backup.trim.command: 'sqlite3' must be the absolute path"))
+            text = original + "\n[pre_backup.trim]\ncommand = [\"/bin/true\"]\ntimeout = 0\n"
+            #expect(try refused(text).contains("pre_backup.trim.timeout: 0.0 is outside 1...86400"))
+            text = original + "\n[pre_backup.trim]\ncommand = [\"/bin/true\"]\nshell = true\n"
+            #expect(try refused(text).contains("pre_backup.trim.shell: unknown key"))
+            text = original.replacingOccurrences(of: "[agent]", with: "[agent]\ncoordinator_name = \"../hub\"")
+            #expect(try refused(text).contains("agent.coordinator_name:"))
         }
     }
 

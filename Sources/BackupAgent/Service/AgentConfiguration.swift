@@ -14,7 +14,7 @@ public struct AgentConfiguration: Sendable {
     public var storePath: String
     /// The node's name: the common name of its certificate.
     public var node: String
-    /// Folders the node's sources must lie in; nil allows any absolute path the site names.
+    /// Folders the node's sources must lie in (links resolved); nil: the node backs up nothing.
     public var sourceRoots: [String]?
     /// Paths and environment of `svnadmin`, `git`, `trac-admin`, ... on this node.
     public var tools: SourceTools
@@ -31,6 +31,18 @@ public struct AgentConfiguration: Sendable {
     public var maxTransfers = 4
     /// A transfer that moves no byte for this long is cut (and resumed). The default is 60 s.
     public var stallSeconds: Double = 60
+    /// The common name the coordinator's certificate must carry (with role `coordinator`).
+    /// The default is `hub`.
+    public var coordinatorName = "hub"
+    /// The only nodes this agent sends to or receives from; nil: any agent of the site that a
+    /// ticket names.
+    public var peers: Set<String>?
+    /// The coordinator's public purge key (`purge-signing.pub`); without it every purge is refused.
+    public var purgeKeyPath: String?
+    /// Pre-backup steps this node allows, by name (`[pre_backup.NAME]`); the site only names one.
+    public var preBackupSteps: [String: PreBackupStepDefinition] = [:]
+    /// The variables `[tools].env` adds; a pre-backup step gets these and nothing else.
+    public var toolEnvironment: [String: String] = [:]
 
     public init(
         coordinator: CoordinatorEndpoint, storePath: String, node: String, sourceRoots: [String]? = nil,
@@ -114,6 +126,27 @@ public struct AgentConfiguration: Sendable {
         if config.dataListen != nil && config.ticketKeyPath == nil {
             throw a.error("data_listen", "a data port needs ticket_key (the coordinator's ticket-signing.pub)")
         }
+        if let name = try a.string("coordinator_name") {
+            do { try StoreName.validate(name, what: "coordinator name") } catch let e as BackupError {
+                throw a.error("coordinator_name", e.message)
+            }
+            config.coordinatorName = name
+        }
+        if let peers = try a.strings("peers") {
+            for peer in peers {
+                do { try StoreName.validate(peer, what: "peer name") } catch let e as BackupError {
+                    throw a.error("peers", e.message)
+                }
+            }
+            config.peers = Set(peers)
+        }
+        if a.keys.contains("purge_key") {
+            let path = try a.requiredFile("purge_key")
+            do { _ = try Ed25519PEM.readPublicKey(path) } catch {
+                throw a.error("purge_key", "'\(path)' is not an Ed25519 public key: \(error)")
+            }
+            config.purgeKeyPath = path
+        }
         if let wait = try a.int("lease_wait_seconds") {
             guard (1...30).contains(wait) else { throw a.error("lease_wait_seconds", "\(wait) is outside 1...30") }
             config.leaseWaitSeconds = wait
@@ -132,34 +165,84 @@ public struct AgentConfiguration: Sendable {
                 }
                 config.tools[keyPath: keyPath].program = program
             }
-            if let env = try t.stringMap("env") { config.tools.addEnvironment(env) }
+            if let env = try t.stringMap("env") {
+                config.tools.addEnvironment(env)
+                config.toolEnvironment = env
+            }
             try t.finish()
+        }
+        if let steps = try top.table("pre_backup") {
+            for name in steps.keys {
+                guard let step = try steps.table(name) else { continue }
+                guard !name.isEmpty, name.count <= 64,
+                    name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+                else { throw steps.error(name, "'\(name)' is not a step name (letters, digits, '-', '_', '.')") }
+                guard let command = try step.strings("command"), let program = command.first else {
+                    throw step.error("command", "give the program (an absolute path) and its arguments")
+                }
+                guard program.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: program) else {
+                    throw step.error("command", "'\(program)' must be the absolute path of an executable file")
+                }
+                var timeout: Double = 300
+                if let t = try step.double("timeout") {
+                    guard (1...86400).contains(t) else { throw step.error("timeout", "\(t) is outside 1...86400") }
+                    timeout = t
+                }
+                try step.finish()
+                config.preBackupSteps[name] = PreBackupStepDefinition(command: command, timeoutSeconds: timeout)
+            }
+            try steps.finish()
         }
         try top.finish()
         return config
     }
 
-    /// The source spec of a task's definition, with this node's tools; refused when a path is
-    /// outside `sourceRoots`.
+    /// The source spec of a task's definition, with this node's tools and its path resolved;
+    /// refused when the source, or anything of it that could point elsewhere, resolves outside
+    /// `sourceRoots` (see ``SourceConfinement``), and when this node defines no roots at all.
     func spec(_ definition: SourceDefinition) throws -> SourceSpec {
+        guard let roots = sourceRoots else {
+            throw BackupError(
+                .refused,
+                "Node '\(node)' defines no source_roots in its agent.toml, so it backs up nothing; source '\(definition.name)' is refused."
+            )
+        }
+        let confinement = SourceConfinement(roots: roots)
+        var definition = definition
         for path in [definition.path] + (definition.svnSource.map { [$0.path] } ?? []) {
             guard path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
                 throw BackupError(
                     .refused, "Source '\(definition.name)' has path '\(path)': not an absolute clean path.")
             }
-            if let roots = sourceRoots,
-                !roots.contains(where: { path == $0 || path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") })
-            {
+        }
+        definition.path = try confinement.check(
+            definition.name, kind: definition.kind, path: definition.path, sqlite3: tools.sqlite3)
+        var step: PreBackupStep?
+        if let name = definition.preBackup {
+            guard let defined = preBackupSteps[name] else {
+                let known = preBackupSteps.keys.sorted().joined(separator: ", ")
                 throw BackupError(
                     .refused,
-                    "Source '\(definition.name)' at '\(path)' is outside this node's source_roots (\(roots.joined(separator: ", "))); node '\(node)' refuses it."
+                    "Source '\(definition.name)' asks for pre-backup step '\(name)', which node '\(node)' does not define (\(known.isEmpty ? "it defines none" : "it has: \(known)"); add [pre_backup.\(name)] to its agent.toml)."
                 )
             }
+            step = PreBackupStep(
+                name: name,
+                command: defined.command.map { $0.replacingOccurrences(of: "{path}", with: definition.path) },
+                environment: toolEnvironment, timeoutSeconds: defined.timeoutSeconds)
         }
         return SourceSpec(
             kind: definition.kind, name: definition.name, path: definition.path, tools: tools,
-            preBackup: definition.preBackup, verifySnapshot: definition.verifySnapshot ?? false)
+            preBackup: step, verifySnapshot: definition.verifySnapshot ?? false)
     }
+}
+
+/// A pre-backup step as an agent's `[pre_backup.NAME]` table defines it.
+public struct PreBackupStepDefinition: Sendable, Equatable {
+    /// The program (absolute) and its arguments; `{path}` stands for the source's path.
+    public var command: [String]
+    /// How long it may run before its process group is killed. The default is 300 seconds.
+    public var timeoutSeconds: Double
 }
 
 /// Exponential backoff with full jitter: 0.5 s doubling to at most 30 s.

@@ -153,7 +153,8 @@ public struct AgentService: Service {
                         ? try await TransferRunner(
                             configuration: configuration, client: client, progress: progress, logger: logger
                         ).run(task)
-                        : try await TaskRunner(configuration: configuration, progress: progress).run(task)
+                        : try await TaskRunner(configuration: configuration, progress: progress, logger: logger).run(
+                            task)
                 })
             }
             group.addTask {

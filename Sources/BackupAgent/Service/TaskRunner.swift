@@ -1,6 +1,7 @@
 import BackupCore
 import BackupProtocol
 import Foundation
+import Logging
 
 /// What a finished task tells the coordinator: a one-line summary and, for the catalog, what
 /// it found or changed in the store.
@@ -37,21 +38,23 @@ final class ProgressBox: @unchecked Sendable {
 struct TaskRunner: Sendable {
     let configuration: AgentConfiguration
     let progress: ProgressBox
+    let logger: Logger
 
     /// Runs `task`; returns its outcome, or throws with the reason it failed.
     func run(_ task: TaskInfo) async throws -> TaskOutcome {
         let configuration = configuration
         let progress = progress
+        let logger = logger
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try TaskRunner.runBlocking(task, configuration, progress) })
+                continuation.resume(with: Result { try TaskRunner.runBlocking(task, configuration, progress, logger) })
             }
         }
     }
 
-    static func runBlocking(_ task: TaskInfo, _ configuration: AgentConfiguration, _ progress: ProgressBox) throws
-        -> TaskOutcome
-    {
+    static func runBlocking(
+        _ task: TaskInfo, _ configuration: AgentConfiguration, _ progress: ProgressBox, _ logger: Logger
+    ) throws -> TaskOutcome {
         switch task.kind {
         case .backup:
             guard let definition = task.definition else {
@@ -59,16 +62,34 @@ struct TaskRunner: Sendable {
                     .invalidArgument,
                     "Backup task \(task.id) carries no source definition; the coordinator must send one.")
             }
-            let spec = try configuration.spec(definition)
+            var spec = try configuration.spec(definition)
             let store = try Store.openForWriting(configuration.storePath)
+            if let step = spec.preBackup {
+                progress.set("pre-backup step \(step.name)")
+                try runStep(step, source: definition.name, logger)
+                spec.preBackup = nil
+            }
             progress.set("archiving \(definition.name)")
             var published: [PublishedArtifact]
+            var specs = [spec]
             if let svn = definition.svnSource {
                 let svnSpec = try configuration.spec(SourceDefinition(name: svn.name, kind: .svn, path: svn.path))
+                specs.append(svnSpec)
                 let pair = try store.backupPair(svn: svnSpec, trac: spec, node: configuration.node)
                 published = [pair.trac, pair.svn]
             } else {
                 published = [try store.backup(spec, node: configuration.node)]
+            }
+            // Checked again after the snapshot: a link swapped in meanwhile fails the backup.
+            for checked in specs {
+                let again = try configuration.spec(
+                    SourceDefinition(name: checked.name, kind: checked.kind, path: checked.path))
+                guard again.path == checked.path else {
+                    throw BackupError(
+                        .refused,
+                        "Source '\(checked.name)' moved to '\(again.path)' while it was archived from '\(checked.path)'; the backup is refused."
+                    )
+                }
             }
             let now = Date()
             let copies = published.map { p in
@@ -171,6 +192,26 @@ struct TaskRunner: Sendable {
                 detail: "deleted \(deleted.count) artifacts"
                     + (kept.isEmpty ? "" : "; kept \(kept.joined(separator: ", "))"),
                 artifacts: ArtifactReport(complete: false, copies: [], deleted: deleted))
+        }
+    }
+
+    /// Runs a pre-backup step and logs it (name, command, exit status, duration).
+    static func runStep(_ step: PreBackupStep, source: String, _ logger: Logger) throws {
+        let started = Date()
+        var metadata: Logger.Metadata = [
+            "scm.step": "\(step.name)", "scm.source": "\(source)",
+            "scm.argv": "\(step.command.map { AuditText.escape($0) }.joined(separator: " "))",
+        ]
+        do {
+            let outcome = try step.run()
+            metadata["scm.status"] = "\(outcome.status)"
+            metadata["scm.seconds"] = "\(String(format: "%.2f", outcome.seconds))"
+            logger.info("pre-backup step ran", metadata: metadata)
+        } catch {
+            metadata["scm.seconds"] = "\(String(format: "%.2f", Date().timeIntervalSince(started)))"
+            metadata["scm.error"] = "\(error)"
+            logger.warning("pre-backup step failed", metadata: metadata)
+            throw error
         }
     }
 

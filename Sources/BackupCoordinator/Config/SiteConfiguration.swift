@@ -169,14 +169,28 @@ public struct SiteConfiguration: Sendable, Equatable {
         }
         let svnSource = try t.string("svn_source")
         if svnSource != nil && kind != .trac { throw t.error("svn_source", "only a trac source has an svn_source") }
-        let preBackup = try t.strings("pre_backup")
-        if let preBackup, preBackup.isEmpty { throw t.error("pre_backup", "give a program and its arguments") }
+        let preBackup: String?
+        if t.isArray("pre_backup") {
+            throw t.error(
+                "pre_backup",
+                "the site names a step, it no longer gives a command: define it on the agent, in agent.toml, as [pre_backup.NAME] command = [\"/usr/bin/sqlite3\", \"{path}/db/trac.db\", \"...\"], and write pre_backup = \"NAME\" here"
+            )
+        }
+        preBackup = try t.string("pre_backup")
+        if let preBackup { try Self.validateStepName(preBackup, t, "pre_backup") }
         let verifySnapshot = try t.bool("verify_snapshot")
         if verifySnapshot != nil && kind != .svn { throw t.error("verify_snapshot", "only an svn source has it") }
         try t.finish()
         return SourceDefinition(
             name: name, kind: kind, path: path, svnSource: svnSource.map { .init(name: $0, path: "") },
             preBackup: preBackup, verifySnapshot: verifySnapshot)
+    }
+
+    /// A step name: what a `[pre_backup.NAME]` table of an agent may be called.
+    static func validateStepName(_ name: String, _ t: ConfigTable, _ key: String) throws {
+        guard !name.isEmpty, name.count <= 64,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else { throw t.error(key, "'\(name)' is not a step name (letters, digits, '-', '_', '.'; at most 64)") }
     }
 
     /// Bytes per second of "20 MiB/s", "500 KiB/s", "1 GiB/s", "800 B/s" (the "/s" optional).

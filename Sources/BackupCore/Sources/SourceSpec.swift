@@ -7,15 +7,16 @@ public struct SourceSpec: Sendable, Equatable, Codable {
     public var path: String
     /// The tools the kind uses, with per-source paths and environment.
     public var tools: SourceTools
-    /// A command (program and arguments) run before the snapshot, e.g. SQL that slims a Trac
-    /// database. It runs with the source's tool environment; a failure stops the backup.
-    public var preBackup: [String]?
+    /// A step run before the snapshot, e.g. SQL that slims a Trac database; a failure stops
+    /// the backup. On an agent only its own `agent.toml` defines steps (the site names one).
+    public var preBackup: PreBackupStep?
     /// For `svn`: run `svnadmin verify` on the hotcopy before archiving. The default is false
     /// (it reads the whole repository again).
     public var verifySnapshot: Bool
 
     public init(
-        kind: SourceKind, name: String, path: String, tools: SourceTools = SourceTools(), preBackup: [String]? = nil,
+        kind: SourceKind, name: String, path: String, tools: SourceTools = SourceTools(),
+        preBackup: PreBackupStep? = nil,
         verifySnapshot: Bool = false
     ) {
         self.kind = kind
@@ -24,6 +25,44 @@ public struct SourceSpec: Sendable, Equatable, Codable {
         self.tools = tools
         self.preBackup = preBackup
         self.verifySnapshot = verifySnapshot
+    }
+}
+
+/// A command run before a source's snapshot: no shell, its own process group, the given
+/// environment only, working folder `/`, killed with its group after `timeoutSeconds`.
+public struct PreBackupStep: Sendable, Equatable, Codable {
+    /// The step's name (the key of its `[pre_backup.NAME]` table on an agent).
+    public var name: String
+    /// The program (an absolute path) and its arguments, `{path}` already substituted.
+    public var command: [String]
+    /// The whole environment the command gets.
+    public var environment: [String: String]
+    /// How long it may run. The default is 300 seconds.
+    public var timeoutSeconds: Double
+
+    public init(name: String, command: [String], environment: [String: String] = [:], timeoutSeconds: Double = 300) {
+        self.name = name
+        self.command = command
+        self.environment = environment
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// Runs the step; throws `tool-failed` naming the step, its command, the exit status (or
+    /// the timeout) and the end of its output.
+    @discardableResult
+    public func run() throws -> GroupRunOutcome {
+        let outcome = try ProcessGroupRunner.run(command, environment: environment, timeout: timeoutSeconds)
+        guard outcome.status == 0, !outcome.timedOut else {
+            let why =
+                outcome.timedOut
+                ? "ran past its timeout of \(Int(timeoutSeconds)) s and was killed"
+                : "failed with exit status \(outcome.status)"
+            throw BackupError(
+                .toolFailed,
+                "Pre-backup step '\(name)' (\(command.joined(separator: " "))) \(why): \(outcome.tail.isEmpty ? "no output" : outcome.tail)"
+            )
+        }
+        return outcome
     }
 }
 

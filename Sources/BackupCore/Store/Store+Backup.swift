@@ -39,9 +39,7 @@ extension Store {
     ) throws -> PublishedArtifact {
         try StoreName.validate(node, what: "node name")
         try StoreName.validate(spec.name, what: "source name")
-        if let command = spec.preBackup, let program = command.first {
-            try ToolRunner.run(Tool(program, environment: spec.tools.sqlite3.environment), Array(command.dropFirst()))
-        }
+        try spec.preBackup?.run()
         return try withSnapshot(spec, node: node) { tree, snapshot in
             try publishTree(
                 tree, spec: spec, snapshot: snapshot, node: node, now: now, compressor: try makeCompressor())
@@ -64,9 +62,7 @@ extension Store {
             throw BackupError(
                 .sourceInvalid, "Subversion repository '\(svn.path)' of source '\(svn.name)' does not exist.")
         }
-        if let command = trac.preBackup, let program = command.first {
-            try ToolRunner.run(Tool(program, environment: trac.tools.sqlite3.environment), Array(command.dropFirst()))
-        }
+        try trac.preBackup?.run()
         let svnStaging = try makeStaging(node: node, kind: .svn, name: svn.name)
         let tracStaging = try makeStaging(node: node, kind: .trac, name: trac.name)
         defer {

@@ -109,6 +109,9 @@ public final class ConfigTable {
         return path
     }
 
+    /// Whether `key` holds an array (read or not), for refusing a form the file no longer takes.
+    public func isArray(_ key: String) -> Bool { table[key]?.array != nil }
+
     /// An array of strings.
     public func strings(_ key: String) throws -> [String]? {
         guard let array = try typed(key, "an array of strings", { $0.array }) else { return nil }

@@ -18,8 +18,9 @@ public struct SourceDefinition: Codable, Sendable, Equatable {
     public var path: String
     /// For `trac`: the svn source copied with it under one `svnadmin freeze`.
     public var svnSource: PairedSource?
-    /// A command run before the snapshot (program and arguments).
-    public var preBackup: [String]?
+    /// The name of a pre-backup step the agent defines in its own `agent.toml`
+    /// (`[pre_backup.NAME]`); the hub only names it and never sends a command.
+    public var preBackup: String?
     /// For `svn`: run `svnadmin verify` on the hotcopy before archiving.
     public var verifySnapshot: Bool?
 
@@ -33,7 +34,7 @@ public struct SourceDefinition: Codable, Sendable, Equatable {
     }
 
     public init(
-        name: String, kind: SourceKind, path: String, svnSource: PairedSource? = nil, preBackup: [String]? = nil,
+        name: String, kind: SourceKind, path: String, svnSource: PairedSource? = nil, preBackup: String? = nil,
         verifySnapshot: Bool? = nil
     ) {
         self.name = name
