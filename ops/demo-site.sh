@@ -50,9 +50,9 @@ task() {
 
 step "1. The site's PKI: a CA, the hub's certificate, one per node, an operator and an admin (demo folder: $DIR)"
 run pki init --dir "$DIR/pki" --site demo
-"$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name hub --role coordinator --ip 127.0.0.1 --out "$DIR/pki" >/dev/null
+"$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name hub --role coordinator --out "$DIR/pki" >/dev/null
 for node in cms02 backup1; do
-    "$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name $node --role agent --ip 127.0.0.1 --out "$DIR/pki" >/dev/null
+    "$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name $node --role agent --out "$DIR/pki" >/dev/null
 done
 "$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name alice --role operator --out "$DIR/pki" >/dev/null
 "$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name root --role admin --out "$DIR/pki" >/dev/null

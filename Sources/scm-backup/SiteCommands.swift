@@ -17,7 +17,12 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "The operator's certificate. Or SCM_BACKUP_CERT.") var cert: String?
     @Option(help: "The operator's key. Or SCM_BACKUP_KEY.") var key: String?
     @Option(help: "The site CA certificate. Or SCM_BACKUP_CA.") var ca: String?
-    @Option(help: "A file with an [operator] table giving the four above. Or SCM_BACKUP_CONFIG.") var config: String?
+    @Option(
+        name: .customLong("coordinator-name"),
+        help:
+            "The name the coordinator's certificate must carry (role coordinator). Or SCM_BACKUP_COORDINATOR_NAME; default: hub."
+    ) var coordinatorName: String?
+    @Option(help: "A file with an [operator] table giving the five above. Or SCM_BACKUP_CONFIG.") var config: String?
 
     func endpoint() throws -> CoordinatorEndpoint {
         let env = ProcessInfo.processInfo.environment
@@ -28,8 +33,10 @@ struct ConnectionOptions: ParsableArguments {
             guard let table = try top.table("operator") else {
                 throw top.error(nil, "missing table [operator] (coordinator, certificate, key, ca)")
             }
-            for key in ["coordinator", "certificate", "key", "ca"] {
-                if let v = try table.string(key) { fromFile[key] = key == "coordinator" ? v : file.resolve(v) }
+            for key in ["coordinator", "certificate", "key", "ca", "coordinator_name"] {
+                if let v = try table.string(key) {
+                    fromFile[key] = key == "coordinator" || key == "coordinator_name" ? v : file.resolve(v)
+                }
             }
             try table.finish()
             try top.finish()
@@ -46,7 +53,9 @@ struct ConnectionOptions: ParsableArguments {
             url: try value(coordinator, "SCM_BACKUP_COORDINATOR", "--coordinator", "coordinator"),
             certificate: try value(cert, "SCM_BACKUP_CERT", "--cert", "certificate"),
             privateKey: try value(key, "SCM_BACKUP_KEY", "--key", "key"),
-            caCertificate: try value(ca, "SCM_BACKUP_CA", "--ca", "ca"))
+            caCertificate: try value(ca, "SCM_BACKUP_CA", "--ca", "ca"),
+            coordinatorName: coordinatorName ?? env["SCM_BACKUP_COORDINATOR_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? fromFile["coordinator_name"] ?? "hub")
     }
 }
 

@@ -15,7 +15,7 @@ struct CoordinatorHarness {
     init(_ dir: TemporaryDirectory) throws {
         self.dir = dir
         ca = try SiteCA.initialise(at: dir.file("ca"), site: "test")
-        _ = try ca.issue(name: "hub", role: .coordinator, ipAddresses: ["127.0.0.1"], output: dir.file("certs"))
+        _ = try ca.issue(name: "hub", role: .coordinator, output: dir.file("certs"))
     }
 
     /// The site of these tests: server nodes srv1...srv9 and `intruder`, each with an svn
@@ -73,6 +73,9 @@ struct CoordinatorHarness {
     ) async throws -> T {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir.file("ca/ca.pem")))
+        // The server is the one this test started; it is reached by address, and its identity
+        // name is checked by the pinning tests (the chain is verified here all the same).
+        tls.certificateVerification = .noHostnameVerification
         if let name {
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(dir.file("certs/\(name).pem")).map {
                 .certificate($0)

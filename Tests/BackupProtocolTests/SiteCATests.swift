@@ -12,8 +12,7 @@ struct SiteCATests {
         try withTemporaryDirectory("pki") { dir in
             let ca = try SiteCA.initialise(at: dir.file("ca"), site: "test")
             let agent = try ca.issue(
-                name: "backup1", role: .agent, dnsNames: ["backup1.example.org"], ipAddresses: ["127.0.0.1", "::1"],
-                output: dir.file("certs"))
+                name: "backup1", role: .agent, dnsNames: ["backup1.example.org"], output: dir.file("certs"))
             let admin = try ca.issue(name: "alice", role: .admin, output: dir.file("certs"))
             for name in ["backup1", "alice"] {
                 let verify = try Command.run(
@@ -27,8 +26,8 @@ struct SiteCATests {
             let text = try Command.run("openssl", ["x509", "-in", dir.file("certs/backup1.pem"), "-noout", "-text"])
                 .stdout
             #expect(text.contains("DNS:backup1.example.org"))
-            #expect(text.contains("IP Address:127.0.0.1"))
-            #expect(text.contains("IP Address:0:0:0:0:0:0:0:1"))
+            #expect(text.contains("DNS:" + PeerIdentity.identityHost(name: "backup1", role: .agent)))
+            #expect(!text.contains("IP Address"))
             #expect(text.contains("TLS Web Server Authentication, TLS Web Client Authentication"))
             let adminText = try Command.run("openssl", ["x509", "-in", dir.file("certs/alice.pem"), "-noout", "-text"])
                 .stdout
@@ -99,9 +98,21 @@ struct SiteCATests {
             let again = #expect(throws: BackupError.self) { try SiteCA.initialise(at: dir.file("ca"), site: "test") }
             #expect(again?.code == .refused)
             let ip = #expect(throws: BackupError.self) {
-                try ca.issue(name: "n", role: .agent, ipAddresses: ["300.1.1.1"], output: dir.path)
+                try ca.issue(name: "n", role: .operator, ipAddresses: ["300.1.1.1"], output: dir.path)
             }
             #expect(ip?.message.contains("'300.1.1.1'") == true)
+            // An agent's or the coordinator's certificate carries no IP name: it would match any
+            // peer at that address, and the CA alone makes identity names.
+            let agentIP = #expect(throws: BackupError.self) {
+                try ca.issue(name: "n", role: .agent, ipAddresses: ["127.0.0.1"], output: dir.path)
+            }
+            #expect(agentIP?.message.contains("give no --ip") == true)
+            let forged = #expect(throws: BackupError.self) {
+                try ca.issue(
+                    name: "n", role: .agent, dnsNames: [PeerIdentity.identityHost(name: "hub", role: .coordinator)],
+                    output: dir.path)
+            }
+            #expect(forged?.message.contains("identity names") == true)
             let name = #expect(throws: BackupError.self) { try ca.issue(name: "../x", role: .agent, output: dir.path) }
             #expect(name?.code == .invalidArgument)
             let missing = #expect(throws: BackupError.self) { try SiteCA.open(dir.file("nowhere")) }

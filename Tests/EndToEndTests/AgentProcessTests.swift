@@ -33,7 +33,7 @@ struct AgentProcessTests {
             for (name, role) in [("hub", "coordinator"), ("root", "admin"), ("srv1", "agent")] {
                 try Self.ok(
                     try Command.scmBackup([
-                        "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--ip", "127.0.0.1", "--out",
+                        "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--out",
                         dir.file("certs"),
                     ]))
             }

@@ -47,7 +47,7 @@ struct TransferProcessTests {
             ] {
                 try AgentProcessTests.Site.ok(
                     try Command.scmBackup([
-                        "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--ip", "127.0.0.1", "--out",
+                        "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--out",
                         dir.file("certs"),
                     ]))
             }

@@ -13,7 +13,7 @@ BIN=.build/release
 WORK=$(mktemp -d /tmp/scm-backup-lease-bench.XXXXXX)
 trap 'kill $COORD 2>/dev/null || true; rm -rf "$WORK"' EXIT
 $BIN/scm-backup pki init --dir "$WORK/pki" --site bench >/dev/null
-$BIN/scm-backup pki issue --dir "$WORK/pki" --name hub --role coordinator --ip 127.0.0.1 --out "$WORK/certs" >/dev/null
+$BIN/scm-backup pki issue --dir "$WORK/pki" --name hub --role coordinator --out "$WORK/certs" >/dev/null
 $BIN/scm-backup pki issue --dir "$WORK/pki" --name bench-admin --role admin --out "$WORK/certs" >/dev/null
 # The site: the simulated agents sim0...sim199 (lease-bench issues their certificates).
 {

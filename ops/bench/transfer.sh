@@ -45,7 +45,7 @@ measure_end() {
 # --- the site: hub, src (server), dst (backup) -----------------------------------------
 $BIN pki init --dir "$WORK/pki" --site bench >/dev/null
 for n in hub:coordinator src:agent dst:agent root:admin; do
-    $BIN pki issue --dir "$WORK/pki" --name "${n%%:*}" --role "${n##*:}" --ip 127.0.0.1 --out "$WORK/pki" >/dev/null
+    $BIN pki issue --dir "$WORK/pki" --name "${n%%:*}" --role "${n##*:}" --out "$WORK/pki" >/dev/null
 done
 mkdir -p "$WORK/big"
 head -c "$((SIZE_MIB << 20))" /dev/urandom >"$WORK/big/blob"

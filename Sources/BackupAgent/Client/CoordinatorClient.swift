@@ -12,12 +12,40 @@ public struct CoordinatorEndpoint: Sendable {
     public var certificate: String
     public var privateKey: String
     public var caCertificate: String
+    /// The common name the coordinator's certificate must carry, with role `coordinator`.
+    /// The default is `hub`.
+    public var coordinatorName: String
 
-    public init(url: String, certificate: String, privateKey: String, caCertificate: String) {
+    public init(
+        url: String, certificate: String, privateKey: String, caCertificate: String, coordinatorName: String = "hub"
+    ) {
         self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
         self.certificate = certificate
         self.privateKey = privateKey
         self.caCertificate = caCertificate
+        self.coordinatorName = coordinatorName
+    }
+}
+
+/// A peer to dial: the URL configured for it, and the identity its certificate must prove.
+struct PinnedPeer: Sendable {
+    /// The URL as configured (used in messages).
+    var url: String
+    /// The same URL with the host replaced by the peer's identity name.
+    var dialURL: String
+    /// Identity name → the real host, for the HTTP client's `dnsOverride`.
+    var override: [String: String]
+
+    /// Pins `url` to the certificate of `name` with `role` (see ``PeerIdentity/identityHost``).
+    init(url: String, name: String, role: NodeRole) throws {
+        guard let parsed = URL(string: url), parsed.scheme == "https", var host = parsed.host, !host.isEmpty else {
+            throw BackupError(.invalidArgument, "'\(url)' is not an https:// URL with a host.")
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let identity = PeerIdentity.identityHost(name: name, role: role)
+        self.url = url
+        dialURL = "https://\(identity):\(parsed.port ?? 443)" + parsed.path
+        override = [identity: host]
     }
 }
 
@@ -25,13 +53,42 @@ public struct CoordinatorEndpoint: Sendable {
 /// CLI. Errors name the coordinator and carry the server's error code and message.
 public struct CoordinatorClient: Sendable {
     public let endpoint: CoordinatorEndpoint
-    /// The HTTPS client with this node's identity; it also reaches other agents' data ports.
+    /// The HTTPS client with this node's identity, pinned to the coordinator's.
     let client: HTTPClient
+    /// The coordinator, as dialled.
+    let peer: PinnedPeer
 
-    /// Runs `body` with a client, shutting it down afterwards.
+    /// Runs `body` with a client, shutting it down afterwards. The client accepts only a
+    /// server certificate of role `coordinator` named `endpoint.coordinatorName`.
     public static func with<T: Sendable>(
         _ endpoint: CoordinatorEndpoint, _ body: (CoordinatorClient) async throws -> T
     ) async throws -> T {
+        let peer = try PinnedPeer(url: endpoint.url, name: endpoint.coordinatorName, role: .coordinator)
+        return try await withHTTPClient(endpoint, pinnedTo: peer) { http in
+            try await body(CoordinatorClient(endpoint: endpoint, client: http, peer: peer))
+        }
+    }
+
+    /// Runs `body` with an HTTPS client of this node's identity that accepts only `peer`.
+    static func withHTTPClient<T: Sendable>(
+        _ endpoint: CoordinatorEndpoint, pinnedTo peer: PinnedPeer, _ body: (HTTPClient) async throws -> T
+    ) async throws -> T {
+        var configuration = HTTPClient.Configuration(tlsConfiguration: try tlsConfiguration(endpoint))
+        configuration.dnsOverride = peer.override
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await body(http)
+            try await http.shutdown()
+            return result
+        } catch {
+            try await http.shutdown()
+            throw error
+        }
+    }
+
+    /// This node's client TLS: its certificate and key, the site CA as the only trust root,
+    /// full verification of the server (chain and the identity name dialled).
+    static func tlsConfiguration(_ endpoint: CoordinatorEndpoint) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(
             try load("CA certificate", endpoint.caCertificate) { try NIOSSLCertificate.fromPEMFile($0) })
@@ -39,16 +96,8 @@ public struct CoordinatorClient: Sendable {
             .map { .certificate($0) }
         tls.privateKey = .privateKey(
             try load("key", endpoint.privateKey) { try NIOSSLPrivateKey(file: $0, format: .pem) })
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-        let client = CoordinatorClient(endpoint: endpoint, client: http)
-        do {
-            let result = try await body(client)
-            try await http.shutdown()
-            return result
-        } catch {
-            try await http.shutdown()
-            throw error
-        }
+        tls.certificateVerification = .fullVerification
+        return tls
     }
 
     private static func load<T>(_ what: String, _ path: String, _ read: (String) throws -> T) throws -> T {
@@ -110,7 +159,7 @@ public struct CoordinatorClient: Sendable {
         _ method: String, _ path: String, body: Body?, as type: Answer.Type, timeout: TimeAmount = .seconds(45),
         allowEmpty: Bool = false
     ) async throws -> Answer {
-        var request = HTTPClientRequest(url: endpoint.url + path)
+        var request = HTTPClientRequest(url: peer.dialURL + path)
         request.method = method == "POST" ? .POST : .GET
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
@@ -120,7 +169,10 @@ public struct CoordinatorClient: Sendable {
         do {
             response = try await client.execute(request, timeout: timeout)
         } catch {
-            throw CoordinatorUnreachable(url: endpoint.url, reason: CoordinatorClient.describe(error))
+            throw CoordinatorUnreachable(
+                url: endpoint.url,
+                reason: CoordinatorClient.describe(
+                    error, expected: "coordinator '\(endpoint.coordinatorName)' (role coordinator)"))
         }
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
@@ -150,8 +202,11 @@ public struct CoordinatorClient: Sendable {
 
     /// A transport error in words: a refused certificate says so (BoringSSL reports it at the
     /// first read with TLS 1.3, see STACK-NOTES).
-    static func describe(_ error: any Error) -> String {
+    static func describe(_ error: any Error, expected: String? = nil) -> String {
         let text = String(describing: error)
+        if let expected, text.contains("ostname") {
+            return "the server's certificate is not that of \(expected) in this site (\(text))"
+        }
         if text.contains("CERTIFICATE") || text.contains("UNKNOWN_CA") || text.contains("certificate") {
             return "the certificate was not accepted (\(text))"
         }

@@ -38,27 +38,49 @@ struct TransferRunner: Sendable {
                 "Store '\(store.root)' has no marker file: is its disk mounted? The agent refuses to work in it.")
         }
         let location = try store.location(ofRelative: order.path)
-        var lastError: (any Error)?
-        for attempt in 1...3 {
-            do {
-                return try await withStallWatch {
-                    order.direction == .push
-                        ? try await push(order, ticket: ticket, url: peerURL, store: store, location: location)
-                        : try await pull(order, ticket: ticket, url: peerURL, store: store, location: location)
-                }
-            } catch let error as Stalled {
-                logger.warning(
-                    "transfer stalled; resuming", metadata: ["scm.path": "\(order.path)", "scm.attempt": "\(attempt)"])
-                lastError = error
-            } catch let error as CoordinatorUnreachable {
-                logger.warning(
-                    "transfer interrupted; resuming",
-                    metadata: ["scm.path": "\(order.path)", "scm.attempt": "\(attempt)", "scm.error": "\(error)"])
-                lastError = error
-                try await Task.sleep(for: .seconds(attempt))
-            }
+        // This node must be the party that opens the connection, and the other party a peer
+        // it accepts; the connection accepts only the other party's agent certificate.
+        let me = order.direction == .push ? order.sender : order.receiver
+        let other = order.direction == .push ? order.receiver : order.sender
+        guard me == configuration.node else {
+            throw BackupError(
+                .refused,
+                "Transfer task \(task.id) would have node '\(configuration.node)' act as '\(me)' (\(order.direction.rawValue)); it is refused."
+            )
         }
-        throw lastError!
+        if let peers = configuration.peers, !peers.contains(other) {
+            throw BackupError(
+                .refused,
+                "Node '\(configuration.node)' exchanges artifacts only with its peers (\(peers.sorted().joined(separator: ", "))), not '\(other)'; transfer task \(task.id) is refused."
+            )
+        }
+        let peer = try PinnedPeer(url: peerURL, name: other, role: .agent)
+        return try await CoordinatorClient.withHTTPClient(configuration.coordinator, pinnedTo: peer) { http in
+            var lastError: any Error = Stalled(seconds: configuration.stallSeconds)
+            for attempt in 1...3 {
+                do {
+                    return try await withStallWatch {
+                        order.direction == .push
+                            ? try await push(
+                                order, ticket: ticket, via: http, url: peer.dialURL, store: store, location: location)
+                            : try await pull(
+                                order, ticket: ticket, via: http, url: peer.dialURL, store: store, location: location)
+                    }
+                } catch let error as Stalled {
+                    logger.warning(
+                        "transfer stalled; resuming",
+                        metadata: ["scm.path": "\(order.path)", "scm.attempt": "\(attempt)"])
+                    lastError = error
+                } catch let error as PeerUnreachable {
+                    logger.warning(
+                        "transfer interrupted; resuming",
+                        metadata: ["scm.path": "\(order.path)", "scm.attempt": "\(attempt)", "scm.error": "\(error)"])
+                    lastError = error
+                    try await Task.sleep(for: .seconds(attempt))
+                }
+            }
+            throw lastError
+        }
     }
 
     /// Runs `body`, cancelling it with ``Stalled`` when the progress box shows no new byte for
@@ -93,7 +115,8 @@ struct TransferRunner: Sendable {
     // MARK: Push
 
     private func push(
-        _ order: TransferOrder, ticket: String, url: String, store: Store, location: ArtifactLocation
+        _ order: TransferOrder, ticket: String, via http: HTTPClient, url: String, store: Store,
+        location: ArtifactLocation
     ) async throws -> TaskOutcome {
         let path = store.path(of: location)
         let sidecar = try FileSystem.readSmallFile(path + ".dna")
@@ -109,7 +132,7 @@ struct TransferRunner: Sendable {
         var head = HTTPClientRequest(url: target)
         head.method = .HEAD
         head.headers.add(name: DataHeader.ticket, value: ticket)
-        let probe = try await execute(head, to: order.receiver)
+        let probe = try await execute(head, via: http, to: order.receiver)
         try await Self.requireSuccess(probe, what: "HEAD", of: order.path, at: order.receiver)
         if let have = probe.headers.first(name: DataHeader.have), have == (order.sha256 ?? order.md5) {
             return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
@@ -134,7 +157,7 @@ struct TransferRunner: Sendable {
             total: order.size)
         put.body = .stream(chunks, length: .known(order.size - offset))
         let started = Date()
-        let response = try await execute(put, to: order.receiver, timeout: .hours(24))
+        let response = try await execute(put, via: http, to: order.receiver, timeout: .hours(24))
         try await Self.requireSuccess(response, what: "PUT", of: order.path, at: order.receiver)
         let body = try await response.body.collect(upTo: 1 << 20)
         let result = try WireJSON.decoder().decode(ReceiveResult.self, from: Data(buffer: body))
@@ -155,7 +178,8 @@ struct TransferRunner: Sendable {
     // MARK: Pull
 
     private func pull(
-        _ order: TransferOrder, ticket: String, url: String, store: Store, location: ArtifactLocation
+        _ order: TransferOrder, ticket: String, via http: HTTPClient, url: String, store: Store,
+        location: ArtifactLocation
     ) async throws -> TaskOutcome {
         let final = store.path(of: location)
         if try store.held(location) == .digest(order.sha256 ?? order.md5 ?? "") {
@@ -167,7 +191,7 @@ struct TransferRunner: Sendable {
         get.headers.add(name: DataHeader.ticket, value: ticket)
         if offset > 0 { get.headers.add(name: "Range", value: "bytes=\(offset)-") }
         let started = Date()
-        let response = try await execute(get, to: order.sender, timeout: .hours(24))
+        let response = try await execute(get, via: http, to: order.sender, timeout: .hours(24))
         try await Self.requireSuccess(response, what: "GET", of: order.path, at: order.sender)
         guard let text = response.headers.first(name: DataHeader.dna), let bytes = Data(base64Encoded: text) else {
             throw BackupError(.io, "'\(order.sender)' sent '\(order.path)' without its DNA.")
@@ -204,13 +228,14 @@ struct TransferRunner: Sendable {
 
     // MARK: Helpers
 
-    private func execute(_ request: HTTPClientRequest, to node: String, timeout: TimeAmount = .seconds(60))
-        async throws -> HTTPClientResponse
-    {
-        do { return try await client.client.execute(request, timeout: timeout) } catch is CancellationError {
+    private func execute(
+        _ request: HTTPClientRequest, via http: HTTPClient, to node: String, timeout: TimeAmount = .seconds(60)
+    ) async throws -> HTTPClientResponse {
+        do { return try await http.execute(request, timeout: timeout) } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw CoordinatorUnreachable(url: request.url, reason: CoordinatorClient.describe(error))
+            throw PeerUnreachable(
+                node: node, reason: CoordinatorClient.describe(error, expected: "agent '\(node)' (role agent)"))
         }
     }
 
@@ -231,6 +256,13 @@ struct TransferRunner: Sendable {
         return
             "\(verb) \(order.path) (\(moved) bytes\(resumedFrom > 0 ? ", resumed at byte \(resumedFrom)" : ""), \(String(format: "%.1f", rate)) MiB/s) \(order.sender) -> \(order.receiver); receiver computed \(computed ?? "-")"
     }
+}
+
+/// The other agent of a transfer could not be reached, or its certificate is not that agent's.
+struct PeerUnreachable: Error, CustomStringConvertible {
+    var node: String
+    var reason: String
+    var description: String { "Cannot reach the data port of '\(node)': \(reason)." }
 }
 
 /// Paces a transfer to `limit` bytes per second (nil: no limit).

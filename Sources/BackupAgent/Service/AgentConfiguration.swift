@@ -31,9 +31,6 @@ public struct AgentConfiguration: Sendable {
     public var maxTransfers = 4
     /// A transfer that moves no byte for this long is cut (and resumed). The default is 60 s.
     public var stallSeconds: Double = 60
-    /// The common name the coordinator's certificate must carry (with role `coordinator`).
-    /// The default is `hub`.
-    public var coordinatorName = "hub"
     /// The only nodes this agent sends to or receives from; nil: any agent of the site that a
     /// ticket names.
     public var peers: Set<String>?
@@ -130,7 +127,7 @@ public struct AgentConfiguration: Sendable {
             do { try StoreName.validate(name, what: "coordinator name") } catch let e as BackupError {
                 throw a.error("coordinator_name", e.message)
             }
-            config.coordinatorName = name
+            config.coordinator.coordinatorName = name
         }
         if let peers = try a.strings("peers") {
             for peer in peers {

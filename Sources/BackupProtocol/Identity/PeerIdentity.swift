@@ -1,4 +1,5 @@
 import BackupCore
+import Crypto
 import Foundation
 import X509
 
@@ -30,6 +31,24 @@ public struct PeerIdentity: Sendable, Equatable {
         self.name = name
         self.role = role
         self.serial = serial
+    }
+}
+
+extension PeerIdentity {
+    /// The domain of identity names: no real host has them, and the PKI puts one only into a
+    /// certificate of the role and name it stands for.
+    public static let identityDomain = "id.scm-backup.invalid"
+
+    /// The DNS name that stands for `role` and `name` in a certificate's subject alternative
+    /// names: `n<32 hex of SHA-256("scm-backup-identity/1", role, name)>.id.scm-backup.invalid`.
+    ///
+    /// A client that must reach a given peer (an agent its coordinator, an agent the data port
+    /// of a ticket's other party) connects to this name, mapped to the peer's real address, so
+    /// that TLS host name verification itself checks the peer's role and name: a certificate
+    /// of another role or node, even from the site CA, fails the handshake.
+    public static func identityHost(name: String, role: NodeRole) -> String {
+        let digest = SHA256.hash(data: Data("scm-backup-identity/1\u{0}\(role.rawValue)\u{0}\(name)".utf8))
+        return "n" + digest.prefix(16).map { String(format: "%02x", $0) }.joined() + "." + identityDomain
     }
 }
 

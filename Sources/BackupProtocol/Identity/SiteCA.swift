@@ -89,7 +89,8 @@ public struct SiteCA: Sendable {
     /// (0600) and `<output>/<name>.pem` (the certificate followed by the CA's).
     ///
     /// Agents' and the coordinator's certificates serve both client and server TLS and carry a
-    /// subject alternative name for each of `dnsNames` and `ipAddresses`.
+    /// subject alternative name for each of `dnsNames` and `ipAddresses`, and their identity
+    /// name (``PeerIdentity/identityHost(name:role:)``), which clients verify.
     public func issue(
         name: String, role: NodeRole, dnsNames: [String] = [], ipAddresses: [String] = [], days: Int = 397,
         output: String, now: Date = Date()
@@ -98,11 +99,25 @@ public struct SiteCA: Sendable {
         guard days > 0, days <= 3650 else {
             throw BackupError(.invalidArgument, "A validity of \(days) days is not between 1 and 3650.")
         }
+        for dns in dnsNames where dns.lowercased().hasSuffix(PeerIdentity.identityDomain) {
+            throw BackupError(
+                .invalidArgument,
+                "'\(dns)' is in \(PeerIdentity.identityDomain), where the CA alone puts identity names; give real host names."
+            )
+        }
+        if role.isServer, let ip = ipAddresses.first {
+            throw BackupError(
+                .invalidArgument,
+                "An IP address (\(ip)) in a certificate of role \(role.rawValue) would let its holder pass for any peer at that address (TLS matches IP names against the connection). Agents and the coordinator are reached by their identity names, so give no --ip."
+            )
+        }
         var sans: [GeneralName] = dnsNames.map { .dnsName($0) }
         for ip in ipAddresses {
             sans.append(.ipAddress(ASN1OctetString(contentBytes: try IPAddressBytes.parse(ip)[...])))
         }
         if role.isServer && sans.isEmpty { sans.append(.dnsName(name)) }
+        // The name clients dial to be sure of this certificate's role and name.
+        if role.isServer { sans.append(.dnsName(PeerIdentity.identityHost(name: name, role: role))) }
         let caKey = try PEMFiles.p256PrivateKey(folder + "/" + SiteCA.caKeyFile)
         let key = P256.Signing.PrivateKey()
         let usages: [ExtendedKeyUsage.Usage] = role.isServer ? [.serverAuth, .clientAuth] : [.clientAuth]
