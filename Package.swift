@@ -134,8 +134,9 @@ let package = Package(
         .testTarget(
             name: "BackupCoordinatorTests",
             dependencies: [
-                "BackupCoordinator", "BackupProtocol", "BackupTesting",
+                "BackupCoordinator", "BackupProtocol", "BackupHTTP", "BackupTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict

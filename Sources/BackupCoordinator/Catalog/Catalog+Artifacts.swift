@@ -10,6 +10,24 @@ import GRDB
 /// nights of an unchanged repository may give equal bytes and are still two artifacts). Its
 /// digests are the ones the catalog first learned, normally from the origin's backup result:
 /// they are the authority a copy is judged against, not the sidecar beside the copy.
+/// What the catalog may believe of a report, decided from what the coordinator itself asked
+/// for, never from the report.
+public enum ReportAuthority: Sendable, Equatable {
+    /// The result of a backup task the coordinator leased to the origin, for these of its own
+    /// sources: the only source of an artifact's reference digests.
+    case originBackup(sources: Set<String>)
+    /// The result of a verify task the coordinator leased to the node.
+    case verify
+    /// The result of an inventory task: copies are listed, not judged.
+    case inventory
+    /// Copies the node received under tickets the coordinator signed for these paths.
+    case receipt(paths: Set<String>)
+    /// The result of a purge task; it may remove only the copies its order named.
+    case purge(paths: Set<String>)
+    /// A report nobody asked for: it may only lower the state of a copy the catalog holds.
+    case unsolicited
+}
+
 extension Catalog {
     static func registerArtifactMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v2-artifacts") { db in
@@ -43,15 +61,35 @@ extension Catalog {
         }
     }
 
-    /// Records what a task of `node` reported, in one transaction.
-    public func record(_ report: ArtifactReport, node: String, now: Date) throws {
+    /// Registered after every v3 migration.
+    static func registerTrustMigration(_ migrator: inout DatabaseMigrator) {
+        // Which references are the origin's own, and the digest each copy was reported with.
+        // An artifact is confirmed where its origin holds an intact copy: the origin's own
+        // backup result recorded it. Any other was first named elsewhere and waits for its origin.
+        migrator.registerMigration("v4-trust") { db in
+            try db.alter(table: "artifact") { t in t.add(column: "confirmed", .boolean).notNull().defaults(to: false) }
+            try db.alter(table: "copy") { t in
+                t.add(column: "sha256", .text)
+                t.add(column: "md5", .text)
+            }
+            try db.execute(
+                sql: """
+                    UPDATE artifact SET confirmed = 1 WHERE EXISTS (SELECT 1 FROM copy
+                        WHERE copy.artifactId = artifact.id AND copy.node = artifact.origin AND copy.state = 'intact')
+                    """)
+        }
+    }
+
+    /// Records what `node` reported, in one transaction, believing of it only what
+    /// `authority` allows (see ``ReportAuthority``).
+    public func record(_ report: ArtifactReport, node: String, authority: ReportAuthority, now: Date) throws {
         try pool.write { db in
             var listed = Set<String>()
             for copy in report.copies {
                 listed.insert(copy.path)
-                try Self.record(copy, node: node, now: now, db)
+                try Self.record(copy, node: node, authority: authority, now: now, db)
             }
-            if report.complete {
+            if report.complete, authority == .inventory || authority == .verify {
                 // Quarantined copies are outside the store's listing; they stay until repaired.
                 for path in try String.fetchAll(
                     db, sql: "SELECT path FROM copy WHERE node = ? AND state != 'quarantined'", arguments: [node])
@@ -59,52 +97,111 @@ extension Catalog {
                     try db.execute(sql: "DELETE FROM copy WHERE node = ? AND path = ?", arguments: [node, path])
                 }
             }
-            for path in report.deleted ?? [] {
-                try db.execute(sql: "DELETE FROM copy WHERE node = ? AND path = ?", arguments: [node, path])
+            if case .purge(let ordered) = authority {
+                for path in report.deleted ?? [] where ordered.contains(path) {
+                    try db.execute(sql: "DELETE FROM copy WHERE node = ? AND path = ?", arguments: [node, path])
+                }
             }
         }
     }
 
-    private static func record(_ copy: CopyReport, node: String, now: Date, _ db: Database) throws {
+    /// Copy states a report nobody asked for may set: it can only say a copy got worse.
+    static let lowering: Set<String> = [
+        "missing", "mutant", "quarantined", "mismatch", "missing-sidecar", "invalid-sidecar", "unreadable",
+    ]
+
+    private static func record(
+        _ copy: CopyReport, node: String, authority: ReportAuthority, now: Date, _ db: Database
+    ) throws {
         let fileName = (copy.path as NSString).lastPathComponent
         let key: [(any DatabaseValueConvertible)?] = [copy.origin, copy.kind, copy.source, copy.stamp, fileName]
-        var artifact = try Row.fetchOne(
-            db,
-            sql: "SELECT * FROM artifact WHERE origin = ? AND kind = ? AND source = ? AND stamp = ? AND fileName = ?",
-            arguments: StatementArguments(key))
+        var ownBackup = false
+        if case .originBackup(let sources) = authority {
+            // A backup result speaks only for the origin's own sources that the task named.
+            guard copy.origin == node, sources.contains(copy.source) else { return }
+            ownBackup = true
+        }
+        let select =
+            "SELECT * FROM artifact WHERE origin = ? AND kind = ? AND source = ? AND stamp = ? AND fileName = ?"
+        var artifact = try Row.fetchOne(db, sql: select, arguments: StatementArguments(key))
         if artifact == nil {
+            // Only a task's result names a new artifact; its digests are a reference only when
+            // they are the origin's own.
+            switch authority {
+            case .unsolicited, .receipt, .purge: return
+            case .originBackup, .verify, .inventory: break
+            }
             try db.execute(
                 sql: """
-                    INSERT INTO artifact (origin, kind, source, stamp, fileName, size, sha256, md5, revision, created, firstSeenAt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO artifact (origin, kind, source, stamp, fileName, size, sha256, md5, revision, created, firstSeenAt, confirmed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: StatementArguments(
-                    key + [copy.size, copy.sha256, copy.md5, copy.revision, copy.created, now]))
+                    key + [
+                        copy.size, ownBackup ? copy.sha256 : nil, ownBackup ? copy.md5 : nil,
+                        copy.revision.map { AuditText.escape($0, limit: 80) }, copy.created, now, ownBackup,
+                    ]))
             artifact = try Row.fetchOne(
                 db, sql: "SELECT * FROM artifact WHERE id = ?", arguments: [db.lastInsertedRowID])
+        } else if ownBackup, let row = artifact, row["confirmed"] == false {
+            // The origin confirms: its digests become the reference and the copies are judged again.
+            let id: Int64 = row["id"]
+            try db.execute(
+                sql:
+                    "UPDATE artifact SET size = ?, sha256 = ?, md5 = ?, revision = ?, created = ?, confirmed = 1 WHERE id = ?",
+                arguments: [copy.size, copy.sha256, copy.md5, copy.revision, copy.created, id])
+            try rejudgeCopies(of: id, sha256: copy.sha256, md5: copy.md5, db)
+            artifact = try Row.fetchOne(db, sql: "SELECT * FROM artifact WHERE id = ?", arguments: [id])
         }
         guard let artifact else { return }
         let id: Int64 = artifact["id"]
-        var state = copy.state
-        var problem = copy.problem
-        // The catalog's digest is the authority: a sidecar that disagrees makes the copy suspect.
+        let confirmed: Bool = artifact["confirmed"]
+        let previous = try Row.fetchOne(
+            db, sql: "SELECT * FROM copy WHERE artifactId = ? AND node = ?", arguments: [id, node])
+        var state = AuditText.escape(copy.state, limit: 40)
+        var problem = copy.problem.map { AuditText.escape($0) }
+        var verifiedAt: Date? = nil
+        switch authority {
+        case .unsolicited:
+            // Only worse news of a copy the catalog already holds on this node.
+            guard previous != nil, lowering.contains(copy.state) else { return }
+            try db.execute(
+                sql: "UPDATE copy SET state = ?, problem = ?, seenAt = ? WHERE artifactId = ? AND node = ?",
+                arguments: [state, problem, now, id, node])
+            return
+        case .purge:
+            return
+        case .receipt(let paths):
+            // A copy the coordinator authorised and the receiver computed itself.
+            guard paths.contains(copy.path), confirmed else { return }
+            state = "intact"
+            problem = nil
+            verifiedAt = now
+        case .originBackup:
+            state = "intact"
+            problem = nil
+            verifiedAt = now
+        case .verify:
+            // Judged now by a task the coordinator leased; the coordinator's clock says when.
+            if copy.state == "intact" || copy.state == "quarantined" { verifiedAt = now }
+        case .inventory:
+            state = "unverified"
+        }
+        // The catalog's digest is the authority: a copy whose digest disagrees is suspect.
         let sha256: String? = artifact["sha256"]
         let md5: String? = artifact["md5"]
         let size: Int64 = artifact["size"]
         if let known = sha256, let claimed = copy.sha256, known != claimed {
             state = "mismatch"
-            problem = "its sidecar says sha256 \(claimed), the catalog recorded \(known)"
+            problem = "its sidecar says sha256 \(AuditText.escape(claimed, limit: 80)), the catalog recorded \(known)"
         } else if sha256 == nil, let known = md5, let claimed = copy.md5, known != claimed {
             state = "mismatch"
-            problem = "its sidecar says md5 \(claimed), the catalog recorded \(known)"
-        } else if size != copy.size && state == "unverified" {
+            problem = "its sidecar says md5 \(AuditText.escape(claimed, limit: 80)), the catalog recorded \(known)"
+        } else if confirmed, size != copy.size, state == "unverified" || state == "intact" {
             state = "mismatch"
             problem = "\(copy.size) bytes on disk, the catalog recorded \(size)"
         }
-        let previous = try Row.fetchOne(
-            db, sql: "SELECT * FROM copy WHERE artifactId = ? AND node = ?", arguments: [id, node])
-        var verifiedAt = copy.verifiedAt
-        if copy.state == "unverified", state == "unverified", let previous {
+        if state == "unverified", let previous {
             // Listed, not verified: the last verdict stands while the file is the same size.
             let previousSize: Int64 = previous["size"]
             if previousSize == copy.size {
@@ -115,13 +212,39 @@ extension Catalog {
         }
         try db.execute(
             sql: """
-                INSERT INTO copy (artifactId, node, path, size, state, seenAt, verifiedAt, problem)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO copy (artifactId, node, path, size, state, seenAt, verifiedAt, problem, sha256, md5)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(artifactId, node) DO UPDATE SET path = excluded.path, size = excluded.size,
                     state = excluded.state, seenAt = excluded.seenAt, verifiedAt = excluded.verifiedAt,
-                    problem = excluded.problem
+                    problem = excluded.problem, sha256 = excluded.sha256, md5 = excluded.md5
                 """,
-            arguments: [id, node, copy.path, copy.size, state, now, verifiedAt, problem])
+            arguments: [
+                id, node, copy.path, copy.size, state, now, verifiedAt, problem,
+                copy.sha256.map { AuditText.escape($0, limit: 80) }, copy.md5.map { AuditText.escape($0, limit: 80) },
+            ])
+    }
+
+    /// After the origin confirmed an artifact: every copy whose reported digest differs from
+    /// the new reference is a mismatch.
+    private static func rejudgeCopies(of id: Int64, sha256: String?, md5: String?, _ db: Database) throws {
+        for row in try Row.fetchAll(
+            db, sql: "SELECT node, sha256, md5 FROM copy WHERE artifactId = ?", arguments: [id])
+        {
+            let node: String = row["node"]
+            let copySHA: String? = row["sha256"]
+            let copyMD5: String? = row["md5"]
+            var problem: String?
+            if let sha256, let claimed = copySHA, claimed != sha256 {
+                problem = "its sidecar says sha256 \(claimed), the origin recorded \(sha256)"
+            } else if sha256 == nil, let md5, let claimed = copyMD5, claimed != md5 {
+                problem = "its sidecar says md5 \(claimed), the origin recorded \(md5)"
+            }
+            if let problem {
+                try db.execute(
+                    sql: "UPDATE copy SET state = 'mismatch', problem = ? WHERE artifactId = ? AND node = ?",
+                    arguments: [problem, id, node])
+            }
+        }
     }
 
     /// The copies of `node` due for verification: not verified for `olderThan` seconds (never
@@ -187,7 +310,7 @@ extension Catalog {
                 return ArtifactInfo(
                     origin: row["origin"], kind: row["kind"], source: row["source"], stamp: row["stamp"],
                     fileName: row["fileName"], size: row["size"], sha256: row["sha256"], md5: row["md5"],
-                    revision: row["revision"], created: row["created"], copies: copies)
+                    revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"])
             }
         }
     }

@@ -43,6 +43,7 @@ public struct Catalog: Sendable {
         migrator.registerMigration("v3-task-retry") { db in
             try db.alter(table: "task") { t in t.add(column: "notBefore", .datetime) }
         }
+        registerTrustMigration(&migrator)
         return migrator
     }
 
@@ -74,6 +75,13 @@ public struct Catalog: Sendable {
                 sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ?, clockOffset = ? WHERE name = ?",
                 arguments: [diskFree, now, agentClock.map { $0 - now.timeIntervalSince1970 }, name])
             return db.changesCount > 0
+        }
+    }
+
+    /// Whether `name` has registered.
+    public func isRegistered(_ name: String) throws -> Bool {
+        try pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM node WHERE name = ?)", arguments: [name]) ?? false
         }
     }
 

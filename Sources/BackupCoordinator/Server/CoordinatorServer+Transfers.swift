@@ -39,10 +39,17 @@ struct TransferDesk: Sendable {
         guard request.from != request.to else {
             throw WireError(.unprocessableContent, "same-node", "A transfer needs two different nodes.")
         }
+        guard site.pairing(request.from, request.to) != nil else {
+            throw WireError(
+                .unprocessableContent, "not-paired",
+                "Nodes '\(request.from)' and '\(request.to)' are not paired in the site configuration; artifacts move only along pairings."
+            )
+        }
         let active = try catalog.activeTransfers()
         var queued: [TaskInfo] = []
         var skipped: [String] = []
-        for artifact in try catalog.artifacts(node: request.from, source: request.source) {
+        for artifact in try catalog.artifacts(node: request.from, source: request.source)
+        where artifact.confirmed == true && mayReceive(request.to, artifact) {
             guard let held = artifact.copies.first(where: { $0.node == request.from }), !Self.unfit.contains(held.state)
             else { continue }
             if artifact.copies.contains(where: { $0.node == request.to && $0.state == "intact" }) {
@@ -56,6 +63,12 @@ struct TransferDesk: Sendable {
                     operatorName: operatorName, now: now))
         }
         return TransferPlan(queued: queued, skipped: skipped)
+    }
+
+    /// Whether `node` may be sent `artifact`: its origin, or a backup node paired with it.
+    func mayReceive(_ node: String, _ artifact: ArtifactInfo) -> Bool {
+        node == artifact.origin
+            || site.pairings.contains { $0.server == artifact.origin && $0.backup == node }
     }
 
     /// Queues one transfer task on the node that opens the connection (see the pairing).
@@ -108,9 +121,22 @@ struct TransferDesk: Sendable {
                 let artifact = try catalog.artifacts(source: copy.source).first(where: {
                     $0.origin == copy.origin && $0.kind == copy.kind && $0.stamp == copy.stamp
                         && $0.fileName == (copy.path as NSString).lastPathComponent
-                }),
-                let good = artifact.copies.filter({ $0.node != node && $0.state == "intact" })
-                    .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
+                })
+            else { continue }
+            // A repair goes only where the artifact belongs, from a copy verified against a
+            // reference its origin gave.
+            guard artifact.confirmed == true, mayReceive(node, artifact) else {
+                logger.notice(
+                    "repair refused: the node may not hold this artifact",
+                    metadata: ["scm.path": "\(copy.path)", "scm.node": "\(node)"])
+                continue
+            }
+            guard
+                let good = artifact.copies.filter({
+                    $0.node != node && $0.state == "intact" && $0.verifiedAt != nil
+                        && (site.pairing($0.node, node) != nil || $0.node == artifact.origin)
+                })
+                .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
             else {
                 logger.error(
                     "no intact copy to repair a mutant from",
@@ -127,6 +153,13 @@ struct TransferDesk: Sendable {
 }
 
 extension Catalog {
+    /// The paths transfers now leased are bringing to `receiver`.
+    func leasedTransfers(to receiver: String) throws -> Set<String> {
+        Set(
+            try tasks(limit: 100_000).filter { $0.kind == .transfer && $0.state == "leased" }
+                .compactMap { t in t.transfer.flatMap { $0.receiver == receiver ? $0.path : nil } })
+    }
+
     /// `receiver|path` of every transfer queued or leased.
     func activeTransfers() throws -> Set<String> {
         Set(

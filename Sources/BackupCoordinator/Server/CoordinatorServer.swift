@@ -97,14 +97,27 @@ public enum CoordinatorServer {
         let heartbeat = config.heartbeatSeconds
         let site = config.site
 
-        router.post("/v1/agents/register") { request, context in
-            let peer = try context.requirePeer([.agent], for: "register as an agent")
+        /// An agent of the site loaded now, registered unless it is registering: every agent
+        /// endpoint asks this first, so a certificate of a node the site lacks gets nowhere.
+        @Sendable func siteAgent(_ context: CoordinatorContext, for action: String, registering: Bool = false) throws
+            -> PeerIdentity
+        {
+            let peer = try context.requirePeer([.agent], for: action)
             guard site.node(peer.name) != nil else {
                 throw WireError(
                     .forbidden, "unknown-node",
-                    "Node '\(peer.name)' is not in the site configuration; add a [nodes.\(peer.name)] table on the hub."
+                    "Node '\(AuditText.escape(peer.name))' is not in the site configuration; add a [nodes.\(AuditText.escape(peer.name))] table on the hub."
                 )
             }
+            if !registering, try !catalog.isRegistered(peer.name) {
+                throw WireError(
+                    .conflict, "not-registered", "Agent '\(peer.name)' must register before it may \(action).")
+            }
+            return peer
+        }
+
+        router.post("/v1/agents/register") { request, context in
+            let peer = try siteAgent(context, for: "register as an agent", registering: true)
             let body = try await request.decodeJSON(RegisterRequest.self)
             let now = Date()
             try catalog.register(name: peer.name, role: peer.role, body, now: now)
@@ -114,7 +127,8 @@ public enum CoordinatorServer {
                     heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials))
         }
         router.post("/v1/agents/heartbeat") { request, context in
-            let peer = try context.requirePeer([.agent], for: "send agent heartbeats")
+            // Registration is checked by the update itself, after the body.
+            let peer = try siteAgent(context, for: "send agent heartbeats", registering: true)
             let body = try await request.decodeJSON(HeartbeatRequest.self)
             let now = Date()
             guard try catalog.heartbeat(name: peer.name, diskFree: body.diskFree, agentClock: body.agentClock, now: now)
@@ -179,14 +193,16 @@ public enum CoordinatorServer {
                 try await desk.plan(body, operatorName: peer.name, now: Date()), status: .created)
         }
         router.post("/v1/agents/copies") { request, context in
-            let peer = try context.requirePeer([.agent], for: "report copies")
+            let peer = try siteAgent(context, for: "report copies")
             let body = try await request.decodeJSON(ArtifactReport.self, limit: maxResultBytes)
-            guard !body.complete else {
+            guard !body.complete, body.deleted == nil else {
                 throw WireError(
                     .badRequest, "malformed-json",
-                    "A copies report names the copies a node received; \"complete\" listings come with task results.")
+                    "A copies report names the copies a node received; listings and deletions come with task results.")
             }
-            try catalog.record(body, node: peer.name, now: Date())
+            // Believed only for the artifacts a transfer now leased is bringing to this node.
+            let expected = try catalog.leasedTransfers(to: peer.name)
+            try catalog.record(body, node: peer.name, authority: .receipt(paths: expected), now: Date())
             return Response(status: .noContent)
         }
         router.get("/v1/artifacts") { request, context in
@@ -200,7 +216,7 @@ public enum CoordinatorServer {
             return try JSONResponse.make(try catalog.tasks())
         }
         router.post("/v1/tasks/lease") { request, context in
-            let peer = try context.requirePeer([.agent], for: "lease tasks")
+            let peer = try siteAgent(context, for: "lease tasks")
             let body = try await request.decodeJSON(LeaseRequest.self)
             let deadline = Date().addingTimeInterval(Double(min(max(body.waitSeconds, 0), maxWait)))
             while true {
@@ -218,7 +234,7 @@ public enum CoordinatorServer {
             }
         }
         router.post("/v1/tasks/:id/renew") { request, context in
-            let peer = try context.requirePeer([.agent], for: "renew leases")
+            let peer = try siteAgent(context, for: "renew leases")
             let id = try context.parameters.require("id", as: Int64.self)
             let body = try await request.decodeJSON(RenewRequest.self)
             let now = Date()
@@ -232,7 +248,7 @@ public enum CoordinatorServer {
                 })
         }
         router.post("/v1/tasks/:id/result") { request, context in
-            let peer = try context.requirePeer([.agent], for: "report task results")
+            let peer = try siteAgent(context, for: "report task results")
             let id = try context.parameters.require("id", as: Int64.self)
             let body = try await request.decodeJSON(ResultRequest.self, limit: maxResultBytes)
             let now = Date()
@@ -241,16 +257,18 @@ public enum CoordinatorServer {
                 try task.complete(
                     by: peer.name, token: body.fencingToken, now: now, error: body.error, retryDelay: retrySeconds)
             }
-            // Only the holder of the current lease gets here: its findings go to the catalog.
+            // Only the holder of the current lease gets here: its findings go to the catalog, as
+            // far as what the task asked for vouches for them.
             if let report = body.artifacts {
-                try catalog.record(report, node: peer.name, now: now)
-                _ = try await desk.scheduleRepairs(report, node: peer.name, now: now)
+                try catalog.record(
+                    report, node: peer.name, authority: Self.authority(of: task, node: peer.name), now: now)
+                if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: peer.name, now: now) }
             }
             if task.state == "queued" { await signals.signal(task.node) }  // A failure to retry.
             return try JSONResponse.make(task)
         }
         router.post("/v1/tasks/:id/handback") { request, context in
-            let peer = try context.requirePeer([.agent], for: "hand back tasks")
+            let peer = try siteAgent(context, for: "hand back tasks")
             let id = try context.parameters.require("id", as: Int64.self)
             let body = try await request.decodeJSON(HandBackRequest.self)
             let now = Date()
@@ -272,6 +290,21 @@ public enum CoordinatorServer {
             router: router, server: try .http2Upgrade(tlsConfiguration: try tlsConfiguration(config)),
             configuration: appConfig,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) }, logger: logger)
+    }
+
+    /// What a task's result may tell the catalog, from what the task asked (see ``ReportAuthority``).
+    static func authority(of task: TaskInfo, node: String) -> ReportAuthority {
+        switch task.kind {
+        case .backup:
+            let sources = [task.definition?.name, task.definition?.svnSource?.name].compactMap { $0 }
+            return .originBackup(sources: Set(sources))
+        case .verify: return .verify
+        case .inventory: return .inventory
+        case .purge: return .purge(paths: Set(task.artifacts ?? []))
+        case .transfer:
+            guard let order = task.transfer, order.receiver == node else { return .unsolicited }
+            return .receipt(paths: [order.path])
+        }
     }
 
     /// Checks a submitted task against the site and the catalog; returns the definition of a

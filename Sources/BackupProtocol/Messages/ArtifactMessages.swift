@@ -78,11 +78,16 @@ public struct ArtifactInfo: Codable, Sendable, Equatable {
     public var revision: String?
     public var created: Date?
     public var copies: [CopyInfo]
+    /// False while the digests above are not yet the origin's own (a copy elsewhere named
+    /// the artifact first): such an artifact is not transferred, repaired from or counted
+    /// until its origin reports its backup. Absent from older coordinators.
+    public var confirmed: Bool?
 
     public init(
         origin: String, kind: String, source: String, stamp: String, fileName: String, size: Int64, sha256: String?,
-        md5: String?, revision: String?, created: Date?, copies: [CopyInfo]
+        md5: String?, revision: String?, created: Date?, copies: [CopyInfo], confirmed: Bool? = nil
     ) {
+        self.confirmed = confirmed
         self.origin = origin
         self.kind = kind
         self.source = source
