@@ -49,14 +49,15 @@ task() {
 }
 
 step "1. The site's PKI: a CA, the hub's certificate, one per node, an operator and an admin (demo folder: $DIR)"
-run pki init --dir "$DIR/pki" --site demo
-"$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name hub --role coordinator --out "$DIR/pki" >/dev/null
-for node in cms02 backup1; do
-    "$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name $node --role agent --out "$DIR/pki" >/dev/null
+# The CA lives on an admin machine ($DIR/ca here); the hub and nodes get only their part.
+run pki init --dir "$DIR/ca" --site demo
+for who in hub:coordinator cms02:agent backup1:agent alice:operator root:admin; do
+    "$SCM_BACKUP_BIN" pki issue --dir "$DIR/ca" --name "${who%%:*}" --role "${who##*:}" --out "$DIR/pki" >/dev/null
 done
-"$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name alice --role operator --out "$DIR/pki" >/dev/null
-"$SCM_BACKUP_BIN" pki issue --dir "$DIR/pki" --name root --role admin --out "$DIR/pki" >/dev/null
-run pki list --dir "$DIR/pki"
+for f in ca.pem revoked.json ticket-signing.key ticket-signing.pub purge-signing.key purge-signing.pub; do
+    cp "$DIR/ca/$f" "$DIR/pki/$f"
+done
+run pki list --dir "$DIR/ca"
 
 step "2. Server node cms02's sources: an svn repository, a git repository, an Apache config folder"
 SRC="$DIR/cms02/scm"
@@ -85,6 +86,7 @@ revoked = "pki/revoked.json"
 database = "catalog.sqlite"
 lease_seconds = 30
 ticket_key = "pki/ticket-signing.key"
+purge_key = "pki/purge-signing.key"
 
 [nodes.cms02]
 roles = ["server"]
@@ -131,6 +133,7 @@ source_roots = ["$DIR/$node/scm"]
 lease_wait_seconds = 5
 data_listen = "127.0.0.1:0"
 ticket_key = "pki/ticket-signing.pub"
+purge_key = "pki/purge-signing.pub"
 EOF
     mkdir -p "$DIR/$node"
     run agent --config "$DIR/$node.toml" --check

@@ -35,18 +35,47 @@ extension PeerContext {
 
 /// Reads the caller's identity from its verified TLS certificate and refuses revoked ones.
 /// The TLS layer has already refused connections without a certificate from the site CA.
+/// Every refusal, its own or a handler's (4xx, 503), goes to the ``RefusalLog``.
 public struct IdentityMiddleware<Context: PeerContext>: RouterMiddleware {
     /// Whether a serial (lower-case hex) is revoked; throws when the list cannot be read.
     let isRevoked: @Sendable (String) throws -> Bool
+    let refusals: RefusalLog?
 
-    public init(isRevoked: @escaping @Sendable (String) throws -> Bool) {
+    public init(isRevoked: @escaping @Sendable (String) throws -> Bool, refusals: RefusalLog? = nil) {
         self.isRevoked = isRevoked
+        self.refusals = refusals
     }
 
     public func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        let parsed: PeerIdentity
+        do {
+            parsed = try await identity(context)
+        } catch let error as WireError {
+            // Refused before any handler: the connection is named by its address.
+            refusals?.refused(
+                peer: context.channel.remoteAddress?.ipAddress ?? "unknown", code: error.code, logger: context.logger,
+                detail: "\(request.method) \(request.uri.path): \(error.message)")
+            throw error
+        }
         var context = context
+        context.peer = parsed
+        do {
+            return try await next(request, context)
+        } catch let error as WireError {
+            let status = error.status.code
+            if (400..<500).contains(status) || status == 503 {
+                refusals?.refused(
+                    peer: "\(parsed.role.rawValue) \(parsed.name)", code: error.code, logger: context.logger,
+                    detail: "\(request.method) \(request.uri.path): \(error.message)")
+            }
+            throw error
+        }
+    }
+
+    /// The verified, unrevoked identity of the connection's certificate.
+    private func identity(_ context: Context) async throws -> PeerIdentity {
         guard let certificate = try await Self.peerCertificate(context.channel) else {
             throw WireError(.unauthorized, "no-certificate", "A client certificate from the site CA is required.")
         }
@@ -61,8 +90,7 @@ public struct IdentityMiddleware<Context: PeerContext>: RouterMiddleware {
             throw WireError(
                 .forbidden, "certificate-revoked", "Certificate \(parsed.serial) of '\(parsed.name)' is revoked.")
         }
-        context.peer = parsed
-        return try await next(request, context)
+        return parsed
     }
 
     /// The verified client certificate of the connection a request came on. An HTTP/1.1

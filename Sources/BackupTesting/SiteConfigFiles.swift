@@ -48,6 +48,7 @@ public enum SiteConfigFiles {
             database = \(quote(database))
             lease_seconds = \(leaseSeconds)
             retry_seconds = 1
+            purge_key = \(quote(pki + "/purge-signing.key"))
             \(extra)
 
             """
@@ -80,6 +81,7 @@ public enum SiteConfigFiles {
             ca = \(quote(pki + "/ca.pem"))
             store = \(quote(store))
             lease_wait_seconds = \(leaseWait)
+            purge_key = \(quote(pki + "/purge-signing.pub"))
 
             """
         let roots = sourceRoots ?? [(path as NSString).deletingLastPathComponent]

@@ -29,14 +29,25 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let printer = Printer(json: false)
         do {
             let configuration = try CoordinatorConfiguration.load(config)
+            let caKeys = CoordinatorServer.caKeysBeside(configuration)
             if checkOnly {
                 try CoordinatorServer.checkTLSFiles(configuration)
+                if let key = caKeys.first {
+                    throw BackupError(
+                        .configInvalid,
+                        "The CA key '\(key)' is readable beside the hub's keys: the coordinator never needs it, and whoever takes the hub could mint any identity with it. Keep the CA on an admin machine and copy only the hub's part (see deploy/README.md)."
+                    )
+                }
                 let site = configuration.site
                 let sources = site.nodes.values.reduce(0) { $0 + $1.sources.count }
                 print(
                     "\(config): ok: \(site.nodes.count) nodes, \(sources) sources, \(site.pairings.count) pairings; listens on \(configuration.host):\(configuration.port)"
                 )
                 return
+            }
+            for key in caKeys {
+                Logger(label: "scm-backup.coordinator").warning(
+                    "the CA key is readable on the hub; move it to an admin machine", metadata: ["scm.file": "\(key)"])
             }
             let catalog = try Catalog(path: configuration.database)
             let portFile = portFile

@@ -54,12 +54,16 @@ struct DataPortTests {
 
         func ticket(
             sender: String = "cms02", receiver: String = "backup1", path: String? = nil, expiresIn: TimeInterval = 600,
-            key: Curve25519.Signing.PrivateKey? = nil
+            key: Curve25519.Signing.PrivateKey? = nil, token: UInt64 = 1
         ) throws -> String {
             try TransferTicket(
-                taskId: 1, fencingToken: 1, purpose: .transfer, path: path ?? artifact.location.relativePath,
-                sha256: artifact.dna.sha256, md5: nil, size: artifact.dna.size, sender: sender, receiver: receiver,
-                expiresAt: Date().addingTimeInterval(expiresIn)
+                epoch: "00112233445566778899aabbccddeeff", taskId: 1, fencingToken: token, purpose: .transfer,
+                path: path ?? artifact.location.relativePath, sha256: artifact.dna.sha256, md5: nil,
+                size: artifact.dna.size, sender: sender, receiver: receiver,
+                expiresAt: Date().addingTimeInterval(expiresIn),
+                facts: .init(
+                    origin: "cms02", kind: "folder", source: "data", revision: artifact.dna.revision,
+                    created: artifact.dna.created)
             ).signed(with: key ?? self.key)
         }
 
@@ -190,15 +194,28 @@ struct DataPortTests {
                         http, port: port, "HEAD", path: path, headers: [("SCM-Ticket", ticket)])
                     #expect(head.0 == 200)
                     #expect(head.1["scm-received"] == "0")
+                    // The sender claims another origin and revision: the receiver does not listen.
+                    var claimed = site.artifact.dna
+                    claimed.origin = "evil"
+                    claimed.revision = "666"
+                    claimed.regressions = nil
                     let put = try await Self.send(
                         http, port: port, "PUT", path: path,
-                        headers: [("SCM-Ticket", ticket), ("SCM-DNA", site.dnaHeader)], body: site.bytes[...])
+                        headers: [
+                            ("SCM-Ticket", ticket), ("SCM-DNA", Data(try claimed.encoded()).base64EncodedString()),
+                        ],
+                        body: site.bytes[...])
                     #expect(put.0 == 200, "\(put.2)")
                     let result = try WireJSON.decoder().decode(ReceiveResult.self, from: Data(put.2.utf8))
                     #expect(result.sha256 == site.artifact.dna.sha256 && !result.skipped && result.resumedFrom == 0)
                     let received = dir.file("backup1/" + path)
                     #expect(Array(try Data(contentsOf: URL(fileURLWithPath: received))) == site.bytes)
-                    #expect(try FileSystem.readSmallFile(received + ".dna") == (try site.artifact.dna.encoded()))
+                    // Its sidecar is the catalog's facts in the ticket and the digests computed here.
+                    let sidecar = try DNA.decode(try FileSystem.readSmallFile(received + ".dna"), path: received)
+                    let verified = try TransferTicket.verify(ticket, key: site.key.publicKey)
+                    #expect(sidecar == verified.sidecar())
+                    #expect(sidecar.origin == "cms02" && sidecar.revision == site.artifact.dna.revision)
+                    #expect(sidecar.sha256 == site.artifact.dna.sha256 && sidecar.size == site.artifact.dna.size)
                     #expect(site.reports.all.first?.copies.first?.state == "intact")
                     #expect(site.reports.all.first?.copies.first?.sha256 == site.artifact.dna.sha256)
                     let again = try await Self.send(
@@ -288,13 +305,6 @@ struct DataPortTests {
                         http, port, ticket: try site.ticket(), body: (site.bytes + [1, 2, 3])[...])
                     #expect(longer.0 == 413 && longer.1.contains("body-too-long"), "\(longer)")
                     #expect(!FileManager.default.fileExists(atPath: dir.file("backup1/" + path)))
-                    let badDNA = try await Self.send(
-                        http, port: port, "PUT", path: path,
-                        headers: [
-                            ("SCM-Ticket", try site.ticket()), ("SCM-DNA", Data("{}".utf8).base64EncodedString()),
-                        ],
-                        body: site.bytes[...])
-                    #expect(badDNA.0 == 400 && badDNA.2.contains("bad-dna"), "\(badDNA)")
                     // A damaged body: the digest differs, nothing is published.
                     var damaged = site.bytes
                     damaged[12345] ^= 0xFF

@@ -121,7 +121,8 @@ struct CatalogTrustTests {
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
                 authority: .originBackup(sources: ["env"]), now: now)
             let desk = TransferDesk(
-                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), ticketHours: 1,
+                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), purgeKey: nil,
+                signedLifetime: 120,
                 logger: Logger(label: "test"))
             // An unpaired node that says it quarantined a copy gets no repair.
             let quarantined = ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: "quarantined")])

@@ -30,10 +30,12 @@ struct CoordinatorHarness {
         ], pairings: [.init(server: "srv1", backup: "vault")])
 
     var configuration: CoordinatorConfiguration {
-        CoordinatorConfiguration(
+        var config = CoordinatorConfiguration(
             certificate: dir.file("certs/hub.pem"), privateKey: dir.file("certs/hub.key"),
             caCertificate: dir.file("ca/ca.pem"), revocationList: dir.file("ca/revoked.json"),
             database: dir.file("catalog.sqlite"), site: Self.site)
+        config.purgeKey = dir.file("ca/purge-signing.key")
+        return config
     }
 
     /// Issues a certificate and returns its name.

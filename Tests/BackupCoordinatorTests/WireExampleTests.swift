@@ -18,7 +18,7 @@ struct WireExampleTests {
         ("artifacts-response", [ArtifactInfo].self), ("transfer-request", TransferRequest.self),
         ("transfer-plan", TransferPlan.self), ("lease-response-transfer", LeaseResponse.self),
         ("ticket-payload", TransferTicket.self), ("receive-result", ReceiveResult.self),
-        ("copies-report", ArtifactReport.self),
+        ("copies-report", ArtifactReport.self), ("purge-order-payload", PurgeOrder.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

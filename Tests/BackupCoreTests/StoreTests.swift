@@ -159,7 +159,8 @@ struct StoreTests {
             let error = #expect(throws: BackupError.self) { try store.backupFolder(source, node: "n", name: "s") }
             #expect(error?.code == .sourceInvalid)
             #expect(error?.message.contains(source) == true)
-            #expect(try FileSystem.entries(of: dir.file("store")) == [StoreMarker.fileName])
+            #expect(
+                Set(try FileSystem.entries(of: dir.file("store"))) == [StoreMarker.fileName, TicketLedger.fileName])
         }
     }
 

@@ -3,15 +3,69 @@ import Crypto
 import Foundation
 import Testing
 
-/// Tickets: signed by the coordinator's ticket key, refused when forged, tampered with,
-/// expired beyond the clock-skew allowance, or malformed.
+/// Tickets and purge orders: signed by the coordinator's keys in one typed envelope, refused
+/// when forged, tampered with, of the other type, expired beyond the clock-skew allowance,
+/// misaddressed, for another lease, or malformed.
 struct TransferTicketTests {
     static let key = Curve25519.Signing.PrivateKey()
     static func ticket(expiresIn seconds: TimeInterval = 3600) -> TransferTicket {
         TransferTicket(
-            taskId: 7, fencingToken: 42, purpose: .transfer, path: "cms02/svn/env/2026/11/27/091302/env-5.tar.gz",
-            sha256: String(repeating: "ab", count: 32), md5: nil, size: 14_663, sender: "cms02", receiver: "backup1",
-            expiresAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded(.down)))
+            epoch: "0123456789abcdef0123456789abcdef", taskId: 7, fencingToken: 42, purpose: .transfer,
+            path: "cms02/svn/env/2026/11/27/091302/env-5.tar.gz", sha256: String(repeating: "ab", count: 32), md5: nil,
+            size: 14_663, sender: "cms02", receiver: "backup1",
+            expiresAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded(.down)),
+            facts: .init(origin: "cms02", kind: "svn", source: "env", revision: "5", created: nil))
+    }
+
+    static func order(node: String = "backup1", expiresIn seconds: TimeInterval = 120) -> PurgeOrder {
+        PurgeOrder(
+            epoch: "0123456789abcdef0123456789abcdef", node: node, taskId: 9, fencingToken: 77,
+            expiresAt: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + seconds).rounded(.down)),
+            copies: [.init(path: "cms02/svn/env/2026/11/27/091302/env-5.tar.gz", size: 14_663, sha256: "ab", md5: nil)])
+    }
+
+    @Test func aPurgeOrderVerifiesOnlyForItsNodeTaskAndLease() throws {
+        let order = Self.order()
+        let envelope = try order.signed(with: Self.key)
+        #expect(
+            try PurgeOrder.verify(envelope, key: Self.key.publicKey, node: "backup1", taskId: 9, fencingToken: 77)
+                == order)
+        let cases: [(String, Int64, UInt64, String)] = [
+            ("vault", 9, 77, "order-misaddressed"), ("backup1", 8, 77, "order-stale"),
+            ("backup1", 9, 76, "order-stale"),
+        ]
+        for (node, task, token, code) in cases {
+            let refusal = #expect(throws: SignedEnvelope.Refusal.self) {
+                try PurgeOrder.verify(envelope, key: Self.key.publicKey, node: node, taskId: task, fencingToken: token)
+            }
+            #expect(refusal?.code == code)
+        }
+        let forged = #expect(throws: SignedEnvelope.Refusal.self) {
+            try PurgeOrder.verify(
+                try order.signed(with: Curve25519.Signing.PrivateKey()), key: Self.key.publicKey, node: "backup1",
+                taskId: 9, fencingToken: 77)
+        }
+        #expect(forged?.code == "order-forged")
+        let expired = #expect(throws: SignedEnvelope.Refusal.self) {
+            try PurgeOrder.verify(
+                try Self.order(expiresIn: -400).signed(with: Self.key), key: Self.key.publicKey, node: "backup1",
+                taskId: 9, fencingToken: 77)
+        }
+        #expect(expired?.code == "order-expired")
+    }
+
+    @Test func aMessageSignedAsOneTypeIsNeverAcceptedAsAnother() throws {
+        // The same key signs both here: the signed type still keeps them apart.
+        let ticket = try Self.ticket().signed(with: Self.key)
+        let asOrder = #expect(throws: SignedEnvelope.Refusal.self) {
+            try PurgeOrder.verify(ticket, key: Self.key.publicKey, node: "backup1", taskId: 7, fencingToken: 42)
+        }
+        #expect(asOrder?.code == "order-forged")
+        let order = try Self.order().signed(with: Self.key)
+        let asTicket = #expect(throws: TransferTicket.Refusal.self) {
+            try TransferTicket.verify(order, key: Self.key.publicKey)
+        }
+        #expect(asTicket?.code == "ticket-forged")
     }
 
     @Test func aSignedTicketVerifiesWithTheCoordinatorsKey() throws {

@@ -146,7 +146,7 @@ struct ConfigFileTests {
                 of: "svnadmin = \"/usr/bin/svnadmin\"", with: "trac_admin = \"/nowhere/trac-admin\"")
             #expect(
                 try refused(text).contains(
-                    "\(file):11: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
+                    "\(file):12: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
             text = original.replacingOccurrences(of: "lease_wait_seconds = 2", with: "lease_wait = 2")
             #expect(try refused(text).contains("\(file):7: agent.lease_wait: unknown key"))
             text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
@@ -173,11 +173,15 @@ struct ConfigFileTests {
             try Self.makePKI(dir, certs: dir.file("pki"), [("hub", "coordinator"), ("cms02", "agent")])
             try FileManager.default.copyItem(
                 atPath: Paths.packageRoot + "/deploy/site.example.toml", toPath: dir.file("site.toml"))
+            // With the CA's key beside the hub's keys the check fails; the hub gets only its part.
+            let withCAKey = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
+            #expect(withCAKey.status == 1 && withCAKey.stderr.contains("ca.key' is readable beside the hub's keys"))
+            try FileManager.default.moveItem(atPath: dir.file("pki/ca.key"), toPath: dir.file("ca.key.offline"))
             let site = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
             #expect(site.status == 0, "\(site.stderr)")
             #expect(site.stdout.contains("ok: 3 nodes, 4 sources, 1 pairings"))
             // The agent's example names files in /etc/scm-backup: point it at this folder.
-            for name in ["ca.pem", "cms02.pem", "cms02.key", "ticket-signing.pub"] {
+            for name in ["ca.pem", "cms02.pem", "cms02.key", "ticket-signing.pub", "purge-signing.pub"] {
                 try FileManager.default.copyItem(atPath: dir.file("pki/\(name)"), toPath: dir.file(name))
             }
             let example = try String(contentsOfFile: Paths.packageRoot + "/deploy/agent.example.toml", encoding: .utf8)

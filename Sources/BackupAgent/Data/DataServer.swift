@@ -27,12 +27,26 @@ public struct DataContext: PeerContext {
 
 /// What the data port shares between requests.
 final class DataPortState: Sendable {
-    /// Serials the site revoked, as the coordinator last said.
-    let revoked = LockedBox<Set<String>>([])
-    /// Tickets whose transfer this node completed as receiver: a replay is refused.
-    let completed = LockedBox<Set<String>>([])
+    /// Serials the site revoked, from the store's list and the coordinator's answers; nil
+    /// until one of them gave a list, and until then every request is refused (fail closed).
+    let revoked = LockedBox<Set<String>?>(nil)
     /// Transfers being served now.
     let active = LockedBox<Int>(0)
+
+    init(revoked: Set<String>? = nil) {
+        self.revoked.withLock { $0 = revoked }
+    }
+
+    /// Whether `serial` is revoked; throws 503 while no list is known.
+    func isRevoked(_ serial: String, node: String) throws -> Bool {
+        guard let serials = revoked.withLock({ $0 }) else {
+            throw WireError(
+                .serviceUnavailable, "no-revocation-list",
+                "Node '\(node)' holds no revocation list yet (none in its store, and the coordinator has not answered); it accepts no peer until it has one."
+            )
+        }
+        return serials.contains(serial.lowercased())
+    }
 }
 
 /// An agent's data port: HTTPS with mutual TLS (site CA), where artifacts move as raw bodies,
@@ -50,10 +64,10 @@ public enum DataServer {
         onRunning: @escaping @Sendable (Int) async -> Void
     ) throws -> some ApplicationProtocol {
         let router = Router(context: DataContext.self)
+        let refusals = RefusalLog()
         router.add(
-            middleware: IdentityMiddleware<DataContext>(isRevoked: { serial in
-                state.revoked.withLock { $0.contains(serial) }
-            }))
+            middleware: IdentityMiddleware<DataContext>(
+                isRevoked: { serial in try state.isRevoked(serial, node: configuration.node) }, refusals: refusals))
         let store = Store(root: configuration.storePath)
         let node = configuration.node
         let stall = configuration.stallSeconds
@@ -88,7 +102,14 @@ public enum DataServer {
             guard peer.name == them else {
                 throw WireError(
                     .forbidden, "ticket-wrong-peer",
-                    "Ticket \(ticket.id) is for a transfer with '\(them)', but the caller is '\(peer.name)'.")
+                    "Ticket \(ticket.id) is for a transfer with '\(them)', but the caller is '\(AuditText.escape(peer.name))'."
+                )
+            }
+            if let peers = configuration.peers, !peers.contains(peer.name) {
+                throw WireError(
+                    .forbidden, "not-a-peer",
+                    "Node '\(node)' exchanges artifacts only with its peers (\(peers.sorted().joined(separator: ", "))), not '\(AuditText.escape(peer.name))'."
+                )
             }
             let location: ArtifactLocation
             do { location = try store.location(ofRelative: relative) } catch let error as BackupError {
@@ -100,6 +121,13 @@ public enum DataServer {
                     "Store '\(store.root)' of '\(node)' has no marker file: is its disk mounted? It refuses transfers.")
             }
             return (ticket, location)
+        }
+
+        /// Checks and changes the store's ticket ledger; a store without a readable one refuses.
+        @Sendable func ledger(_ body: (inout TicketLedger) throws -> Void) throws {
+            do { try store.updateLedger(body) } catch let error as BackupError where error.code == .storeMarker {
+                throw WireError(.serviceUnavailable, "no-ticket-ledger", error.message)
+            }
         }
 
         /// Counts a transfer in, or answers 503 when the node serves its maximum already.
@@ -132,9 +160,16 @@ public enum DataServer {
 
         router.put("/v1/data/**") { request, context -> Response in
             let (ticket, location) = try authorise(request, context, asReceiver: true)
-            guard !state.completed.withLock({ $0.contains(ticket.id) }) else {
-                throw WireError(
-                    .conflict, "ticket-used", "Ticket \(ticket.id) was used for a completed transfer; it is spent.")
+            // The ledger refuses a spent or superseded ticket, across restarts.
+            try ledger { ledger in
+                if let refusal = ledger.refusal(
+                    epoch: ticket.epoch, task: ticket.taskId, token: ticket.fencingToken, id: ticket.id)
+                {
+                    throw WireError(.conflict, refusal.code, "Ticket \(ticket.id) is refused: \(refusal.reason).")
+                }
+                ledger.note(
+                    epoch: ticket.epoch, task: ticket.taskId, token: ticket.fencingToken, spent: nil,
+                    expiresAt: ticket.expiresAt, now: Date())
             }
             let held = try store.held(location)
             if held != .absent {
@@ -149,7 +184,8 @@ public enum DataServer {
                         path: ticket.path, size: ticket.size, sha256: ticket.sha256, md5: ticket.md5, resumedFrom: 0,
                         skipped: true))
             }
-            let dna = try Self.dna(from: request, ticket: ticket)
+            // The sidecar is written from the catalog's facts in the ticket, never from the sender.
+            let dna = ticket.sidecar()
             let start = try Self.rangeStart(request.headers[.contentRange], size: ticket.size)
             try admit()
             defer { release() }
@@ -188,8 +224,14 @@ public enum DataServer {
                     try buffer.withUnsafeReadableBytes { try incoming.append($0) }
                     lastProgress.withLock { $0 = Date() }
                 }
-                let (published, computed) = try incoming.finish()
-                state.completed.withLock { _ = $0.insert(ticket.id) }
+                // Spent (fsynced) once the bytes are good, before anything is published or answered.
+                let (published, computed) = try incoming.finish {
+                    try ledger { ledger in
+                        ledger.note(
+                            epoch: ticket.epoch, task: ticket.taskId, token: ticket.fencingToken, spent: ticket.id,
+                            expiresAt: ticket.expiresAt, now: Date())
+                    }
+                }
                 logger.info(
                     "artifact received",
                     metadata: [
@@ -249,6 +291,7 @@ public enum DataServer {
                 release()
                 throw error
             }
+            let channel = context.channel
             var headers = HTTPFields()
             headers[HTTPField.Name(DataHeader.dna)!] = Data(sidecar).base64EncodedString()
             headers[.contentType] = "application/gzip"
@@ -258,14 +301,32 @@ public enum DataServer {
                     fd.closeAfterError()
                     release()
                 }
-                var buffer = ByteBuffer()
-                while true {
-                    buffer.clear(minimumCapacity: 1 << 20)
-                    let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
-                        try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<(1 << 20)]))
+                // A reader that takes nothing for stall_seconds is cut, and its slot given back.
+                let lastWrite = LockedBox(Date())
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: .seconds(1))
+                            if lastWrite.withLock({ Date().timeIntervalSince($0) }) > stall {
+                                logger.warning(
+                                    "reader stalled; cut",
+                                    metadata: ["scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)"])
+                                channel.close(promise: nil)
+                                return
+                            }
+                        }
                     }
-                    if n == 0 { break }
-                    try await writer.write(buffer)
+                    defer { group.cancelAll() }
+                    var buffer = ByteBuffer()
+                    while true {
+                        buffer.clear(minimumCapacity: 1 << 20)
+                        let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
+                            try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<(1 << 20)]))
+                        }
+                        if n == 0 { break }
+                        try await writer.write(buffer)
+                        lastWrite.withLock { $0 = Date() }
+                    }
                 }
                 try await writer.finish(nil)
             }
@@ -277,28 +338,12 @@ public enum DataServer {
             ca: configuration.coordinator.caCertificate)
         let listen = configuration.dataListen ?? ("127.0.0.1", 0)
         return Application(
-            router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+            router: router,
+            server: Listener.http1(
+                tls: tls, limits: configuration.dataLimits, counter: ConnectionCounter(), refusals: refusals),
             configuration: ApplicationConfiguration(
                 address: .hostname(listen.host, port: listen.port), serverName: "scm-backup-data"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
-    }
-
-    /// The DNA the sender sent, which must describe the ticket's artifact.
-    static func dna(from request: Request, ticket: TransferTicket) throws -> DNA {
-        guard let text = request.headers[HTTPField.Name(DataHeader.dna)!], let bytes = Data(base64Encoded: text) else {
-            throw WireError(.badRequest, "no-dna", "The artifact's DNA (SCM-DNA, base64 JSON) is missing.")
-        }
-        let dna: DNA
-        do { dna = try DNA.decode(Array(bytes), path: "the SCM-DNA header") } catch let error as BackupError {
-            throw WireError(.badRequest, "bad-dna", error.message)
-        }
-        guard dna.size == ticket.size, (dna.sha256 ?? dna.md5) == (ticket.sha256 ?? ticket.md5) else {
-            throw WireError(
-                .badRequest, "dna-mismatch",
-                "The DNA sent for '\(ticket.path)' (\(dna.size) bytes, \(dna.sha256 ?? dna.md5 ?? "-")) is not the ticket's (\(ticket.size) bytes, \(ticket.sha256 ?? ticket.md5 ?? "-"))."
-            )
-        }
-        return dna
     }
 
     /// The first byte of a `Content-Range: bytes START-END/SIZE`; 0 without one.

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BackupCore
+import BackupHTTP
 import BackupProtocol
 import Foundation
 import Logging
@@ -14,6 +15,8 @@ struct TransferRunner: Sendable {
     let configuration: AgentConfiguration
     let client: CoordinatorClient
     let progress: ProgressBox
+    /// The newest ticket: each renewal of the lease brings a fresh one, used by the next attempt.
+    let ticket: LockedBox<String?>
     let logger: Logger
 
     struct Stalled: Error, CustomStringConvertible {
@@ -22,7 +25,7 @@ struct TransferRunner: Sendable {
     }
 
     func run(_ task: TaskInfo) async throws -> TaskOutcome {
-        guard let order = task.transfer, let ticket = order.ticket else {
+        guard let order = task.transfer, order.ticket != nil else {
             throw BackupError(.invalidArgument, "Transfer task \(task.id) carries no order or ticket.")
         }
         guard let peerURL = order.peerURL else {
@@ -58,6 +61,7 @@ struct TransferRunner: Sendable {
         return try await CoordinatorClient.withHTTPClient(configuration.coordinator, pinnedTo: peer) { http in
             var lastError: any Error = Stalled(seconds: configuration.stallSeconds)
             for attempt in 1...3 {
+                guard let ticket = self.ticket.withLock({ $0 }) ?? order.ticket else { break }
                 do {
                     return try await withStallWatch {
                         order.direction == .push
@@ -193,15 +197,14 @@ struct TransferRunner: Sendable {
         let started = Date()
         let response = try await execute(get, via: http, to: order.sender, timeout: .hours(24))
         try await Self.requireSuccess(response, what: "GET", of: order.path, at: order.sender)
-        guard let text = response.headers.first(name: DataHeader.dna), let bytes = Data(base64Encoded: text) else {
-            throw BackupError(.io, "'\(order.sender)' sent '\(order.path)' without its DNA.")
-        }
-        let dna = try DNA.decode(Array(bytes), path: "the DNA '\(order.sender)' sent")
-        guard (dna.sha256 ?? dna.md5) == (order.sha256 ?? order.md5), dna.size == order.size else {
+        // The sidecar comes from the catalog's facts the coordinator sent, not from the sender.
+        guard let facts = order.facts else {
             throw BackupError(
-                .sidecarInvalid,
-                "The DNA '\(order.sender)' sent for '\(order.path)' is not the catalog's digest and size.")
+                .invalidArgument,
+                "Transfer task of '\(order.path)' carries no facts of the artifact; the coordinator must send them.")
         }
+        let dna = facts.sidecar(
+            path: order.path, digests: ArtifactDigests(size: order.size, sha256: order.sha256, md5: order.md5))
         let resumed = response.status.code == 206
         let incoming = try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: !resumed)
         guard incoming.received == (resumed ? offset : 0) else {

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupHTTP
 import BackupProtocol
 import Foundation
 
@@ -38,6 +39,9 @@ public struct AgentConfiguration: Sendable {
     public var purgeKeyPath: String?
     /// Pre-backup steps this node allows, by name (`[pre_backup.NAME]`); the site only names one.
     public var preBackupSteps: [String: PreBackupStepDefinition] = [:]
+    /// Timeouts and caps of the data port (`handshake_timeout`, `idle_timeout`,
+    /// `max_connections`, `max_connections_per_address` in `[agent]`).
+    public var dataLimits = ListenerLimits()
     /// The variables `[tools].env` adds; a pre-backup step gets these and nothing else.
     public var toolEnvironment: [String: String] = [:]
 
@@ -144,6 +148,7 @@ public struct AgentConfiguration: Sendable {
             }
             config.purgeKeyPath = path
         }
+        config.dataLimits = try ListenerLimits.read(a)
         if let wait = try a.int("lease_wait_seconds") {
             guard (1...30).contains(wait) else { throw a.error("lease_wait_seconds", "\(wait) is outside 1...30") }
             config.leaseWaitSeconds = wait

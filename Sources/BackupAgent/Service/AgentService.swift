@@ -1,4 +1,5 @@
 import BackupCore
+import BackupHTTP
 import BackupProtocol
 import Foundation
 import Logging
@@ -28,7 +29,13 @@ public struct AgentService: Service {
             logger.error("the store cannot be used", metadata: ["scm.error": "\(error)"])
         }
         let stopping = StopFlag()
-        let dataPort = DataPortState()
+        // The revocation list kept in the store, so that a restart without the hub fails closed.
+        let store = Store(root: configuration.storePath)
+        let dataPort: DataPortState
+        do { dataPort = DataPortState(revoked: try store.readRevokedSerials()) } catch {
+            logger.error("the stored revocation list cannot be read", metadata: ["scm.error": "\(error)"])
+            dataPort = DataPortState()
+        }
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -40,7 +47,7 @@ public struct AgentService: Service {
                     while !stopping.isSet {
                         do {
                             let registered = try await register(client, dataPort: port)
-                            dataPort.revoked.withLock { $0 = Set(registered.revokedSerials) }
+                            keepRevocations(registered.revokedSerials, dataPort)
                             backoff.reset()
                             try await serve(
                                 client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping,
@@ -84,6 +91,18 @@ public struct AgentService: Service {
         return port
     }
 
+    /// Adds the coordinator's revoked serials to the store's list (which only grows) and to
+    /// the data port's.
+    private func keepRevocations(_ serials: [String], _ dataPort: DataPortState) {
+        var merged = Set(serials.map { $0.lowercased() })
+        do { merged = try Store(root: configuration.storePath).mergeRevokedSerials(merged) } catch {
+            // The data port still gets the coordinator's list; the next answer tries the disk again.
+            logger.error("the revocation list cannot be kept in the store", metadata: ["scm.error": "\(error)"])
+        }
+        let union = merged
+        dataPort.revoked.withLock { $0 = ($0 ?? []).union(union) }
+    }
+
     private func register(_ client: CoordinatorClient, dataPort: Int?) async throws -> RegisterResponse {
         var total: Int64 = 0
         var free: Int64 = 0
@@ -115,7 +134,7 @@ public struct AgentService: Service {
                         "POST", "/v1/agents/heartbeat",
                         body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
                         as: RegisterResponse.self)
-                    dataPort.revoked.withLock { $0 = Set(answer.revokedSerials) }
+                    keepRevocations(answer.revokedSerials, dataPort)
                 }
             }
             group.addTask {
@@ -145,13 +164,15 @@ public struct AgentService: Service {
         logger.info("task started", metadata: metadata)
         let period = max(1.0, (task.leaseExpiresAt?.timeIntervalSinceNow ?? 60) / 3)
         let progress = ProgressBox()
+        let ticket = LockedBox<String?>(task.transfer?.ticket)
         let outcome: Result<TaskOutcome, any Error> = await withTaskGroup(of: Result<TaskOutcome, any Error>?.self) {
             group in
             group.addTask {
                 await Result(catching: {
                     task.kind == .transfer
                         ? try await TransferRunner(
-                            configuration: configuration, client: client, progress: progress, logger: logger
+                            configuration: configuration, client: client, progress: progress, ticket: ticket,
+                            logger: logger
                         ).run(task)
                         : try await TaskRunner(configuration: configuration, progress: progress, logger: logger).run(
                             task)
@@ -169,10 +190,11 @@ public struct AgentService: Service {
                     let progressed = task.kind != .transfer || now.bytesDone != lastBytes
                     lastBytes = now.bytesDone
                     do {
-                        _ = try await client.send(
+                        let renewed = try await client.send(
                             "POST", "/v1/tasks/\(task.id)/renew",
                             body: RenewRequest(fencingToken: task.fencingToken, progressed: progressed, progress: now),
                             as: TaskInfo.self)
+                        if let fresh = renewed.transfer?.ticket { ticket.withLock { $0 = fresh } }
                     } catch {
                         // The work goes on (its result may still land); the coordinator decides
                         // whether that result is accepted, and the operator sees why here.

@@ -178,20 +178,56 @@ struct TaskRunner: Sendable {
         case .transfer:
             throw BackupError(.invalidArgument, "Transfer task \(task.id) is run by the transfer runner.")
         case .purge:
-            guard let paths = task.artifacts, !paths.isEmpty else {
-                throw BackupError(.invalidArgument, "Purge task \(task.id) names no artifacts.")
+            guard let keyPath = configuration.purgeKeyPath else {
+                throw BackupError(
+                    .refused,
+                    "Node '\(configuration.node)' has no purge_key in its agent.toml, so it carries out no purge order; nothing was deleted."
+                )
+            }
+            guard let envelope = task.purgeOrder else {
+                throw BackupError(
+                    .refused, "Purge task \(task.id) carries no signed purge order; nothing was deleted.")
+            }
+            let key = try Ed25519PEM.readPublicKey(keyPath)
+            let order: PurgeOrder
+            do throws(SignedEnvelope.Refusal) {
+                order = try PurgeOrder.verify(
+                    envelope, key: key, node: configuration.node, taskId: task.id, fencingToken: task.fencingToken)
+            } catch {
+                throw BackupError(
+                    .refused, "Purge task \(task.id) is refused (\(error.code)): \(error.message) Nothing was deleted.")
             }
             let store = try storeForReading(configuration)
-            progress.set("deleting \(paths.count) artifacts")
-            let items = try store.purge(exactly: paths)
-            let deleted = items.filter { !$0.keep }.map { String($0.artifact.path.dropFirst(store.root.count + 1)) }
-            let kept = items.filter(\.keep).map {
-                "\($0.artifact.path.dropFirst(store.root.count + 1)) (\($0.reasons.joined(separator: ", ")))"
+            try store.updateLedger { ledger in
+                if let refusal = ledger.refusal(
+                    epoch: order.epoch, task: order.taskId, token: order.fencingToken, id: order.id)
+                {
+                    throw BackupError(
+                        .refused, "Purge order \(order.id) is refused: \(refusal.reason). Nothing was deleted.")
+                }
+                ledger.note(
+                    epoch: order.epoch, task: order.taskId, token: order.fencingToken, spent: order.id,
+                    expiresAt: order.expiresAt, now: Date())
+            }
+            progress.set("deleting \(order.copies.count) artifacts")
+            let expected = Dictionary(
+                order.copies.map { ($0.path, ArtifactDigests(size: $0.size, sha256: $0.sha256, md5: $0.md5)) },
+                uniquingKeysWith: { first, _ in first })
+            let items = try store.purge(exactly: order.copies.map(\.path), expected: expected)
+            let relative = { (item: PurgeItem) in String(item.artifact.path.dropFirst(store.root.count + 1)) }
+            let deleted = items.filter { !$0.keep }.map(relative)
+            let kept = items.filter(\.keep).map { "\(relative($0)) (\($0.reasons.joined(separator: ", ")))" }
+            // A copy whose bytes were not the order's is quarantined and reported as such.
+            let quarantined = items.filter { $0.quarantined != nil }.compactMap { item -> CopyReport? in
+                guard let location = item.artifact.location else { return nil }
+                return copyReport(
+                    location, size: item.artifact.size, dna: nil, state: "quarantined",
+                    problem: item.reasons.joined(separator: "; "))
             }
             return TaskOutcome(
                 detail: "deleted \(deleted.count) artifacts"
                     + (kept.isEmpty ? "" : "; kept \(kept.joined(separator: ", "))"),
-                artifacts: ArtifactReport(complete: false, copies: [], deleted: deleted))
+                artifacts: ArtifactReport(complete: false, copies: quarantined, deleted: deleted))
         }
     }
 
@@ -223,7 +259,8 @@ struct TaskRunner: Sendable {
             path: location.relativePath, origin: location.origin, kind: location.kind, source: location.source,
             stamp: location.stamp, size: size, sha256: dna?.sha256, md5: dna?.md5,
             revision: dna?.revision ?? location.revision,
-            created: dna?.created, state: state, verifiedAt: verifiedAt, problem: problem)
+            created: dna?.created, state: state, verifiedAt: verifiedAt, problem: problem, regressions: dna?.regressions
+        )
     }
 
     /// The store for read-only tasks; an unmounted store (no marker) is refused, not read.

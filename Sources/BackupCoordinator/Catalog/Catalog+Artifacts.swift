@@ -143,6 +143,11 @@ extension Catalog {
                     ]))
             artifact = try Row.fetchOne(
                 db, sql: "SELECT * FROM artifact WHERE id = ?", arguments: [db.lastInsertedRowID])
+            if ownBackup, let flags = copy.regressions, !flags.isEmpty {
+                try db.execute(
+                    sql: "UPDATE artifact SET regressions = ? WHERE id = ?",
+                    arguments: [try Catalog.json(flags.map { AuditText.escape($0, limit: 200) }), db.lastInsertedRowID])
+            }
         } else if ownBackup, let row = artifact, row["confirmed"] == false {
             // The origin confirms: its digests become the reference and the copies are judged again.
             let id: Int64 = row["id"]
@@ -244,6 +249,30 @@ extension Catalog {
                     sql: "UPDATE copy SET state = 'mismatch', problem = ? WHERE artifactId = ? AND node = ?",
                     arguments: [problem, id, node])
             }
+        }
+    }
+
+    /// The catalog's facts of the artifact at store-relative `path` (as a copy on any node),
+    /// with its reference digests; nil when the catalog has no such copy.
+    public func facts(ofPath path: String) throws -> (
+        facts: TransferTicket.Facts, size: Int64, sha256: String?, md5: String?
+    )? {
+        try pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT artifact.* FROM artifact JOIN copy ON copy.artifactId = artifact.id WHERE copy.path = ? LIMIT 1",
+                    arguments: [path])
+            else { return nil }
+            let regressions: String? = row["regressions"]
+            let flags = try regressions.map { try WireJSON.decoder().decode([String].self, from: Data($0.utf8)) }
+            return (
+                TransferTicket.Facts(
+                    origin: row["origin"], kind: row["kind"], source: row["source"], revision: row["revision"],
+                    created: row["created"], regressions: flags),
+                row["size"], row["sha256"], row["md5"]
+            )
         }
     }
 

@@ -10,6 +10,20 @@ public struct Catalog: Sendable {
 
     /// Opens (creating and migrating) the catalog at `path`.
     public init(path: String) throws {
+        // The catalog and its WAL hold the site's map of every copy: owner only. SQLite gives
+        // the -wal and -shm files the database's own mode.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw BackupError(.io, "Cannot open the catalog '\(path)': \(String(cString: strerror(errno))).")
+        }
+        close(fd)
+        for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            guard chmod(file, 0o600) == 0 else {
+                throw BackupError(
+                    .io,
+                    "Cannot make the catalog file '\(file)' private (chmod 600): \(String(cString: strerror(errno))).")
+            }
+        }
         var config = Configuration()
         config.busyMode = .timeout(5)
         pool = try DatabasePool(path: path, configuration: config)
@@ -44,7 +58,29 @@ public struct Catalog: Sendable {
             try db.alter(table: "task") { t in t.add(column: "notBefore", .datetime) }
         }
         registerTrustMigration(&migrator)
+        // The catalog's random epoch: tickets and purge orders name it, and a receiver's ledger
+        // keys the fencing tokens it saw by it, so a rebuilt catalog starting its counter anew
+        // is never confused with this one.
+        migrator.registerMigration("v5-epoch") { db in
+            try db.create(table: "meta") { t in
+                t.primaryKey("name", .text)
+                t.column("value", .text).notNull()
+            }
+            try db.execute(
+                sql: "INSERT INTO meta (name, value) VALUES ('epoch', ?)", arguments: [SignedEnvelope.randomID()])
+            try db.alter(table: "artifact") { t in t.add(column: "regressions", .text) }
+        }
         return migrator
+    }
+
+    /// The catalog's epoch (128 random bits, hex), fixed when it was made.
+    public func epoch() throws -> String {
+        try pool.read { db in
+            guard let epoch = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'epoch'") else {
+                throw BackupError(.io, "The catalog has no epoch in its meta table; it is damaged.")
+            }
+            return epoch
+        }
     }
 
     /// Records an agent's registration (insert or update).

@@ -1,4 +1,5 @@
 import BackupCore
+import BackupHTTP
 import BackupProtocol
 import Foundation
 
@@ -253,14 +254,24 @@ extension CoordinatorConfiguration {
                 throw c.error("ticket_key", "'\(config.ticketKey!)' is not an Ed25519 private key: \(error)")
             }
         }
-        if let v = try c.int("ticket_hours") {
-            guard (1...24 * 14).contains(v) else { throw c.error("ticket_hours", "\(v) is outside 1...336") }
-            config.ticketHours = v
+        if c.keys.contains("ticket_hours") {
+            _ = try c.int("ticket_hours")
+            throw c.error(
+                "ticket_hours",
+                "is no longer set: a ticket lives twice lease_seconds and each renewal brings a fresh one")
+        }
+        if let key = try c.string("purge_key") {
+            let path = file.resolve(key)
+            do { _ = try Ed25519PEM.readPrivateKey(path) } catch {
+                throw c.error("purge_key", "'\(path)' is not an Ed25519 private key: \(error)")
+            }
+            config.purgeKey = path
         }
         if let v = try c.double("retry_seconds") {
             guard (0...3600).contains(v) else { throw c.error("retry_seconds", "\(v) is outside 0...3600") }
             config.retrySeconds = v
         }
+        config.limits = try ListenerLimits.read(c)
         if let v = try c.int("heartbeat_seconds") {
             guard (1...600).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...600") }
             config.heartbeatSeconds = v

@@ -13,7 +13,9 @@ struct TransferDesk: Sendable {
     let catalog: Catalog
     let signals: TaskSignals
     let ticketKey: Curve25519.Signing.PrivateKey?
-    let ticketHours: Int
+    let purgeKey: Curve25519.Signing.PrivateKey?
+    /// How long a ticket or purge order is good for: twice the lease.
+    let signedLifetime: TimeInterval
     let logger: Logger
 
     /// Copies states that make a copy unfit to send.
@@ -93,21 +95,47 @@ struct TransferDesk: Sendable {
         return task
     }
 
-    /// Adds a fresh ticket (with this lease's fencing token) and the other party's data URL to
-    /// a leased transfer task.
+    /// Adds what a leased task needs signed, bound to this lease's fencing token: a transfer a
+    /// fresh ticket (with the catalog's facts) and the other party's data URL, a purge its
+    /// order naming each copy's size and digest.
     func equip(_ task: TaskInfo, now: Date) throws -> TaskInfo {
+        if task.kind == .purge { return try equipPurge(task, now: now) }
         guard task.kind == .transfer, var order = task.transfer, let key = ticketKey else { return task }
+        guard let known = try catalog.facts(ofPath: order.path) else {
+            throw BackupError(
+                .notFound, "Transfer task \(task.id) names '\(order.path)', which the catalog no longer lists.")
+        }
         let ticket = TransferTicket(
-            taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose, path: order.path,
-            sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender, receiver: order.receiver,
-            expiresAt: now.addingTimeInterval(Double(ticketHours) * 3600))
+            epoch: try catalog.epoch(), taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose,
+            path: order.path, sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender,
+            receiver: order.receiver, expiresAt: now.addingTimeInterval(signedLifetime), facts: known.facts)
         order.ticket = try ticket.signed(with: key)
+        order.facts = known.facts
         let other = order.initiator == order.sender ? order.receiver : order.sender
         if let port = try catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
             order.peerURL = "https://\(address.contains(":") ? "[\(address)]" : address):\(port)"
         }
         var equipped = task
         equipped.transfer = order
+        return equipped
+    }
+
+    /// Signs a purge task's order: each named copy with the catalog's size and digest.
+    private func equipPurge(_ task: TaskInfo, now: Date) throws -> TaskInfo {
+        guard let key = purgeKey else { return task }
+        var copies: [PurgeOrder.Copy] = []
+        for path in task.artifacts ?? [] {
+            guard let known = try catalog.facts(ofPath: path) else {
+                throw BackupError(
+                    .notFound, "Purge task \(task.id) names '\(path)', which the catalog no longer lists.")
+            }
+            copies.append(PurgeOrder.Copy(path: path, size: known.size, sha256: known.sha256, md5: known.md5))
+        }
+        let order = PurgeOrder(
+            epoch: try catalog.epoch(), node: task.node, taskId: task.id, fencingToken: task.fencingToken,
+            expiresAt: now.addingTimeInterval(signedLifetime), copies: copies)
+        var equipped = task
+        equipped.purgeOrder = try order.signed(with: key)
         return equipped
     }
 

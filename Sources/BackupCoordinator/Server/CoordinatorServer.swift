@@ -38,10 +38,14 @@ public struct CoordinatorConfiguration: Sendable {
     /// The site: only its nodes may register, and tasks name its nodes and sources.
     public var site: SiteConfiguration
     /// The Ed25519 key that signs transfer tickets (`ticket-signing.key`); nil: no transfers.
+    /// A ticket lives twice `leaseSeconds`; each renewal of the lease brings a fresh one.
     public var ticketKey: String?
-    /// How long a transfer ticket is good for: long enough for a large cross-site transfer and
-    /// its resumption. The default is 24 hours; a task leased again gets a fresh ticket.
-    public var ticketHours = 24
+    /// The Ed25519 key that signs purge orders (`purge-signing.key`); nil: no purges.
+    public var purgeKey: String?
+    /// Handshake and idle timeouts and connection caps of the listener (`handshake_timeout`,
+    /// `idle_timeout`, `max_connections`, `max_connections_per_address`). The defaults are 10 s,
+    /// 60 s, 4096 and 64.
+    public var limits = ListenerLimits()
 
     public init(
         certificate: String, privateKey: String, caCertificate: String, revocationList: String?, database: String,
@@ -74,6 +78,17 @@ public enum CoordinatorServer {
             certificate: config.certificate, privateKey: config.privateKey, ca: config.caCertificate)
     }
 
+    /// The CA keys readable beside the hub's own keys: the running coordinator never needs
+    /// `ca.key`, and one on the hub lets whoever takes the hub mint any identity.
+    public static func caKeysBeside(_ config: CoordinatorConfiguration) -> [String] {
+        let folders = Set(
+            [config.certificate, config.privateKey, config.ticketKey, config.purgeKey]
+                .compactMap { $0 }.map { ($0 as NSString).deletingLastPathComponent })
+        return folders.sorted().map { $0 + "/" + SiteCA.caKeyFile }.filter {
+            FileManager.default.isReadableFile(atPath: $0)
+        }
+    }
+
     /// Reads the certificate, key and CA the server would use, so that `--check` finds a bad
     /// one before start-up does.
     public static func checkTLSFiles(_ config: CoordinatorConfiguration) throws {
@@ -92,8 +107,10 @@ public enum CoordinatorServer {
     ) throws -> some ApplicationProtocol {
         let router = Router(context: CoordinatorContext.self)
         let revocations = RevocationSource(path: config.revocationList)
+        let refusals = RefusalLog()
         router.add(
-            middleware: IdentityMiddleware<CoordinatorContext>(isRevoked: { try revocations.current().isRevoked($0) }))
+            middleware: IdentityMiddleware<CoordinatorContext>(
+                isRevoked: { try revocations.current().isRevoked($0) }, refusals: refusals))
         let heartbeat = config.heartbeatSeconds
         let site = config.site
 
@@ -157,8 +174,9 @@ public enum CoordinatorServer {
         let signals = TaskSignals()
         let desk = TransferDesk(
             site: site, catalog: catalog, signals: signals,
-            ticketKey: try config.ticketKey.map { try Ed25519PEM.readPrivateKey($0) }, ticketHours: config.ticketHours,
-            logger: logger)
+            ticketKey: try config.ticketKey.map { try Ed25519PEM.readPrivateKey($0) },
+            purgeKey: try config.purgeKey.map { try Ed25519PEM.readPrivateKey($0) },
+            signedLifetime: 2 * config.leaseSeconds, logger: logger)
         let leaseSeconds = config.leaseSeconds
         let stallSeconds = config.stallSeconds
         let maxWait = config.maxLeaseWaitSeconds
@@ -166,7 +184,7 @@ public enum CoordinatorServer {
         router.post("/v1/tasks") { request, context in
             let peer = try context.requirePeer([.admin], for: "submit tasks")
             let body = try await request.decodeJSON(SubmitTaskRequest.self)
-            let definition = try Self.check(body, site: site, catalog: catalog)
+            let definition = try Self.check(body, site: site, catalog: catalog, hasPurgeKey: config.purgeKey != nil)
             var request = body
             if body.kind == .verify, body.olderThanDays != nil || body.budgetBytes != nil {
                 request.artifacts = try catalog.verificationDue(
@@ -238,14 +256,15 @@ public enum CoordinatorServer {
             let id = try context.parameters.require("id", as: Int64.self)
             let body = try await request.decodeJSON(RenewRequest.self)
             let now = Date()
-            return try JSONResponse.make(
-                try Self.apply(id, catalog, progress: body.progress) {
-                    (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
-                    try task.renew(
-                        by: peer.name, token: body.fencingToken, now: now, duration: leaseSeconds,
-                        progressed: body.progressed,
-                        stallLimit: stallSeconds)
-                })
+            let renewed = try Self.apply(id, catalog, progress: body.progress) {
+                (task: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+                try task.renew(
+                    by: peer.name, token: body.fencingToken, now: now, duration: leaseSeconds,
+                    progressed: body.progressed,
+                    stallLimit: stallSeconds)
+            }
+            // A fresh ticket or order with each renewal: they live only twice the lease.
+            return try JSONResponse.make(try desk.equip(renewed, now: now))
         }
         router.post("/v1/tasks/:id/result") { request, context in
             let peer = try siteAgent(context, for: "report task results")
@@ -287,7 +306,10 @@ public enum CoordinatorServer {
         appConfig.backlog = 256
         return Application(
             // HTTP/2 where the client offers it (ALPN "h2"), HTTP/1.1 otherwise.
-            router: router, server: try .http2Upgrade(tlsConfiguration: try tlsConfiguration(config)),
+            router: router,
+            server: Listener.http2(
+                tls: try tlsConfiguration(config), limits: config.limits, counter: ConnectionCounter(),
+                refusals: refusals),
             configuration: appConfig,
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) }, logger: logger)
     }
@@ -309,8 +331,8 @@ public enum CoordinatorServer {
 
     /// Checks a submitted task against the site and the catalog; returns the definition of a
     /// backup's source. Operators name configured nodes, sources and catalogued copies only.
-    static func check(_ body: SubmitTaskRequest, site: SiteConfiguration, catalog: Catalog) throws
-        -> SourceDefinition?
+    static func check(_ body: SubmitTaskRequest, site: SiteConfiguration, catalog: Catalog, hasPurgeKey: Bool)
+        throws -> SourceDefinition?
     {
         guard let node = site.node(body.node) else {
             throw WireError(
@@ -333,6 +355,12 @@ public enum CoordinatorServer {
         case .purge:
             guard let paths = body.artifacts, !paths.isEmpty else {
                 throw WireError(.badRequest, "malformed-json", "A purge task needs field \"artifacts\" (paths).")
+            }
+            guard hasPurgeKey else {
+                throw WireError(
+                    .serviceUnavailable, "no-purge-key",
+                    "The coordinator has no purge_key configured, so it cannot sign purge orders; add purge_key to [coordinator]."
+                )
             }
             let held = try catalog.copyStates(node: node.name)
             if let missing = paths.first(where: { held[$0] == nil }) {

@@ -12,6 +12,15 @@ public struct PurgeItem: Sendable {
     public var keep: Bool
     /// Why it is kept (policy slots, "newest verified", "regression"), or why it goes.
     public var reasons: [String]
+    /// Where it was quarantined instead of deleted, when its bytes were not the order's.
+    public var quarantined: String?
+
+    public init(artifact: StoredArtifact, keep: Bool, reasons: [String], quarantined: String? = nil) {
+        self.artifact = artifact
+        self.keep = keep
+        self.reasons = reasons
+        self.quarantined = quarantined
+    }
 }
 
 extension Store {
@@ -94,7 +103,13 @@ extension Store {
     /// of a source that verifies against its DNA is never deleted, whatever the order says.
     /// A path that is not a clean store-relative artifact path is refused before anything is
     /// deleted; one already gone counts as deleted. `last` is moved when its stamp goes.
-    public func purge(exactly relativePaths: [String]) throws -> [PurgeItem] {
+    ///
+    /// With `expected` (a signed order's size and digest per path), each copy is hashed first:
+    /// one whose bytes are not what the order names is quarantined, never deleted (it may be
+    /// the only trace of what went wrong), and reported with `quarantined` set.
+    public func purge(exactly relativePaths: [String], expected: [String: ArtifactDigests]? = nil) throws
+        -> [PurgeItem]
+    {
         var targets: [(String, ArtifactLocation)] = []
         for relative in relativePaths {
             let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -129,6 +144,28 @@ extension Store {
                 if artifact.path == newestIntact?.path {
                     items.append(PurgeItem(artifact: artifact, keep: true, reasons: ["newest verified"]))
                     continue
+                }
+                if let expected {
+                    guard let wanted = expected[relative] else {
+                        items.append(PurgeItem(artifact: artifact, keep: true, reasons: ["not in the signed order"]))
+                        continue
+                    }
+                    let actual = try Store.digest(artifact.path, wanted.sha256 != nil ? .sha256 : .md5)
+                    let differs =
+                        actual.size != wanted.size
+                        || (wanted.sha256 != nil ? actual.sha256 != wanted.sha256 : actual.md5 != wanted.md5)
+                    if differs {
+                        let moved = try quarantine(artifact)
+                        var item = PurgeItem(
+                            artifact: artifact, keep: true,
+                            reasons: [
+                                "its bytes (\(actual.size) bytes, \(actual.sha256 ?? actual.md5 ?? "-")) are not the order's; quarantined as \(moved)"
+                            ])
+                        item.quarantined = moved
+                        items.append(item)
+                        deletedStamps = true
+                        continue
+                    }
                 }
                 try delete(artifact, sourceFolder: sourceFolder)
                 deletedStamps = true

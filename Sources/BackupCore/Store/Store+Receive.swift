@@ -103,7 +103,12 @@ public final class IncomingArtifact {
     }
 
     /// Checks and publishes the artifact; returns it with the digests computed here.
-    public func finish() throws -> (published: PublishedArtifact, computed: ArtifactDigests) {
+    /// `beforePublish` runs once the bytes are known good and before the sidecar and the final
+    /// name appear (a receiver records its ticket as spent there); if it throws, nothing is
+    /// published and the verified partial is kept.
+    public func finish(beforePublish: () throws -> Void = {}) throws -> (
+        published: PublishedArtifact, computed: ArtifactDigests
+    ) {
         guard received == dna.size else {
             throw BackupError(
                 .archiveTruncated,
@@ -129,6 +134,7 @@ public final class IncomingArtifact {
                 "Mutant transfer of '\(location.relativePath)': \(reasons.joined(separator: "; ")); nothing was published."
             )
         }
+        try beforePublish()
         let folder = (finalPath as NSString).deletingLastPathComponent
         try FileSystem.writeAtomically(try dna.encoded(), to: finalPath + ".dna")
         do {

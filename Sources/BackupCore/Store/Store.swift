@@ -57,7 +57,10 @@ public struct Store: Sendable {
     /// the existing one if there is one.
     @discardableResult
     public func adopt(now: Date = Date()) throws -> StoreMarker {
-        if let marker = try readMarker() { return marker }
+        if let marker = try readMarker() {
+            try ensureLedger()
+            return marker
+        }
         let marker = StoreMarker(created: now)
         try writeMarker(marker)
         return marker
@@ -72,6 +75,7 @@ public struct Store: Sendable {
     private func writeMarker(_ marker: StoreMarker) throws {
         try FileSystem.makeDirectories(root)
         try FileSystem.writeAtomically(try marker.encoded(), to: markerPath)
+        try ensureLedger()
     }
 
     /// The absolute path of a location in this store.

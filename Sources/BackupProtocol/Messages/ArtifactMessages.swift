@@ -41,12 +41,15 @@ public struct CopyReport: Codable, Sendable, Equatable {
     public var verifiedAt: Date?
     /// Why it is not intact.
     public var problem: String?
+    /// Why the sidecar flags the artifact a regression of its source (see `Protocol/dna.md`).
+    public var regressions: [String]?
 
     public init(
         path: String, origin: String, kind: String, source: String, stamp: String, size: Int64, sha256: String?,
         md5: String?, revision: String?, created: Date?, state: String, verifiedAt: Date? = nil,
-        problem: String? = nil
+        problem: String? = nil, regressions: [String]? = nil
     ) {
+        self.regressions = regressions
         self.path = path
         self.origin = origin
         self.kind = kind

@@ -98,6 +98,9 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var transfer: TransferOrder?
     /// A queued task that failed before is not handed out again before this moment.
     public var retryAt: Date?
+    /// For `purge`, set when leased: the signed order (`scm-backup-purge-order/1`); an agent
+    /// deletes nothing without it.
+    public var purgeOrder: String?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: String, attempts: Int, fencingToken: UInt64,

@@ -24,6 +24,9 @@ public struct TransferOrder: Codable, Sendable, Equatable {
     /// party's data port URL, e.g. `https://backup1.example.org:8444`.
     public var ticket: String?
     public var peerURL: String?
+    /// Set when leased: the catalog's facts of the artifact, from which a pulling receiver
+    /// writes its sidecar (never from what the sender sends).
+    public var facts: TransferTicket.Facts?
 
     public init(
         path: String, sha256: String?, md5: String?, size: Int64, sender: String, receiver: String,

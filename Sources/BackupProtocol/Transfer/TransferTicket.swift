@@ -5,13 +5,19 @@ import Foundation
 /// The coordinator's authorisation of one transfer of one artifact between two nodes, signed
 /// with its ticket key (Ed25519; `ticket-signing.key`, see `Protocol/transfer.md`).
 ///
-/// On the wire it is one header, `SCM-Ticket: <base64url(payload)>.<base64url(signature)>`,
-/// where the payload is the ticket's JSON and the signature is over exactly those bytes. The
-/// serving or receiving agent checks the signature with the coordinator's public ticket key,
-/// the expiry (allowing ``clockSkew``), that the URL's artifact is the ticket's, that it is
-/// itself the ticket's party for that request and that the TLS peer is the other party.
+/// On the wire it is one header, `SCM-Ticket: <envelope>` (a ``SignedEnvelope`` of type
+/// `scm-backup-ticket/2`). The serving or receiving agent checks the signature with the
+/// coordinator's public ticket key, the expiry (allowing ``clockSkew``), that the URL's
+/// artifact is the ticket's, that it is itself the ticket's party for that request and that
+/// the TLS peer is the other party; a receiver also refuses a ticket it spent or one older
+/// than the newest it saw for the same task (its ledger, `Protocol/store.md`). A ticket lives
+/// at most twice the lease; each renewal of the lease brings a fresh one.
+///
+/// The ticket carries the catalog's facts of the artifact (origin, kind, source, revision,
+/// creation, regressions): the receiver writes its sidecar from those and the digests it
+/// computed, never from what the sender says.
 public struct TransferTicket: Codable, Sendable, Equatable {
-    public static let format = "scm-backup-ticket/1"
+    public static let format = "scm-backup-ticket/2"
     /// How far a ticket's expiry may be past before it is refused: clocks may differ by this.
     public static let clockSkew: TimeInterval = 300
 
@@ -22,7 +28,43 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         case repair
     }
 
+    /// What the catalog knows of the artifact, for the receiver's sidecar.
+    public struct Facts: Codable, Sendable, Equatable {
+        public var origin: String
+        public var kind: String
+        public var source: String
+        public var revision: String?
+        /// When the artifact was made on its origin.
+        public var created: Date?
+        /// Why its origin flagged it a regression; absent when none.
+        public var regressions: [String]?
+        /// The sidecar of the artifact at `path` with `digests`, from these facts alone.
+        public func sidecar(path: String, digests: ArtifactDigests) -> DNA {
+            var dna = DNA(
+                artifact: (path as NSString).lastPathComponent, digests: digests, origin: origin, kind: kind,
+                source: source, revision: revision ?? "", created: created ?? Date(timeIntervalSince1970: 0))
+            dna.revision = revision
+            dna.created = created
+            dna.regressions = regressions
+            return dna
+        }
+
+        public init(
+            origin: String, kind: String, source: String, revision: String?, created: Date?,
+            regressions: [String]? = nil
+        ) {
+            self.origin = origin
+            self.kind = kind
+            self.source = source
+            self.revision = revision
+            self.created = created
+            self.regressions = regressions
+        }
+    }
+
     public var format: String
+    /// The catalog that signed it (its random epoch).
+    public var epoch: String
     /// Unique per ticket (random hex); a receiver refuses a ticket whose transfer it completed.
     public var id: String
     public var taskId: Int64
@@ -37,12 +79,15 @@ public struct TransferTicket: Codable, Sendable, Equatable {
     public var sender: String
     public var receiver: String
     public var expiresAt: Date
+    public var facts: Facts
 
     public init(
-        id: String = TransferTicket.randomID(), taskId: Int64, fencingToken: UInt64, purpose: Purpose, path: String,
-        sha256: String?, md5: String?, size: Int64, sender: String, receiver: String, expiresAt: Date
+        epoch: String, id: String = TransferTicket.randomID(), taskId: Int64, fencingToken: UInt64, purpose: Purpose,
+        path: String, sha256: String?, md5: String?, size: Int64, sender: String, receiver: String, expiresAt: Date,
+        facts: Facts
     ) {
         format = Self.format
+        self.epoch = epoch
         self.id = id
         self.taskId = taskId
         self.fencingToken = fencingToken
@@ -54,40 +99,25 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         self.sender = sender
         self.receiver = receiver
         self.expiresAt = expiresAt
+        self.facts = facts
     }
 
-    public static func randomID() -> String {
-        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-    }
+    public static func randomID() -> String { SignedEnvelope.randomID() }
 
-    /// The header value: payload and signature, each base64url without padding.
+    /// The header value: the ticket in a signed envelope.
     public func signed(with key: Curve25519.Signing.PrivateKey) throws -> String {
-        let payload = try WireJSON.encoder().encode(self)
-        let signature = try key.signature(for: payload)
-        return Self.base64url(payload) + "." + Self.base64url(signature)
+        try SignedEnvelope.seal(try WireJSON.encoder().encode(self), type: Self.format, with: key)
     }
 
     /// Why a ticket is refused; `code` is the wire error code.
-    public struct Refusal: Error, CustomStringConvertible, Sendable {
-        public var code: String
-        public var message: String
-        public var description: String { message }
-    }
+    public typealias Refusal = SignedEnvelope.Refusal
 
     /// Decodes a header value and checks its signature and expiry; the caller checks the
-    /// parties and the path.
+    /// parties, the path and its ledger.
     public static func verify(_ header: String, key: Curve25519.Signing.PublicKey, now: Date = Date()) throws(Refusal)
         -> TransferTicket
     {
-        let parts = header.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let payload = unbase64url(parts[0]), let signature = unbase64url(parts[1]) else {
-            throw Refusal(code: "ticket-malformed", message: "The SCM-Ticket header is not <payload>.<signature>.")
-        }
-        guard key.isValidSignature(signature, for: payload) else {
-            throw Refusal(
-                code: "ticket-forged",
-                message: "The ticket's signature does not verify with the coordinator's ticket key.")
-        }
+        let payload = try SignedEnvelope.open(header, type: format, key: key, what: "ticket", codePrefix: "ticket")
         let ticket: TransferTicket
         do { ticket = try WireJSON.decoder().decode(TransferTicket.self, from: payload) } catch {
             throw Refusal(code: "ticket-malformed", message: "The ticket does not decode: \(WireJSON.describe(error)).")
@@ -107,16 +137,9 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         return ticket
     }
 
-    static func base64url(_ data: some DataProtocol) -> String {
-        Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
-            of: "/", with: "_"
-        )
-        .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func unbase64url(_ text: Substring) -> Data? {
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while s.count % 4 != 0 { s += "=" }
-        return Data(base64Encoded: s)
+    /// The sidecar a receiver writes for the bytes it received and hashed: the catalog's facts,
+    /// and the digests it computed (which must equal the ticket's before it is published).
+    public func sidecar() -> DNA {
+        facts.sidecar(path: path, digests: ArtifactDigests(size: size, sha256: sha256, md5: md5))
     }
 }

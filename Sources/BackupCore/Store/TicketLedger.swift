@@ -1,0 +1,125 @@
+import Foundation
+
+/// What a receiving store remembers of the coordinator's tickets and orders, so that a
+/// replayed one is refused across restarts: per catalog epoch and task, the highest fencing
+/// token seen, and the ids spent with their expiry (kept until then plus the clock skew, after
+/// which they would be refused as expired anyway).
+///
+/// File `<store>/.scm-backup-ledger` (format `scm-backup-ledger/1`, JSON, see
+/// `Protocol/store.md`), written atomically and fsynced before the work it records is
+/// published or acknowledged. It is made with the store's marker; a store whose ledger is
+/// missing or unreadable accepts no transfer and no purge (it fails closed) until
+/// `scm-backup init-store` makes a new one.
+public struct TicketLedger: Codable, Equatable, Sendable {
+    public static let fileName = ".scm-backup-ledger"
+    public static let currentFormat = "scm-backup-ledger/1"
+    /// How long after its expiry a spent id is kept.
+    public static let keepAfterExpiry: TimeInterval = 600
+
+    public struct Task: Codable, Equatable, Sendable {
+        public var highestToken: UInt64
+        /// Spent ids and when each expires.
+        public var spent: [String: Date]
+    }
+
+    public var format: String
+    /// `<epoch>/<task id>` → what was seen of that task.
+    public var tasks: [String: Task]
+
+    public init() {
+        format = Self.currentFormat
+        tasks = [:]
+    }
+
+    /// Why `id` (of `epoch`, `task`, `token`) may not be used now, or nil when it may.
+    public func refusal(epoch: String, task: Int64, token: UInt64, id: String) -> LedgerRefusal? {
+        guard let seen = tasks["\(epoch)/\(task)"] else { return nil }
+        if seen.spent[id] != nil {
+            return LedgerRefusal(
+                code: "ticket-used", reason: "it was used for a completed transfer or purge; it is spent")
+        }
+        if token < seen.highestToken {
+            return LedgerRefusal(
+                code: "ticket-stale",
+                reason: "its lease (token \(token)) is older than one already seen (token \(seen.highestToken))")
+        }
+        return nil
+    }
+
+    /// Notes that `token` of the task was seen, and `id` spent when given; forgets what expired.
+    public mutating func note(epoch: String, task: Int64, token: UInt64, spent id: String?, expiresAt: Date, now: Date)
+    {
+        for (key, var entry) in tasks {
+            entry.spent = entry.spent.filter { now.timeIntervalSince($0.value) < Self.keepAfterExpiry }
+            tasks[key] = entry.spent.isEmpty && key != "\(epoch)/\(task)" && entry.highestToken == 0 ? nil : entry
+        }
+        var entry = tasks["\(epoch)/\(task)"] ?? Task(highestToken: 0, spent: [:])
+        entry.highestToken = max(entry.highestToken, token)
+        if let id { entry.spent[id] = expiresAt }
+        tasks["\(epoch)/\(task)"] = entry
+    }
+}
+
+/// Why the ledger refuses a ticket or order; `code` is the wire code.
+public struct LedgerRefusal: Error, Sendable, Equatable {
+    public var code: String
+    public var reason: String
+}
+
+extension Store {
+    /// The ledger file's path.
+    public var ledgerPath: String { root + "/" + TicketLedger.fileName }
+
+    /// Reads the ledger; a missing or unreadable one is an error (the store fails closed).
+    public func readLedger() throws -> TicketLedger {
+        guard try FileSystem.linkStatus(ledgerPath) != nil else {
+            throw BackupError(
+                .storeMarker,
+                "Store '\(root)' has no ticket ledger (\(TicketLedger.fileName)), so it cannot tell a replayed ticket from a new one and refuses transfers and purges. If this is the right disk, make one with 'scm-backup init-store --store \(root)'."
+            )
+        }
+        let bytes = try FileSystem.readSmallFile(ledgerPath)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let ledger: TicketLedger
+        do { ledger = try decoder.decode(TicketLedger.self, from: Data(bytes)) } catch {
+            throw BackupError(
+                .storeMarker,
+                "The ticket ledger '\(ledgerPath)' cannot be read (\(error)); the store refuses transfers and purges until 'scm-backup init-store --store \(root)' makes a new one."
+            )
+        }
+        guard ledger.format == TicketLedger.currentFormat else {
+            throw BackupError(
+                .storeMarker,
+                "The ticket ledger '\(ledgerPath)' has format '\(ledger.format)', which this version does not read.")
+        }
+        return ledger
+    }
+
+    /// Writes the ledger atomically and fsynced.
+    public func writeLedger(_ ledger: TicketLedger) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try FileSystem.writeAtomically(Array(try encoder.encode(ledger)) + [0x0A], to: ledgerPath, mode: 0o600)
+    }
+
+    /// Reads the ledger, lets `body` check and change it, and writes it back (fsynced) before
+    /// returning; one change at a time in this process (the data port and tasks share it).
+    public func updateLedger<T>(_ body: (inout TicketLedger) throws -> T) throws -> T {
+        Store.ledgerLock.lock()
+        defer { Store.ledgerLock.unlock() }
+        var ledger = try readLedger()
+        let result = try body(&ledger)
+        try writeLedger(ledger)
+        return result
+    }
+
+    private static let ledgerLock = NSLock()
+
+    /// Makes an empty ledger unless a readable one exists (for a new or adopted store).
+    public func ensureLedger() throws {
+        if (try? readLedger()) != nil { return }  // Present and readable: keep it; otherwise replace.
+        try writeLedger(TicketLedger())
+    }
+}

@@ -1,0 +1,209 @@
+import BackupProtocol
+import Foundation
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// What a listener allows a connection before it proves anything, so that no one without a
+/// certificate can lock others out: a TLS handshake within `handshakeSeconds`, at most
+/// `maxConnections` in all, at most `maxUnauthenticatedPerAddress` from one address that have
+/// not finished their handshake (more than one for NAT), and no connection idle for longer
+/// than `idleSeconds`.
+public struct ListenerLimits: Sendable, Equatable {
+    /// How long a TLS handshake may take. The default is 10 seconds.
+    public var handshakeSeconds: Double = 10
+    /// How long a connection may carry nothing. The default is 60 seconds (twice the longest
+    /// long-poll).
+    public var idleSeconds: Double = 60
+    /// Connections open at once. The default is 4096.
+    public var maxConnections = 4096
+    /// Connections from one address still in their handshake. The default is 64.
+    public var maxUnauthenticatedPerAddress = 64
+
+    public init() {}
+}
+
+/// Counts a listener's connections, in all and per address before their handshake.
+public final class ConnectionCounter: Sendable {
+    struct Counts {
+        var total = 0
+        var pending: [String: Int] = [:]
+    }
+    private let counts = LockedBox(Counts())
+
+    public init() {}
+
+    /// Admits a connection from `address`, or says why not.
+    func admit(_ address: String, _ limits: ListenerLimits) -> String? {
+        counts.withLock { c in
+            if c.total >= limits.maxConnections { return "the listener holds \(limits.maxConnections) connections" }
+            if c.pending[address, default: 0] >= limits.maxUnauthenticatedPerAddress {
+                return "\(limits.maxUnauthenticatedPerAddress) connections from \(address) are still in their handshake"
+            }
+            c.total += 1
+            c.pending[address, default: 0] += 1
+            return nil
+        }
+    }
+
+    func authenticated(_ address: String) {
+        counts.withLock { c in
+            c.pending[address, default: 1] -= 1
+            if c.pending[address] ?? 0 <= 0 { c.pending[address] = nil }
+        }
+    }
+
+    func closed(_ address: String, stillPending: Bool) {
+        counts.withLock { c in
+            c.total -= 1
+            if stillPending {
+                c.pending[address, default: 1] -= 1
+                if c.pending[address] ?? 0 <= 0 { c.pending[address] = nil }
+            }
+        }
+    }
+
+    /// Connections open now (for tests and metrics).
+    public var open: Int { counts.withLock { $0.total } }
+}
+
+/// A child channel that applies ``ListenerLimits`` around another (TLS and HTTP): it counts
+/// the connection in before anything else, closes it when its handshake is late, and lets the
+/// per-address count go once the handshake is done.
+public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
+    public typealias Value = Base.Value
+    let base: Base
+    let limits: ListenerLimits
+    let counter: ConnectionCounter
+    let refusals: RefusalLog
+
+    public init(_ base: Base, limits: ListenerLimits, counter: ConnectionCounter, refusals: RefusalLog) {
+        self.base = base
+        self.limits = limits
+        self.counter = counter
+        self.refusals = refusals
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        if let why = counter.admit(address, limits) {
+            refusals.refused(peer: address, code: "too-many-connections", logger: logger, detail: why)
+            return channel.close().flatMap { channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        }
+        let watch = HandshakeWatch(address: address, counter: counter, refusals: refusals, logger: logger)
+        do {
+            try channel.pipeline.syncOperations.addHandler(watch.closer, position: .first)
+        } catch {
+            counter.closed(address, stillPending: true)
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        let deadline = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(limits.handshakeSeconds * 1000))) {
+            if !watch.done.withLock({ $0 }) {
+                refusals.refused(
+                    peer: address, code: "handshake-timeout", logger: logger,
+                    detail: "no TLS handshake within \(limits.handshakeSeconds) s")
+                channel.close(promise: nil)
+            }
+        }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+        let setup = base.setup(channel: channel, logger: logger)
+        // The base added its TLS handler synchronously; the handshake cannot complete before
+        // this event-loop tick ends, so the watcher right after TLS sees its completion.
+        do {
+            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            try channel.pipeline.syncOperations.addHandler(watch.watcher, position: .after(tls))
+        } catch {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return setup
+    }
+
+    public func handle(value: Base.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+/// The two handlers of one connection's handshake watch and what they share.
+final class HandshakeWatch: Sendable {
+    let done = LockedBox(false)
+    let closer: Closer
+    let watcher: Watcher
+
+    init(address: String, counter: ConnectionCounter, refusals: RefusalLog, logger: Logger) {
+        let done = self.done
+        closer = Closer(address: address, counter: counter, done: done)
+        watcher = Watcher(address: address, counter: counter, done: done)
+    }
+
+    /// First in the pipeline: counts the connection out when it closes.
+    final class Closer: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+        typealias InboundIn = NIOAny
+        let address: String
+        let counter: ConnectionCounter
+        let done: LockedBox<Bool>
+        init(address: String, counter: ConnectionCounter, done: LockedBox<Bool>) {
+            self.address = address
+            self.counter = counter
+            self.done = done
+        }
+        func channelInactive(context: ChannelHandlerContext) {
+            counter.closed(address, stillPending: !done.withLock { $0 })
+            context.fireChannelInactive()
+        }
+    }
+
+    /// Right after TLS: marks the handshake done.
+    final class Watcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+        typealias InboundIn = NIOAny
+        let address: String
+        let counter: ConnectionCounter
+        let done: LockedBox<Bool>
+        init(address: String, counter: ConnectionCounter, done: LockedBox<Bool>) {
+            self.address = address
+            self.counter = counter
+            self.done = done
+        }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls { markDone() }
+            context.fireUserInboundEventTriggered(event)
+        }
+        private func markDone() {
+            let first = done.withLock { done -> Bool in
+                defer { done = true }
+                return !done
+            }
+            if first { counter.authenticated(address) }
+        }
+    }
+}
+
+extension ListenerLimits {
+    /// Reads `handshake_timeout`, `idle_timeout`, `max_connections` and
+    /// `max_connections_per_address` (seconds and counts) of a listener's table.
+    public static func read(_ t: ConfigTable, idleDefault: Double = 60) throws -> ListenerLimits {
+        var limits = ListenerLimits()
+        limits.idleSeconds = idleDefault
+        if let v = try t.double("handshake_timeout") {
+            guard (1...300).contains(v) else { throw t.error("handshake_timeout", "\(v) is outside 1...300") }
+            limits.handshakeSeconds = v
+        }
+        if let v = try t.double("idle_timeout") {
+            guard (1...3600).contains(v) else { throw t.error("idle_timeout", "\(v) is outside 1...3600") }
+            limits.idleSeconds = v
+        }
+        if let v = try t.int("max_connections") {
+            guard (1...1_000_000).contains(v) else { throw t.error("max_connections", "\(v) is outside 1...1000000") }
+            limits.maxConnections = v
+        }
+        if let v = try t.int("max_connections_per_address") {
+            guard (1...100_000).contains(v) else {
+                throw t.error("max_connections_per_address", "\(v) is outside 1...100000")
+            }
+            limits.maxUnauthenticatedPerAddress = v
+        }
+        return limits
+    }
+}
