@@ -130,6 +130,20 @@ let package = Package(
             path: "ops/bench/lease-bench",
             swiftSettings: strict
         ),
+        // A real site on loopback attacked the way a hostile node, a stolen certificate or a
+        // fake hub would (every refusal of the security issue).
+        .testTarget(
+            name: "AttackTests",
+            dependencies: [
+                "BackupCoordinator", "BackupProtocol", "BackupCore", "BackupTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BackupCoreTests",
             dependencies: ["BackupCore", "BackupTesting", .product(name: "Crypto", package: "swift-crypto")],

@@ -23,6 +23,10 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "This node's agent configuration file (TOML).") var config: String
     @Flag(name: .customLong("check"), help: "Read and check the configuration, print a summary, and exit.")
     var checkOnly = false
+    @Option(
+        name: .customLong("data-port-file"),
+        help: "Write the data port's port to this file once it listens (for data_listen with port 0).")
+    var dataPortFile: String?
 
     func run() async throws {
         let printer = Printer(json: false)
@@ -38,7 +42,11 @@ struct AgentCommand: AsyncParsableCommand {
             logger[metadataKey: "scm.node"] = "\(configuration.node)"
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: AgentService(configuration: configuration, logger: logger))],
+                    services: [
+                        .init(
+                            service: AgentService(
+                                configuration: configuration, logger: logger, dataPortFile: dataPortFile))
+                    ],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {

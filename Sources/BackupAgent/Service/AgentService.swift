@@ -16,10 +16,16 @@ import ServiceLifecycle
 public struct AgentService: Service {
     public let configuration: AgentConfiguration
     let logger: Logger
+    /// Where to write the data port's port once it listens; nil for nowhere.
+    let dataPortFile: String?
 
-    public init(configuration: AgentConfiguration, logger: Logger = Logger(label: "scm-backup.agent")) {
+    public init(
+        configuration: AgentConfiguration, logger: Logger = Logger(label: "scm-backup.agent"),
+        dataPortFile: String? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.dataPortFile = dataPortFile
     }
 
     public func run() async throws {
@@ -88,6 +94,9 @@ public struct AgentService: Service {
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
         logger.info("data port listening", metadata: ["scm.port": "\(port)"])
+        if let dataPortFile {
+            try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: dataPortFile, mode: 0o644)
+        }
         return port
     }
 

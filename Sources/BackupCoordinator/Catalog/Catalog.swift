@@ -84,8 +84,11 @@ public struct Catalog: Sendable {
     }
 
     /// Records an agent's registration (insert or update).
+    /// What the agent says of itself is stored with control characters escaped.
     public func register(name: String, role: NodeRole, _ request: RegisterRequest, now: Date) throws {
-        let kinds = String(decoding: try JSONEncoder().encode(request.kinds), as: UTF8.self)
+        let kinds = String(
+            decoding: try JSONEncoder().encode(request.kinds.prefix(64).map { AuditText.escape($0, limit: 40) }),
+            as: UTF8.self)
         try pool.write { db in
             try db.execute(
                 sql: """
@@ -97,7 +100,8 @@ public struct Catalog: Sendable {
                         clockOffset = excluded.clockOffset, dataPort = excluded.dataPort
                     """,
                 arguments: [
-                    name, role.rawValue, request.version, request.storePath, request.diskTotal, request.diskFree, kinds,
+                    name, role.rawValue, AuditText.escape(request.version, limit: 100),
+                    AuditText.escape(request.storePath, limit: 1024), request.diskTotal, request.diskFree, kinds,
                     now, now, request.agentClock.map { $0 - now.timeIntervalSince1970 }, request.dataPort,
                 ])
         }

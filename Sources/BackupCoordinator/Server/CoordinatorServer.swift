@@ -138,7 +138,9 @@ public enum CoordinatorServer {
             let body = try await request.decodeJSON(RegisterRequest.self)
             let now = Date()
             try catalog.register(name: peer.name, role: peer.role, body, now: now)
-            logger.info("agent registered", metadata: ["scm.node": "\(peer.name)", "scm.version": "\(body.version)"])
+            logger.info(
+                "agent registered",
+                metadata: ["scm.node": "\(peer.name)", "scm.version": "\(AuditText.escape(body.version, limit: 100))"])
             return try JSONResponse.make(
                 RegisterResponse(
                     heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials))
