@@ -18,7 +18,7 @@ struct SCMBackup: AsyncParsableCommand {
             LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
             InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, AgentCommand.self,
             NodesCommand.self,
-            ArtifactsCommand.self, TransferCommand.self, MutantsCommand.self,
+            ArtifactsCommand.self, TransferCommand.self, MutantsCommand.self, EventsCommand.self,
             TasksCommand.self, DemoCommand.self,
         ]
     )

@@ -80,6 +80,14 @@ struct AttackTests {
             let vaultPort = try site.dataPort(of: "vault")
             let data = "https://127.0.0.1:\(vaultPort)/v1/data/"
             let before = try site.artifacts()
+            // Every admin request accepted so far is in the audit trail, with the admin's serial.
+            let events = try site.cli(["events", "--json"], as: "alice")
+            #expect(events.status == 0, "\(events.stderr)")
+            let rootSerial = try SiteCA.open(site.pki).issuedCertificates().first { $0.name == "root" }!.serial
+            #expect(events.stdout.contains("queued backup task \(first.id) for srv1 (source conf)"), "\(events.stdout)")
+            #expect(
+                events.stdout.contains("\"POST \\/v1\\/transfers\"") || events.stdout.contains("POST /v1/transfers"))
+            #expect(events.stdout.contains(rootSerial))
 
             // MARK: Who may connect at all
             v.expectHandshakeRefusal("no client certificate", try await call(as: nil, .GET, hub + "/v1/nodes"))

@@ -131,6 +131,11 @@ public struct CoordinatorClient: Sendable {
         return try await send("GET", path, body: Optional<Int>.none, as: [ArtifactInfo].self)
     }
 
+    /// `GET /v1/events`: accepted admin requests, newest first.
+    public func events(limit: Int) async throws -> [EventInfo] {
+        try await send("GET", "/v1/events?limit=\(limit)", body: Optional<Int>.none, as: [EventInfo].self)
+    }
+
     /// `POST /v1/tasks`.
     public func submit(_ request: SubmitTaskRequest) async throws -> TaskInfo {
         try await send("POST", "/v1/tasks", body: request, as: TaskInfo.self)

@@ -70,6 +70,7 @@ public struct Catalog: Sendable {
                 sql: "INSERT INTO meta (name, value) VALUES ('epoch', ?)", arguments: [SignedEnvelope.randomID()])
             try db.alter(table: "artifact") { t in t.add(column: "regressions", .text) }
         }
+        registerEventMigrations(&migrator)
         return migrator
     }
 

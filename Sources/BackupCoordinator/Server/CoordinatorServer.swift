@@ -201,16 +201,23 @@ public enum CoordinatorServer {
             }
             let task = try catalog.submit(request, definition: definition, now: Date())
             await signals.signal(body.node)
-            logger.info(
-                "task queued",
-                metadata: ["scm.task": "\(task.id)", "scm.node": "\(body.node)", "scm.operator": "\(peer.name)"])
+            try audit(
+                peer, "POST /v1/tasks",
+                "queued \(task.kind.rawValue) task \(task.id) for \(body.node)"
+                    + (body.source.map { " (source \($0))" } ?? "")
+                    + (body.artifacts.map { " naming \($0.count) copies" } ?? ""))
             return try JSONResponse.make(task, status: .created)
         }
         router.post("/v1/transfers") { request, context in
             let peer = try context.requirePeer([.admin], for: "order transfers")
             let body = try await request.decodeJSON(TransferRequest.self)
-            return try JSONResponse.make(
-                try await desk.plan(body, operatorName: peer.name, now: Date()), status: .created)
+            let plan = try await desk.plan(body, operatorName: peer.name, now: Date())
+            try audit(
+                peer, "POST /v1/transfers",
+                "\(body.from) -> \(body.to)\(body.source.map { " (source \($0))" } ?? ""): queued tasks "
+                    + (plan.queued.isEmpty ? "none" : plan.queued.map { "\($0.id)" }.joined(separator: ", "))
+                    + ", \(plan.skipped.count) skipped")
+            return try JSONResponse.make(plan, status: .created)
         }
         router.post("/v1/agents/copies") { request, context in
             let peer = try siteAgent(context, for: "report copies")
@@ -230,6 +237,21 @@ public enum CoordinatorServer {
             let node = request.uri.queryParameters.get("node")
             let source = request.uri.queryParameters.get("source")
             return try JSONResponse.make(try catalog.artifacts(node: node, source: source))
+        }
+        /// Logs an accepted admin request at notice and records it as an event.
+        @Sendable func audit(_ peer: PeerIdentity, _ request: String, _ detail: String) throws {
+            let event = try catalog.recordEvent(actor: peer, request: request, detail: detail, now: Date())
+            logger.notice(
+                "admin request accepted",
+                metadata: [
+                    "scm.actor": "\(event.actor)", "scm.serial": "\(event.serial)", "scm.request": "\(event.request)",
+                    "scm.detail": "\(event.detail)", "scm.event": "\(event.id)",
+                ])
+        }
+        router.get("/v1/events") { request, context in
+            _ = try context.requirePeer([.operator, .admin], for: "list events")
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100
+            return try JSONResponse.make(try catalog.events(limit: min(max(limit, 1), 10_000)))
         }
         router.get("/v1/tasks") { _, context in
             _ = try context.requirePeer([.operator, .admin], for: "list tasks")
