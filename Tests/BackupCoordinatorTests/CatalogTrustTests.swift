@@ -133,6 +133,16 @@ struct CatalogTrustTests {
             let repairs = try await desk.scheduleRepairs(quarantined, node: "vault", now: now)
             #expect(repairs.map { $0.transfer?.sender } == ["srv1"])
             #expect(repairs.map { $0.transfer?.receiver } == ["vault"])
+            // That repair fails for good: the next verified copy (the stray backup node's, which it
+            // received under a ticket) is tried, and when none is left, nothing is queued.
+            try catalog.record(
+                ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "stray",
+                authority: .receipt(paths: [Self.path]), now: now.addingTimeInterval(-60))
+            let failed = try #require(repairs.first?.transfer)
+            let next = try await desk.repairAgain(failed, now: now)
+            #expect(next?.transfer?.sender == "stray" && next?.transfer?.triedSenders == ["srv1"])
+            let none = try await desk.repairAgain(try #require(next?.transfer), now: now)
+            #expect(none == nil)
             // An operator's transfer along no pairing is refused.
             await #expect(throws: WireError.self) {
                 _ = try await desk.plan(TransferRequest(from: "srv1", to: "stray"), operatorName: "root", now: now)

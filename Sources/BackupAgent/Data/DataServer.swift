@@ -203,26 +203,16 @@ public enum DataServer {
                     "The body starts at byte \(start), but '\(node)' holds \(incoming.received) bytes of '\(ticket.path)'."
                 )
             }
-            // The watchdog cuts a sender that stalls; the partial stays for the resumption.
+            // A sender that stalls is cut; the partial stays for the resumption.
             let lastProgress = LockedBox(Date())
-            let channel = context.channel
-            let watchdog = Task {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(1))
-                    if lastProgress.withLock({ Date().timeIntervalSince($0) }) > stall {
-                        logger.warning(
-                            "transfer stalled; cut",
-                            metadata: ["scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)"])
-                        channel.close(promise: nil)
-                        return
-                    }
-                }
-            }
-            defer { watchdog.cancel() }
             do {
-                for try await buffer in request.body {
-                    try buffer.withUnsafeReadableBytes { try incoming.append($0) }
-                    lastProgress.withLock { $0 = Date() }
+                try await Self.cuttingStalls(
+                    context.channel, last: lastProgress, after: stall, logger: logger, ticket: ticket, what: "sender"
+                ) {
+                    for try await buffer in request.body {
+                        try buffer.withUnsafeReadableBytes { try incoming.append($0) }
+                        lastProgress.withLock { $0 = Date() }
+                    }
                 }
                 // Spent (fsynced) once the bytes are good, before anything is published or answered.
                 let (published, computed) = try incoming.finish {
@@ -303,20 +293,9 @@ public enum DataServer {
                 }
                 // A reader that takes nothing for stall_seconds is cut, and its slot given back.
                 let lastWrite = LockedBox(Date())
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        while true {
-                            try await Task.sleep(for: .seconds(1))
-                            if lastWrite.withLock({ Date().timeIntervalSince($0) }) > stall {
-                                logger.warning(
-                                    "reader stalled; cut",
-                                    metadata: ["scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)"])
-                                channel.close(promise: nil)
-                                return
-                            }
-                        }
-                    }
-                    defer { group.cancelAll() }
+                try await Self.cuttingStalls(
+                    channel, last: lastWrite, after: stall, logger: logger, ticket: ticket, what: "reader"
+                ) {
                     var buffer = ByteBuffer()
                     while true {
                         buffer.clear(minimumCapacity: 1 << 20)
@@ -344,6 +323,33 @@ public enum DataServer {
             configuration: ApplicationConfiguration(
                 address: .hostname(listen.host, port: listen.port), serverName: "scm-backup-data"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
+    }
+
+    /// Runs `body` while a watch closes `channel` once `last` has not moved for `seconds`: the
+    /// peer (a sender that sends nothing, a reader that reads nothing) is cut, and `body` then
+    /// fails with the channel's error, so its transfer slot is given back.
+    static func cuttingStalls(
+        _ channel: any Channel, last: LockedBox<Date>, after seconds: Double, logger: Logger, ticket: TransferTicket,
+        what: String, _ body: () async throws -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(1))
+                    if last.withLock({ Date().timeIntervalSince($0) }) > seconds {
+                        logger.warning(
+                            "transfer stalled; cut",
+                            metadata: [
+                                "scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)", "scm.peer": "\(what)",
+                            ])
+                        channel.close(promise: nil)
+                        return
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            try await body()
+        }
     }
 
     /// The first byte of a `Content-Range: bytes START-END/SIZE`; 0 without one.

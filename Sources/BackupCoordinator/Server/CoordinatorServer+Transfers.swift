@@ -76,13 +76,14 @@ struct TransferDesk: Sendable {
     /// Queues one transfer task on the node that opens the connection (see the pairing).
     func queue(
         path: String, artifact: ArtifactInfo, from: String, to: String, purpose: TransferTicket.Purpose,
-        operatorName: String, now: Date
+        operatorName: String, now: Date, triedSenders: [String]? = nil
     ) async throws -> TaskInfo {
         let pairing = site.pairing(from, to)
         let initiator = pairing.map { $0.direction == .push ? $0.server : $0.backup } ?? from
-        let order = TransferOrder(
+        var order = TransferOrder(
             path: path, sha256: artifact.sha256, md5: artifact.md5, size: artifact.size, sender: from, receiver: to,
             direction: initiator == from ? .push : .pull, purpose: purpose, bandwidthLimit: pairing?.bandwidthLimit)
+        order.triedSenders = triedSenders
         let task = try catalog.submit(
             SubmitTaskRequest(kind: .transfer, node: initiator, source: artifact.source), transfer: order, now: now)
         await signals.signal(initiator)
@@ -151,32 +152,56 @@ struct TransferDesk: Sendable {
                         && $0.fileName == (copy.path as NSString).lastPathComponent
                 })
             else { continue }
-            // A repair goes only where the artifact belongs, from a copy verified against a
-            // reference its origin gave.
-            guard artifact.confirmed == true, mayReceive(node, artifact) else {
-                logger.notice(
-                    "repair refused: the node may not hold this artifact",
-                    metadata: ["scm.path": "\(copy.path)", "scm.node": "\(node)"])
-                continue
+            if let task = try await repair(artifact, path: copy.path, on: node, excluding: [], now: now) {
+                repairs.append(task)
             }
-            guard
-                let good = artifact.copies.filter({
-                    $0.node != node && $0.state == "intact" && $0.verifiedAt != nil
-                        && (site.pairing($0.node, node) != nil || $0.node == artifact.origin)
-                })
-                .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
-            else {
-                logger.error(
-                    "no intact copy to repair a mutant from",
-                    metadata: ["scm.path": "\(copy.path)", "scm.node": "\(node)"])
-                continue
-            }
-            repairs.append(
-                try await queue(
-                    path: good.path, artifact: artifact, from: good.node, to: node, purpose: .repair,
-                    operatorName: "repair", now: now))
         }
         return repairs
+    }
+
+    /// After a repair failed for good: the next verified copy is tried, never one that failed.
+    func repairAgain(_ failed: TransferOrder, now: Date) async throws -> TaskInfo? {
+        guard ticketKey != nil, failed.purpose == .repair else { return nil }
+        let tried = (failed.triedSenders ?? []) + [failed.sender]
+        guard
+            let artifact = try catalog.artifacts(node: failed.receiver).first(where: {
+                $0.copies.contains { $0.node == failed.receiver && $0.path == failed.path }
+            }) ?? catalog.artifacts().first(where: { $0.copies.contains { $0.path == failed.path } })
+        else { return nil }
+        return try await repair(artifact, path: failed.path, on: failed.receiver, excluding: tried, now: now)
+    }
+
+    /// Queues a repair of `artifact` on `node` from the copy verified most recently, except on
+    /// the nodes in `excluding`; nil (and logged) when there is none.
+    private func repair(
+        _ artifact: ArtifactInfo, path: String, on node: String, excluding: [String], now: Date
+    ) async throws -> TaskInfo? {
+        // A repair goes only where the artifact belongs, from a copy verified against a
+        // reference its origin gave.
+        guard artifact.confirmed == true, mayReceive(node, artifact) else {
+            logger.notice(
+                "repair refused: the node may not hold this artifact",
+                metadata: ["scm.path": "\(path)", "scm.node": "\(node)"])
+            return nil
+        }
+        guard
+            let good = artifact.copies.filter({
+                // Any node of the site holding a verified intact copy may send it.
+                $0.node != node && !excluding.contains($0.node) && $0.state == "intact" && $0.verifiedAt != nil
+                    && site.node($0.node) != nil
+            })
+            .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
+        else {
+            logger.error(
+                "no intact copy to repair a mutant from",
+                metadata: [
+                    "scm.path": "\(path)", "scm.node": "\(node)", "scm.tried": "\(excluding.joined(separator: ","))",
+                ])
+            return nil
+        }
+        return try await queue(
+            path: good.path, artifact: artifact, from: good.node, to: node, purpose: .repair, operatorName: "repair",
+            now: now, triedSenders: excluding.isEmpty ? nil : excluding)
     }
 }
 

@@ -308,6 +308,10 @@ public enum CoordinatorServer {
                 if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: peer.name, now: now) }
             }
             if task.state == "queued" { await signals.signal(task.node) }  // A failure to retry.
+            // A repair that failed for good is taken from the next verified copy, if any.
+            if task.kind == .transfer, task.state == "failed", let order = task.transfer, order.purpose == .repair {
+                _ = try await desk.repairAgain(order, now: now)
+            }
             return try JSONResponse.make(task)
         }
         router.post("/v1/tasks/:id/handback") { request, context in

@@ -27,6 +27,9 @@ public struct TransferOrder: Codable, Sendable, Equatable {
     /// Set when leased: the catalog's facts of the artifact, from which a pulling receiver
     /// writes its sidecar (never from what the sender sends).
     public var facts: TransferTicket.Facts?
+    /// For a repair: the senders whose copies already failed to arrive intact; the next repair
+    /// is taken from another.
+    public var triedSenders: [String]?
 
     public init(
         path: String, sha256: String?, md5: String?, size: Int64, sender: String, receiver: String,
