@@ -7,13 +7,16 @@ import NIOSSL
 import NIOTLS
 
 /// What a listener allows a connection before it proves anything, so that no one without a
-/// certificate can lock others out: a TLS handshake within `handshakeSeconds`, at most
+/// certificate can lock others out: a TLS handshake within `handshakeSeconds`, the first
+/// request's head within `headSeconds` after it, at most
 /// `maxConnections` in all, at most `maxUnauthenticatedPerAddress` from one address that have
 /// not finished their handshake (more than one for NAT), and no connection idle for longer
 /// than `idleSeconds`.
 public struct ListenerLimits: Sendable, Equatable {
     /// How long a TLS handshake may take. The default is 10 seconds.
     public var handshakeSeconds: Double = 10
+    /// How long after the handshake the first request's head may take. The default is 10 s.
+    public var headSeconds: Double = 10
     /// How long a connection may carry nothing. The default is 60 seconds (twice the longest
     /// long-poll).
     public var idleSeconds: Double = 60
@@ -92,7 +95,9 @@ public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
             refusals.refused(peer: address, code: "too-many-connections", logger: logger, detail: why)
             return channel.close().flatMap { channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         }
-        let watch = HandshakeWatch(address: address, counter: counter, refusals: refusals, logger: logger)
+        let watch = HandshakeWatch(
+            address: address, counter: counter, limits: limits, refusals: refusals, logger: logger)
+        let done = watch.done
         do {
             try channel.pipeline.syncOperations.addHandler(watch.closer, position: .first)
         } catch {
@@ -100,7 +105,7 @@ public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
             return channel.eventLoop.makeFailedFuture(error)
         }
         let deadline = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(limits.handshakeSeconds * 1000))) {
-            if !watch.done.withLock({ $0 }) {
+            if !done.withLock({ $0 }) {
                 refusals.refused(
                     peer: address, code: "handshake-timeout", logger: logger,
                     detail: "no TLS handshake within \(limits.handshakeSeconds) s")
@@ -126,20 +131,21 @@ public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-/// The two handlers of one connection's handshake watch and what they share.
-final class HandshakeWatch: Sendable {
+/// The two handlers of one connection's watch and what they share.
+final class HandshakeWatch {
     let done = LockedBox(false)
     let closer: Closer
     let watcher: Watcher
 
-    init(address: String, counter: ConnectionCounter, refusals: RefusalLog, logger: Logger) {
-        let done = self.done
+    init(address: String, counter: ConnectionCounter, limits: ListenerLimits, refusals: RefusalLog, logger: Logger) {
         closer = Closer(address: address, counter: counter, done: done)
-        watcher = Watcher(address: address, counter: counter, done: done)
+        watcher = Watcher(
+            address: address, counter: counter, done: done, headSeconds: limits.headSeconds, refusals: refusals,
+            logger: logger)
     }
 
     /// First in the pipeline: counts the connection out when it closes.
-    final class Closer: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    final class Closer: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = NIOAny
         let address: String
         let counter: ConnectionCounter
@@ -155,21 +161,79 @@ final class HandshakeWatch: Sendable {
         }
     }
 
-    /// Right after TLS: marks the handshake done.
-    final class Watcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
-        typealias InboundIn = NIOAny
+    /// Right after TLS: marks the handshake done, then wants the first request's head (up to
+    /// its blank line; an HTTP/2 client's preface ends with one too) within `headSeconds`.
+    final class Watcher: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
         let address: String
         let counter: ConnectionCounter
         let done: LockedBox<Bool>
-        init(address: String, counter: ConnectionCounter, done: LockedBox<Bool>) {
+        let headSeconds: Double
+        let refusals: RefusalLog
+        let logger: Logger
+        /// The end of what was read so far (to find a blank line across reads), nil once the
+        /// head was seen.
+        private var tail: [UInt8]? = []
+        private var scanned = 0
+        private var headDeadline: Scheduled<Void>?
+
+        init(
+            address: String, counter: ConnectionCounter, done: LockedBox<Bool>, headSeconds: Double,
+            refusals: RefusalLog, logger: Logger
+        ) {
             self.address = address
             self.counter = counter
             self.done = done
+            self.headSeconds = headSeconds
+            self.refusals = refusals
+            self.logger = logger
         }
+
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls { markDone() }
+            if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+                markDone()
+                if tail != nil {
+                    let channel = context.channel
+                    let (address, refusals, logger, seconds) = (address, refusals, logger, headSeconds)
+                    headDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+                        refusals.refused(
+                            peer: address, code: "head-timeout", logger: logger,
+                            detail: "no complete request head within \(seconds) s of the handshake")
+                        channel.close(promise: nil)
+                    }
+                }
+            }
             context.fireUserInboundEventTriggered(event)
         }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if var seen = tail {
+                let buffer = unwrapInboundIn(data)
+                seen += buffer.readableBytesView
+                scanned += buffer.readableBytes
+                // A blank line ends the head; past 1 MiB the HTTP decoder's own limits decide.
+                let blankLine =
+                    seen.count >= 4
+                    && (0...(seen.count - 4)).contains {
+                        seen[$0] == 13 && seen[$0 + 1] == 10 && seen[$0 + 2] == 13 && seen[$0 + 3] == 10
+                    }
+                if scanned > 1 << 20 || blankLine {
+                    tail = nil
+                    headDeadline?.cancel()
+                    headDeadline = nil
+                } else {
+                    tail = Array(seen.suffix(3))
+                }
+            }
+            context.fireChannelRead(data)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            headDeadline?.cancel()
+            context.fireChannelInactive()
+        }
+
         private func markDone() {
             let first = done.withLock { done -> Bool in
                 defer { done = true }
@@ -181,7 +245,7 @@ final class HandshakeWatch: Sendable {
 }
 
 extension ListenerLimits {
-    /// Reads `handshake_timeout`, `idle_timeout`, `max_connections` and
+    /// Reads `handshake_timeout`, `head_timeout`, `idle_timeout`, `max_connections` and
     /// `max_connections_per_address` (seconds and counts) of a listener's table.
     public static func read(_ t: ConfigTable, idleDefault: Double = 60) throws -> ListenerLimits {
         var limits = ListenerLimits()
@@ -189,6 +253,10 @@ extension ListenerLimits {
         if let v = try t.double("handshake_timeout") {
             guard (1...300).contains(v) else { throw t.error("handshake_timeout", "\(v) is outside 1...300") }
             limits.handshakeSeconds = v
+        }
+        if let v = try t.double("head_timeout") {
+            guard (1...300).contains(v) else { throw t.error("head_timeout", "\(v) is outside 1...300") }
+            limits.headSeconds = v
         }
         if let v = try t.double("idle_timeout") {
             guard (1...3600).contains(v) else { throw t.error("idle_timeout", "\(v) is outside 1...3600") }

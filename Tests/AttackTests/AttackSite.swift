@@ -93,6 +93,7 @@ final class AttackSite: @unchecked Sendable {
             ticket_key = \(q(pki + "/ticket-signing.key"))
             purge_key = \(q(pki + "/purge-signing.key"))
             handshake_timeout = 2
+            head_timeout = 2
             max_connections_per_address = 16
 
             [nodes.srv1]
@@ -147,11 +148,39 @@ final class AttackSite: @unchecked Sendable {
         try SiteConfigFiles.writeAgent(
             file, coordinator: url ?? "https://127.0.0.1:\(port)", name: name, certs: certs, pki: pki,
             store: dir.file("store-\(name)"), sourceRoots: [dir.file("scm")], dataPort: name == "vault",
-            extra: "handshake_timeout = 2\nmax_connections_per_address = 16")
+            extra: "handshake_timeout = 2\nhead_timeout = 2\nmax_connections_per_address = 16")
         try? FileManager.default.removeItem(atPath: dir.file("data-port-\(name)"))  // One of an earlier start.
         agents[name] = try BackgroundProcess(
             Paths.scmBackupBinary, ["agent", "--config", file, "--data-port-file", dir.file("data-port-\(name)")],
             log: log ?? dir.file("agent-\(name).log"))
+    }
+
+    /// Connects with `who`'s certificate through `openssl s_client`, sends `partial` (a request
+    /// head without its blank line) and then nothing; returns how long until the server hung up,
+    /// or nil when it still had not after `seconds`.
+    func secondsUntilHungUp(as who: String, port: Int, partial: String, seconds: Double = 10) throws -> Double? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ToolRunner.resolve("openssl"))
+        process.arguments = [
+            "s_client", "-quiet", "-connect", "127.0.0.1:\(port)", "-cert", certs + "/\(who).pem", "-key",
+            certs + "/\(who).key", "-CAfile", pki + "/ca.pem",
+        ]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let started = Date()
+        try process.run()
+        defer {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+        try input.fileHandleForWriting.write(contentsOf: Data(partial.utf8))
+        while Date().timeIntervalSince(started) < seconds {
+            if !process.isRunning { return Date().timeIntervalSince(started) }
+            usleep(100_000)
+        }
+        return nil
     }
 
     /// The data port `name`'s agent wrote to its port file.

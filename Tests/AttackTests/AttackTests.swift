@@ -323,6 +323,17 @@ struct AttackTests {
             v.note("a flood does not lock out a real client", refused: served.status == 0, served.stderr)
             flood.forEach { close($0) }
 
+            // A peer with a valid certificate that completes TLS and then dribbles a head.
+            let slowHead = try site.secondsUntilHungUp(
+                as: "alice", port: site.port, partial: "GET /v1/nodes HTTP/1.1\r\n")
+            v.note(
+                "a request head that never ends, after a good handshake",
+                refused: slowHead.map { $0 < 8 } ?? false, slowHead.map { "hung up after \($0) s" } ?? "still open")
+            let silent = try site.secondsUntilHungUp(as: "srv1", port: newPort, partial: "")
+            v.note(
+                "a data-port peer that completes TLS and sends nothing",
+                refused: silent.map { $0 < 8 } ?? false, silent.map { "hung up after \($0) s" } ?? "still open")
+
             // MARK: Control characters in what an agent says
             _ = try await call(
                 as: "stray", .POST, hub + "/v1/agents/register",
