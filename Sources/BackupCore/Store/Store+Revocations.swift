@@ -19,12 +19,17 @@ extension Store {
     public func readRevokedSerials() throws -> Set<String>? {
         guard try FileSystem.linkStatus(revokedSerialsPath) != nil else { return nil }
         let bytes = try FileSystem.readSmallFile(revokedSerialsPath)
-        guard let list = try? JSONDecoder().decode(RevokedSerials.self, from: Data(bytes)),  // The reason is below.
-            list.format == "scm-backup-revoked-serials/1"
-        else {
+        let list: RevokedSerials
+        do { list = try JSONDecoder().decode(RevokedSerials.self, from: Data(bytes)) } catch {
             throw BackupError(
                 .storeMarker,
-                "The revocation list '\(revokedSerialsPath)' cannot be read; the data port refuses every peer until the coordinator sends a list again."
+                "The revocation list '\(revokedSerialsPath)' is not valid JSON (\(error)); the data port refuses every peer until the coordinator sends a list again.",
+                cause: error)
+        }
+        guard list.format == "scm-backup-revoked-serials/1" else {
+            throw BackupError(
+                .storeMarker,
+                "The revocation list '\(revokedSerialsPath)' has format '\(list.format)', not scm-backup-revoked-serials/1; the data port refuses every peer until the coordinator sends a list again."
             )
         }
         return Set(list.serials.map { $0.lowercased() })
@@ -33,7 +38,12 @@ extension Store {
     /// Adds `serials` to the list on disk (fsynced) and returns the whole list.
     @discardableResult
     public func mergeRevokedSerials(_ serials: Set<String>) throws -> Set<String> {
-        let known = (try? readRevokedSerials()) ?? nil  // An unreadable list is replaced by the union below.
+        let known: Set<String>?
+        do { known = try readRevokedSerials() } catch let error as BackupError where error.code == .storeMarker {
+            // Bad content: replaced by the coordinator's list, which is the whole site's (the CA's
+            // revocations only grow), so nothing revoked is lost. An I/O error is thrown.
+            known = nil
+        }
         let merged = (known ?? []).union(serials.map { $0.lowercased() })
         if merged != known {
             let data = try JSONEncoder().encode(RevokedSerials(serials: merged.sorted()))

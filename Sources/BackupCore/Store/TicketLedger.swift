@@ -117,9 +117,15 @@ extension Store {
 
     private static let ledgerLock = NSLock()
 
-    /// Makes an empty ledger unless a readable one exists (for a new or adopted store).
+    /// Makes an empty ledger unless a readable one exists (for a new or adopted store): one
+    /// that is missing or whose content cannot be used is replaced; an I/O error is thrown,
+    /// so a ledger that merely could not be read now is never thrown away.
     public func ensureLedger() throws {
-        if (try? readLedger()) != nil { return }  // Present and readable: keep it; otherwise replace.
-        try writeLedger(TicketLedger())
+        do {
+            _ = try readLedger()
+            return
+        } catch let error as BackupError where error.code == .storeMarker {
+            try writeLedger(TicketLedger())
+        }
     }
 }
