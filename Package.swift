@@ -70,10 +70,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The /v1 client over mutual TLS, pinned to the peer's identity name: the agent, the
+        // operator CLI and the lease benchmark share it.
+        .target(
+            name: "BackupClient",
+            dependencies: [
+                "BackupCore", "BackupProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "BackupAgent",
             dependencies: [
-                "BackupCore", "BackupProtocol", "BackupHTTP",
+                "BackupCore", "BackupProtocol", "BackupHTTP", "BackupClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -95,13 +107,25 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
-        // Test support: temporary folders, fixture trees, the corpus, running the binary.
+        // Sample sources made with the real tools (svn, git, Trac, SQLite): the demo's and the
+        // tests'. The shipping binary links this, never the test support.
+        .target(
+            name: "BackupFixtures",
+            dependencies: ["BackupCore"],
+            swiftSettings: strict
+        ),
+        // Test support: temporary folders, fixture trees, the corpus, running the binary, the
+        // site builder, a manual clock, captured logs. Only test targets link it.
         .target(
             name: "BackupTesting",
-            dependencies: ["BackupCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "BackupCore", "BackupFixtures", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -110,11 +134,12 @@ let package = Package(
                 "BackupCore",
                 "BackupProtocol",
                 "BackupAgent",
+                "BackupClient",
                 "BackupCoordinator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // The demo builds its sample sources with the same fixtures as the tests.
-                "BackupTesting",
+                "BackupFixtures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -123,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "lease-bench",
             dependencies: [
-                "BackupAgent", "BackupProtocol",
+                "BackupClient", "BackupProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
@@ -153,6 +178,8 @@ let package = Package(
             name: "BackupCoordinatorTests",
             dependencies: [
                 "BackupCoordinator", "BackupProtocol", "BackupHTTP", "BackupTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -170,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "BackupAgentTests",
             dependencies: [
-                "BackupAgent", "BackupCore", "BackupProtocol", "BackupTesting",
+                "BackupAgent", "BackupClient", "BackupCore", "BackupProtocol", "BackupTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -92,7 +92,7 @@ public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         if let why = counter.admit(address, limits) {
-            refusals.refused(peer: address, code: "too-many-connections", logger: logger, detail: why)
+            refusals.refused(peer: address, code: .tooManyConnections, logger: logger, detail: why)
             return channel.close().flatMap { channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         }
         let watch = HandshakeWatch(
@@ -107,7 +107,7 @@ public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
         let deadline = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(limits.handshakeSeconds * 1000))) {
             if !done.withLock({ $0 }) {
                 refusals.refused(
-                    peer: address, code: "handshake-timeout", logger: logger,
+                    peer: address, code: .handshakeTimeout, logger: logger,
                     detail: "no TLS handshake within \(limits.handshakeSeconds) s")
                 channel.close(promise: nil)
             }
@@ -198,7 +198,7 @@ final class HandshakeWatch {
                     let (address, refusals, logger, seconds) = (address, refusals, logger, headSeconds)
                     headDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
                         refusals.refused(
-                            peer: address, code: "head-timeout", logger: logger,
+                            peer: address, code: .headTimeout, logger: logger,
                             detail: "no complete request head within \(seconds) s of the handshake")
                         channel.close(promise: nil)
                     }

@@ -19,13 +19,13 @@ extension PeerContext {
     /// The peer, if its role is one of `roles`; otherwise a 403 naming the role needed.
     public func requirePeer(_ roles: Set<NodeRole>, for action: String) throws -> PeerIdentity {
         guard let peer else {
-            throw WireError(.unauthorized, "no-certificate", "A client certificate from the site CA is required.")
+            throw WireError(.unauthorized, .noCertificate, "A client certificate from the site CA is required.")
         }
         guard roles.contains(peer.role) else {
             let needed = roles.map(\.rawValue).sorted().map { ("aeiou".contains($0.first!) ? "an " : "a ") + $0 }
                 .joined(separator: " or ")
             throw WireError(
-                .forbidden, "wrong-role",
+                .forbidden, .wrongRole,
                 "\(peer.role.rawValue) certificate '\(peer.name)' may not \(action); that needs \(needed) certificate."
             )
         }
@@ -77,18 +77,18 @@ public struct IdentityMiddleware<Context: PeerContext>: RouterMiddleware {
     /// The verified, unrevoked identity of the connection's certificate.
     private func identity(_ context: Context) async throws -> PeerIdentity {
         guard let certificate = try await Self.peerCertificate(context.channel) else {
-            throw WireError(.unauthorized, "no-certificate", "A client certificate from the site CA is required.")
+            throw WireError(.unauthorized, .noCertificate, "A client certificate from the site CA is required.")
         }
         let parsed: PeerIdentity
         do {
             parsed = try PeerIdentity(certificate: try Certificate(derEncoded: try certificate.toDERBytes()))
         } catch {
             throw WireError(
-                .forbidden, "unknown-identity", "The client certificate names no scm-backup node or role: \(error).")
+                .forbidden, .unknownIdentity, "The client certificate names no scm-backup node or role: \(error).")
         }
         if try isRevoked(parsed.serial) {
             throw WireError(
-                .forbidden, "certificate-revoked", "Certificate \(parsed.serial) of '\(parsed.name)' is revoked.")
+                .forbidden, .certificateRevoked, "Certificate \(parsed.serial) of '\(parsed.name)' is revoked.")
         }
         return parsed
     }

@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import Logging
@@ -22,8 +23,9 @@ public final class RefusalLog: Sendable {
     }
 
     /// Notes a refusal of `peer` (a node name or an address) with wire code `code`.
-    public func refused(peer: String, code: String, logger: Logger, detail: String? = nil, now: Date = Date()) {
-        let key = peer + "\u{0}" + code
+    public func refused(peer: String, code: BackupError.Code, logger: Logger, detail: String? = nil, now: Date = Date())
+    {
+        let key = peer + "\u{0}" + code.rawValue
         let dropped: Int? = entries.withLock { entries in
             if var entry = entries[key], now.timeIntervalSince(entry.lastLogged) < window {
                 entry.dropped += 1

@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import Hummingbird
@@ -6,17 +7,25 @@ import NIOCore
 /// An error answered with its status and a JSON body `{"error": {"code", "message"}}`.
 public struct WireError: HTTPResponseError {
     public var status: HTTPResponse.Status
-    public var code: String
+    public var code: BackupError.Code
     public var message: String
+    /// The id under which the server logged an unexpected error.
+    public var id: String?
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: BackupError.Code, _ message: String, id: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.id = id
+    }
+
+    /// An error answered with the registry's status for `code` (``ErrorCodes``).
+    public init(_ code: BackupError.Code, _ message: String) {
+        self.init(HTTPResponse.Status(code: ErrorCodes.status(of: code)), code, message)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try JSONResponse.make(ErrorResponse(code: code, message: message), status: status)
+        try JSONResponse.make(ErrorResponse(code: code.rawValue, message: message, id: id), status: status)
     }
 }
 
@@ -41,13 +50,13 @@ extension Request {
         do {
             buffer = try await body.collect(upTo: limit)
         } catch {
-            throw WireError(.contentTooLarge, "body-too-large", "The request body is larger than \(limit) bytes.")
+            throw WireError(.contentTooLarge, .bodyTooLarge, "The request body is larger than \(limit) bytes.")
         }
         do {
             return try WireJSON.decoder().decode(T.self, from: Data(buffer: buffer))
         } catch {
             throw WireError(
-                .badRequest, "malformed-json", "The \(T.self) body is malformed: \(WireJSON.describe(error)).")
+                .badRequest, .malformedJSON, "The \(T.self) body is malformed: \(WireJSON.describe(error)).")
         }
     }
 }

@@ -9,12 +9,16 @@ public enum SiteConfigFiles {
         public var roles: [String]
         /// Sources as (name, kind, path).
         public var sources: [(name: String, kind: String, path: String)]
+        /// More lines of a source's table, by source name (`svn_source = "repo"`).
+        public var sourceExtra: [String: String]
         public init(
-            _ name: String, roles: [String] = ["server"], sources: [(name: String, kind: String, path: String)] = []
+            _ name: String, roles: [String] = ["server"], sources: [(name: String, kind: String, path: String)] = [],
+            sourceExtra: [String: String] = [:]
         ) {
             self.name = name
             self.roles = roles
             self.sources = sources
+            self.sourceExtra = sourceExtra
         }
     }
 
@@ -57,6 +61,7 @@ public enum SiteConfigFiles {
                 "\n[nodes.\(node.name)]\nroles = [\(node.roles.map(quote).joined(separator: ", "))]\naddresses = [\"127.0.0.1\"]\n"
             for s in node.sources {
                 text += "\n[nodes.\(node.name).sources.\(s.name)]\nkind = \(quote(s.kind))\npath = \(quote(s.path))\n"
+                if let more = node.sourceExtra[s.name] { text += more + "\n" }
             }
         }
         for p in pairings {

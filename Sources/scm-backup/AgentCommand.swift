@@ -27,6 +27,7 @@ struct AgentCommand: AsyncParsableCommand {
         name: .customLong("data-port-file"),
         help: "Write the data port's port to this file once it listens (for data_listen with port 0).")
     var dataPortFile: String?
+    @OptionGroup var logLevel: LogLevelOption
 
     func run() async throws {
         let printer = Printer(json: false)
@@ -38,6 +39,7 @@ struct AgentCommand: AsyncParsableCommand {
                 )
                 return
             }
+            logLevel.bootstrap(configured: configuration.logLevel)
             var logger = Logger(label: "scm-backup.agent")
             logger[metadataKey: "scm.node"] = "\(configuration.node)"
             let group = ServiceGroup(

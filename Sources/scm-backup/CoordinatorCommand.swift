@@ -24,6 +24,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var portFile: String?
     @Flag(name: .customLong("check"), help: "Read and check the configuration, print a summary, and exit.")
     var checkOnly = false
+    @OptionGroup var logLevel: LogLevelOption
 
     func run() async throws {
         let printer = Printer(json: false)
@@ -45,21 +46,20 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 )
                 return
             }
+            logLevel.bootstrap(configured: configuration.logLevel)
             for key in caKeys {
                 Logger(label: "scm-backup.coordinator").warning(
                     "the CA key is readable on the hub; move it to an admin machine", metadata: ["scm.file": "\(key)"])
             }
             let catalog = try Catalog(path: configuration.database)
             let portFile = portFile
-            let app = try CoordinatorServer.makeApplication(configuration, catalog: catalog) { port in
+            let coordinator = try Coordinator(configuration: configuration, catalog: catalog)
+            // The port file is how scripts and tests find a port-0 server: failing to write it
+            // stops the service group (gracefully) and the command with the error.
+            try await coordinator.run { port in
                 guard let portFile else { return }
-                // The port file is how scripts and tests find a port-0 server; failing to write it is fatal.
-                do { try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: portFile, mode: 0o644) } catch {
-                    FileHandle.standardError.write(Data("scm-backup: \(error)\n".utf8))
-                    Foundation.exit(1)
-                }
+                try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: portFile, mode: 0o644)
             }
-            try await app.runService()
         } catch {
             printer.report(error)
             throw Exit.failure

@@ -1,6 +1,6 @@
 import ArgumentParser
 import BackupCore
-import BackupTesting
+import BackupFixtures
 import Foundation
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import BackupCore
-import BackupTesting
+import BackupFixtures
 import Foundation
 
 #if canImport(Glibc)

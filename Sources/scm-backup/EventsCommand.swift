@@ -1,5 +1,5 @@
 import ArgumentParser
-import BackupAgent
+import BackupClient
 import BackupCore
 import Foundation
 

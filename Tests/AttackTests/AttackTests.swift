@@ -470,7 +470,7 @@ extension AttackTests {
                 try await Task.sleep(for: .milliseconds(500))
                 log = site.agents["srv1"]?.output ?? ""
             }
-            let registered = try catalog.nodes(now: Date(), onlineWithin: 600)
+            let registered = try await catalog.nodes(now: Date(), onlineWithin: 600)
             v.note(
                 "a fake hub presenting a backup node's agent certificate",
                 refused: registered.isEmpty && log.contains("not that of coordinator 'hub'"),
@@ -483,7 +483,7 @@ extension AttackTests {
         try await serveFake(site, name: "no-purge-key", certificate: "hub", purgeKey: attackerKey) { port, catalog in
             let dna = try DNA.decode(
                 try FileSystem.readSmallFile(dir.file("store-srv1/" + copyQ.relativePath + ".dna")), path: "dna")
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(
                     complete: false,
                     copies: [
@@ -491,15 +491,15 @@ extension AttackTests {
                             path: copyQ.relativePath, origin: "srv1", kind: "folder", source: "conf",
                             stamp: copyQ.stamp,
                             size: dna.size, sha256: dna.sha256, md5: nil, revision: dna.revision, created: dna.created,
-                            state: "intact")
+                            state: .intact)
                     ]), node: "srv1", authority: .originBackup(sources: ["conf"]), now: Date())
-            let task = try catalog.submit(
+            let task = try await catalog.submit(
                 SubmitTaskRequest(kind: .purge, node: "srv1", artifacts: [copyQ.relativePath]), now: Date())
             try site.startAgent("srv1", coordinator: "https://127.0.0.1:\(port)", log: dir.file("agent-srv1-fake.log"))
             var ended: TaskInfo?
             for _ in 0..<150 {
-                if let t = try catalog.tasks().first(where: { $0.id == task.id }),
-                    t.state == "failed" || t.state == "succeeded" || t.attempts > 1
+                if let t = try await catalog.tasks().first(where: { $0.id == task.id }),
+                    t.state == .failed || t.state == .succeeded || t.attempts > 1
                 {
                     ended = t
                     break
@@ -511,7 +511,7 @@ extension AttackTests {
             v.note(
                 "a hub without the purge key orders a purge",
                 refused: kept && ended?.lastError?.contains("order-forged") == true,
-                "kept: \(kept); \(ended?.lastError ?? ended?.state ?? "no result")")
+                "kept: \(kept); \(ended?.lastError ?? ended?.state.rawValue ?? "no result")")
         }
     }
 

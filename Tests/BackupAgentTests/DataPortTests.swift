@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BackupClient
 import BackupCore
 import BackupProtocol
 import BackupTesting
@@ -216,7 +217,7 @@ struct DataPortTests {
                     #expect(sidecar == verified.sidecar())
                     #expect(sidecar.origin == "cms02" && sidecar.revision == site.artifact.dna.revision)
                     #expect(sidecar.sha256 == site.artifact.dna.sha256 && sidecar.size == site.artifact.dna.size)
-                    #expect(site.reports.all.first?.copies.first?.state == "intact")
+                    #expect(site.reports.all.first?.copies.first?.state == .intact)
                     #expect(site.reports.all.first?.copies.first?.sha256 == site.artifact.dna.sha256)
                     let again = try await Self.send(
                         http, port: port, "PUT", path: path,

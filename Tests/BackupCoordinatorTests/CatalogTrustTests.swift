@@ -18,7 +18,7 @@ struct CatalogTrustTests {
     static let evil = String(repeating: "e", count: 64)
 
     static func copy(
-        _ sha256: String, state: String = "intact", path: String = path, verifiedAt: Date? = nil, size: Int64 = 100
+        _ sha256: String, state: CopyState = .intact, path: String = path, verifiedAt: Date? = nil, size: Int64 = 100
     ) -> CopyReport {
         CopyReport(
             path: path, origin: "srv1", kind: "svn", source: "env", stamp: "2026/12/01/020000", size: size,
@@ -32,83 +32,84 @@ struct CatalogTrustTests {
             .init(name: "vault", roles: [.backup]), .init(name: "stray", roles: [.backup]),
         ], pairings: [.init(server: "srv1", backup: "vault")])
 
-    @Test func aDigestReportedBeforeTheOriginsBackupNeverBecomesTheReference() throws {
-        try withTemporaryDirectory("trust-prereport") { dir in
+    @Test func aDigestReportedBeforeTheOriginsBackupNeverBecomesTheReference() async throws {
+        try await withTemporaryDirectory("trust-prereport") { dir in
             let catalog = try Catalog(path: dir.file("catalog.sqlite"))
             let now = Date()
             // A backup node names the future artifact with a wrong digest, in an inventory.
-            try catalog.record(
-                ArtifactReport(complete: false, copies: [Self.copy(Self.evil, state: "unverified")]), node: "vault",
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: [Self.copy(Self.evil, state: .unverified)]), node: "vault",
                 authority: .inventory, now: now)
-            var artifact = try #require(try catalog.artifacts().first)
+            var artifact = try #require(try await catalog.artifacts().first)
             #expect(artifact.confirmed == false)
             #expect(artifact.sha256 == nil)
             // Another server's backup result cannot speak for srv1's source either.
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.evil)]), node: "srv2",
                 authority: .originBackup(sources: ["env"]), now: now)
-            #expect(try catalog.artifacts().first?.confirmed == false)
+            #expect(try await catalog.artifacts().first?.confirmed == false)
             // The origin's own result sets the reference; the early claim becomes a mismatch.
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
                 authority: .originBackup(sources: ["env"]), now: now)
-            artifact = try #require(try catalog.artifacts().first)
+            artifact = try #require(try await catalog.artifacts().first)
             #expect(artifact.confirmed == true)
             #expect(artifact.sha256 == Self.good)
             let states = Dictionary(uniqueKeysWithValues: artifact.copies.map { ($0.node, $0.state) })
-            #expect(states == ["srv1": "intact", "vault": "mismatch"])
+            #expect(states == ["srv1": .intact, "vault": .mismatch])
         }
     }
 
-    @Test func anUnsolicitedReportOnlyLowersAndNeverSetsItsOwnVerificationTime() throws {
-        try withTemporaryDirectory("trust-unsolicited") { dir in
+    @Test func anUnsolicitedReportOnlyLowersAndNeverSetsItsOwnVerificationTime() async throws {
+        try await withTemporaryDirectory("trust-unsolicited") { dir in
             let catalog = try Catalog(path: dir.file("catalog.sqlite"))
             let now = Date(timeIntervalSince1970: 1_764_600_000)
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
                 authority: .originBackup(sources: ["env"]), now: now)
             // Claims of copies the node does not hold, or that they are intact, change nothing.
             let future = now.addingTimeInterval(86400 * 365)
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good, verifiedAt: future)]), node: "vault",
                 authority: .unsolicited, now: now)
-            try catalog.record(
-                ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: "quarantined")]), node: "stray",
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: .quarantined)]), node: "stray",
                 authority: .unsolicited, now: now)
-            #expect(try catalog.artifacts().first?.copies.map(\.node) == ["srv1"])
+            #expect(try await catalog.artifacts().first?.copies.map(\.node) == ["srv1"])
             // A receipt for a path no transfer is bringing is ignored; one that is, counts, at the
             // coordinator's time.
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good, verifiedAt: future)]), node: "vault",
                 authority: .receipt(paths: ["srv1/other"]), now: now)
-            #expect(try catalog.artifacts().first?.copies.count == 1)
-            try catalog.record(
+            #expect(try await catalog.artifacts().first?.copies.count == 1)
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good, verifiedAt: future)]), node: "vault",
                 authority: .receipt(paths: [Self.path]), now: now)
-            var vault = try #require(try catalog.artifacts().first?.copies.first { $0.node == "vault" })
-            #expect(vault.state == "intact")
+            var vault = try #require(try await catalog.artifacts().first?.copies.first { $0.node == "vault" })
+            #expect(vault.state == .intact)
             #expect(vault.verifiedAt == now)
             // Bad news is heard from anyone holding the copy; good news only from a task.
-            try catalog.record(
-                ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: "missing")]), node: "vault",
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: .missing)]), node: "vault",
                 authority: .unsolicited, now: now)
-            vault = try #require(try catalog.artifacts().first?.copies.first { $0.node == "vault" })
-            #expect(vault.state == "missing")
-            try catalog.record(
+            vault = try #require(try await catalog.artifacts().first?.copies.first { $0.node == "vault" })
+            #expect(vault.state == .missing)
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "vault", authority: .unsolicited,
                 now: now)
-            #expect(try catalog.artifacts().first?.copies.first { $0.node == "vault" }?.state == "missing")
+            #expect(try await catalog.artifacts().first?.copies.first { $0.node == "vault" }?.state == .missing)
             // A purge removes only what its order named.
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [], deleted: [Self.path]), node: "vault",
                 authority: .purge(paths: []), now: now)
-            #expect(try catalog.artifacts().first?.copies.count == 2)
+            #expect(try await catalog.artifacts().first?.copies.count == 2)
             // Control characters in what an agent says are escaped before they are stored.
-            var hostile = Self.copy(Self.good, state: "quarantined")
+            var hostile = Self.copy(Self.good, state: .quarantined)
             hostile.problem = "flipped\u{1b}[2J\ninjected"
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [hostile]), node: "vault", authority: .verify, now: now)
-            let problem = try #require(try catalog.artifacts().first?.copies.first { $0.node == "vault" }?.problem)
+            let problem = try #require(
+                try await catalog.artifacts().first?.copies.first { $0.node == "vault" }?.problem)
             #expect(!problem.contains("\u{1b}") && !problem.contains("\n") && problem.contains("\\u{1b}"))
         }
     }
@@ -117,7 +118,7 @@ struct CatalogTrustTests {
         try await withTemporaryDirectory("trust-repair") { dir in
             let catalog = try Catalog(path: dir.file("catalog.sqlite"))
             let now = Date()
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
                 authority: .originBackup(sources: ["env"]), now: now)
             let desk = TransferDesk(
@@ -125,17 +126,17 @@ struct CatalogTrustTests {
                 signedLifetime: 120,
                 logger: Logger(label: "test"))
             // An unpaired node that says it quarantined a copy gets no repair.
-            let quarantined = ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: "quarantined")])
-            try catalog.record(quarantined, node: "stray", authority: .verify, now: now)
+            let quarantined = ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: .quarantined)])
+            try await catalog.record(quarantined, node: "stray", authority: .verify, now: now)
             #expect(try await desk.scheduleRepairs(quarantined, node: "stray", now: now).isEmpty)
             // The paired backup node does, from the origin.
-            try catalog.record(quarantined, node: "vault", authority: .verify, now: now)
+            try await catalog.record(quarantined, node: "vault", authority: .verify, now: now)
             let repairs = try await desk.scheduleRepairs(quarantined, node: "vault", now: now)
             #expect(repairs.map { $0.transfer?.sender } == ["srv1"])
             #expect(repairs.map { $0.transfer?.receiver } == ["vault"])
             // That repair fails for good: the next verified copy (the stray backup node's, which it
             // received under a ticket) is tried, and when none is left, nothing is queued.
-            try catalog.record(
+            try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "stray",
                 authority: .receipt(paths: [Self.path]), now: now.addingTimeInterval(-60))
             let failed = try #require(repairs.first?.transfer)

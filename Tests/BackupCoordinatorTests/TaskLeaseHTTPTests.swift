@@ -68,7 +68,7 @@ struct TaskLeaseHTTPTests {
                 }
                 let answer = try await leased
                 #expect(answer.task?.id == queued.id)
-                #expect(answer.task?.state == "leased")
+                #expect(answer.task?.state == .leased)
                 #expect(answer.task?.fencingToken == 1)
                 #expect(
                     answer.task?.definition == SourceDefinition(name: "env", kind: .svn, path: "/var/scm/repos/env"),
@@ -111,7 +111,7 @@ struct TaskLeaseHTTPTests {
                                             client, .post, port: port, "/v1/tasks/\(task.id)/result",
                                             ResultRequest(fencingToken: task.fencingToken, error: nil),
                                             as: TaskInfo.self)
-                                        #expect(result.state == "succeeded")
+                                        #expect(result.state == .succeeded)
                                         mine.append(task.id)
                                     }
                                 }
@@ -161,7 +161,7 @@ struct TaskLeaseHTTPTests {
                     let renewed = try await CoordinatorHarness.call(
                         client, .post, port: port, "/v1/tasks/\(second.id)/renew",
                         RenewRequest(fencingToken: second.fencingToken, progressed: true), as: TaskInfo.self)
-                    #expect(renewed.state == "leased")
+                    #expect(renewed.state == .leased)
                     let late = try await CoordinatorHarness.send(
                         client, .post, port: port, "/v1/tasks/\(first.id)/result",
                         body: try WireJSON.encoder().encode(ResultRequest(fencingToken: first.fencingToken, error: nil))
@@ -183,7 +183,7 @@ struct TaskLeaseHTTPTests {
                     let done = try await CoordinatorHarness.call(
                         client, .post, port: port, "/v1/tasks/\(second.id)/result",
                         ResultRequest(fencingToken: second.fencingToken, error: nil), as: TaskInfo.self)
-                    #expect(done.state == "succeeded")
+                    #expect(done.state == .succeeded)
                 }
             }
         }

@@ -1,4 +1,5 @@
 import BackupCoordinator
+import BackupProtocol
 import Foundation
 import Testing
 
@@ -125,5 +126,61 @@ struct TaskLifecycleTests {
         #expect(r9 == .finished)
         let r10 = refusal { try task.cancel() }
         #expect(r10 == .finished)
+    }
+
+    @Test func aFailureIsRetriedByItsCodeAloneAndAnUnknownCodeIsPermanent() throws {
+        // A refused source fails at once, with attempts left.
+        var refused = TaskLifecycle(maxAttempts: 3)
+        try refused.lease(to: "a", token: 1, now: t0, duration: 30)
+        let notAllowed = TaskFailure(code: .refused, message: "Source 'etc' is outside source_roots.")
+        try refused.complete(
+            by: "a", token: 1, now: t0 + 1, failure: notAllowed, rule: RetryPolicy.rule(for: notAllowed.code),
+            retryDelay: 10)
+        #expect(refused.state == .failed)
+        #expect(refused.lastErrorCode == .refused)
+        #expect(refused.lastError == notAllowed.message)
+
+        // A code nobody decided on is permanent too.
+        var odd = TaskLifecycle(maxAttempts: 3)
+        try odd.lease(to: "a", token: 1, now: t0, duration: 30)
+        let unknown = TaskFailure(code: "frobnicator-jammed", message: "?")
+        try odd.complete(by: "a", token: 1, now: t0 + 1, failure: unknown, rule: RetryPolicy.rule(for: unknown.code))
+        #expect(odd.state == .failed)
+
+        // An unreachable peer is retried up to the table's attempts, never past the task's own.
+        var transfer = TaskLifecycle(maxAttempts: 3)
+        let away = TaskFailure(code: .peerUnreachable, message: "Cannot reach the data port of 'vault'.")
+        for attempt in 1...3 {
+            let at = t0 + Double(attempt) * 1000
+            try transfer.lease(to: "a", token: UInt64(attempt), now: at, duration: 30)
+            try transfer.complete(
+                by: "a", token: UInt64(attempt), now: at + 1, failure: away, rule: RetryPolicy.rule(for: away.code),
+                retryDelay: 10)
+            #expect(transfer.state == (attempt < 3 ? .queued : .failed), "attempt \(attempt)")
+        }
+        #expect(RetryPolicy.rule(for: .peerUnreachable).maxAttempts == 5)
+
+        // A success clears the code; an expiry leaves none.
+        var disk = TaskLifecycle(maxAttempts: 3)
+        try disk.lease(to: "a", token: 1, now: t0, duration: 30)
+        try disk.complete(
+            by: "a", token: 1, now: t0 + 1, failure: TaskFailure(code: .diskFull, message: "full"),
+            rule: RetryPolicy.rule(for: .diskFull))
+        #expect(disk.state == .queued)
+        #expect(disk.lastErrorCode == .diskFull)
+        try disk.lease(to: "a", token: 2, now: t0 + 100, duration: 30)
+        let expired = disk.expire(now: t0 + 131)
+        #expect(expired)
+        #expect(disk.lastErrorCode == nil)
+    }
+
+    @Test func anAgentTooOldForAKindIsNamedWithBothVersions() {
+        #expect(AgentRequirements.refusal(kind: .backup, agentVersion: "bench") == nil)
+        #expect(AgentRequirements.refusal(kind: .purge, agentVersion: "0.2.0") == nil)
+        #expect(AgentRequirements.refusal(kind: .transfer, agentVersion: "1.0.0") == nil)
+        let old = AgentRequirements.refusal(kind: .purge, agentVersion: "0.1.0")
+        #expect(old?.contains("0.2.0") == true && old?.contains("'0.1.0'") == true, "\(old ?? "")")
+        #expect(AgentRequirements.refusal(kind: .transfer, agentVersion: "0.10") != nil)
+        #expect(AgentRequirements.refusal(kind: .transfer, agentVersion: nil) != nil)
     }
 }

@@ -38,7 +38,7 @@ struct TransferTicketTests {
             let refusal = #expect(throws: SignedEnvelope.Refusal.self) {
                 try PurgeOrder.verify(envelope, key: Self.key.publicKey, node: node, taskId: task, fencingToken: token)
             }
-            #expect(refusal?.code == code)
+            #expect(refusal?.code.rawValue == code)
         }
         let forged = #expect(throws: SignedEnvelope.Refusal.self) {
             try PurgeOrder.verify(

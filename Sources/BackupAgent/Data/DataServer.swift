@@ -41,7 +41,7 @@ final class DataPortState: Sendable {
     func isRevoked(_ serial: String, node: String) throws -> Bool {
         guard let serials = revoked.withLock({ $0 }) else {
             throw WireError(
-                .serviceUnavailable, "no-revocation-list",
+                .serviceUnavailable, .noRevocationList,
                 "Node '\(node)' holds no revocation list yet (none in its store, and the coordinator has not answered); it accepts no peer until it has one."
             )
         }
@@ -64,6 +64,8 @@ public enum DataServer {
         onRunning: @escaping @Sendable (Int) async -> Void
     ) throws -> some ApplicationProtocol {
         let router = Router(context: DataContext.self)
+        // First, so that every error below it leaves as JSON; every client here holds a site certificate.
+        router.add(middleware: ErrorMiddleware<DataContext>(revealsInternals: true))
         let refusals = RefusalLog()
         router.add(
             middleware: IdentityMiddleware<DataContext>(
@@ -78,7 +80,7 @@ public enum DataServer {
         ) {
             let peer = try context.requirePeer([.agent], for: "move artifacts")
             guard let header = request.headers[HTTPField.Name(DataHeader.ticket)!] else {
-                throw WireError(.unauthorized, "no-ticket", "A transfer needs the coordinator's ticket (SCM-Ticket).")
+                throw WireError(.unauthorized, .noTicket, "A transfer needs the coordinator's ticket (SCM-Ticket).")
             }
             let ticket: TransferTicket
             do throws(TransferTicket.Refusal) {
@@ -89,35 +91,35 @@ public enum DataServer {
             let relative = String(request.uri.path.dropFirst("/v1/data/".count))
             guard relative == ticket.path else {
                 throw WireError(
-                    .forbidden, "ticket-other-artifact",
+                    .forbidden, .ticketOtherArtifact,
                     "Ticket \(ticket.id) is for '\(ticket.path)', not '\(relative)'.")
             }
             let (me, them) = asReceiver ? (ticket.receiver, ticket.sender) : (ticket.sender, ticket.receiver)
             guard me == node else {
                 throw WireError(
-                    .forbidden, "ticket-misaddressed",
+                    .forbidden, .ticketMisaddressed,
                     "Ticket \(ticket.id) names '\(me)' as \(asReceiver ? "receiver" : "sender"), not this node '\(node)'."
                 )
             }
             guard peer.name == them else {
                 throw WireError(
-                    .forbidden, "ticket-wrong-peer",
+                    .forbidden, .ticketWrongPeer,
                     "Ticket \(ticket.id) is for a transfer with '\(them)', but the caller is '\(AuditText.escape(peer.name))'."
                 )
             }
             if let peers = configuration.peers, !peers.contains(peer.name) {
                 throw WireError(
-                    .forbidden, "not-a-peer",
+                    .forbidden, .notAPeer,
                     "Node '\(node)' exchanges artifacts only with its peers (\(peers.sorted().joined(separator: ", "))), not '\(AuditText.escape(peer.name))'."
                 )
             }
             let location: ArtifactLocation
             do { location = try store.location(ofRelative: relative) } catch let error as BackupError {
-                throw WireError(.badRequest, "bad-path", error.message)
+                throw WireError(.badRequest, .badPath, error.message)
             }
             guard try store.readMarker() != nil else {
                 throw WireError(
-                    .serviceUnavailable, "store-marker",
+                    .serviceUnavailable, .storeMarker,
                     "Store '\(store.root)' of '\(node)' has no marker file: is its disk mounted? It refuses transfers.")
             }
             return (ticket, location)
@@ -126,7 +128,7 @@ public enum DataServer {
         /// Checks and changes the store's ticket ledger; a store without a readable one refuses.
         @Sendable func ledger(_ body: (inout TicketLedger) throws -> Void) throws {
             do { try store.updateLedger(body) } catch let error as BackupError where error.code == .storeMarker {
-                throw WireError(.serviceUnavailable, "no-ticket-ledger", error.message)
+                throw WireError(.serviceUnavailable, .noTicketLedger, error.message)
             }
         }
 
@@ -139,7 +141,7 @@ public enum DataServer {
             }
             guard admitted else {
                 throw WireError(
-                    .serviceUnavailable, "busy",
+                    .serviceUnavailable, .busy,
                     "Node '\(node)' is serving \(configuration.maxTransfers) transfers already; try again later.")
             }
         }
@@ -175,7 +177,7 @@ public enum DataServer {
             if held != .absent {
                 guard held == .digest(ticket.sha256 ?? ticket.md5 ?? "") else {
                     throw WireError(
-                        .conflict, "exists-different",
+                        .conflict, .existsDifferent,
                         "'\(ticket.path)' exists on '\(node)' with another digest; it is never overwritten (a mutant is quarantined first)."
                     )
                 }
@@ -199,7 +201,7 @@ public enum DataServer {
                 var headers = HTTPFields()
                 headers[HTTPField.Name(DataHeader.received)!] = "\(incoming.received)"
                 throw WireError(
-                    .rangeNotSatisfiable, "range-mismatch",
+                    .rangeNotSatisfiable, .rangeMismatch,
                     "The body starts at byte \(start), but '\(node)' holds \(incoming.received) bytes of '\(ticket.path)'."
                 )
             }
@@ -233,7 +235,7 @@ public enum DataServer {
                         complete: false,
                         copies: [
                             TaskRunner.copyReport(
-                                published.location, size: computed.size, dna: published.dna, state: "intact",
+                                published.location, size: computed.size, dna: published.dna, state: .intact,
                                 verifiedAt: Date())
                         ]))
                 return try JSONResponse.make(
@@ -249,16 +251,16 @@ public enum DataServer {
             let (ticket, location) = try authorise(request, context, asReceiver: false)
             let path = store.path(of: location)
             guard try FileSystem.linkStatus(path) != nil, try FileSystem.linkStatus(path + ".dna") != nil else {
-                throw WireError(.notFound, "no-artifact", "Node '\(node)' holds no '\(ticket.path)' with its DNA.")
+                throw WireError(.notFound, .noArtifact, "Node '\(node)' holds no '\(ticket.path)' with its DNA.")
             }
             let sidecar = try FileSystem.readSmallFile(path + ".dna")
             let dna: DNA
             do { dna = try DNA.decode(sidecar, path: path + ".dna") } catch let error as BackupError {
-                throw WireError(.conflict, "sender-copy-differs", error.message)
+                throw WireError(.conflict, .senderCopyDiffers, error.message)
             }
             guard (dna.sha256 ?? dna.md5) == (ticket.sha256 ?? ticket.md5), dna.size == ticket.size else {
                 throw WireError(
-                    .conflict, "sender-copy-differs",
+                    .conflict, .senderCopyDiffers,
                     "The sidecar of '\(ticket.path)' on '\(node)' does not match the ticket's digest and size.")
             }
             var start: Int64 = 0
@@ -267,7 +269,7 @@ public enum DataServer {
                     n >= 0, n < max(ticket.size, 1)
                 else {
                     throw WireError(
-                        .rangeNotSatisfiable, "bad-range",
+                        .rangeNotSatisfiable, .badRange,
                         "Range '\(range)' is not bytes=N- within \(ticket.size) bytes.")
                 }
                 start = n
@@ -360,7 +362,7 @@ public enum DataServer {
             let total = Int64(parts[2]), total == size, end == size - 1, start >= 0, start <= end
         else {
             throw WireError(
-                .badRequest, "bad-range", "Content-Range '\(header)' is not bytes START-\(size - 1)/\(size).")
+                .badRequest, .badRange, "Content-Range '\(header)' is not bytes START-\(size - 1)/\(size).")
         }
         return start
     }
@@ -369,11 +371,11 @@ public enum DataServer {
     static func wire(_ error: BackupError) -> WireError {
         switch error.code {
         case .diskFull: WireError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "disk-full", error.message)
-        case .archiveCorrupt: WireError(.unprocessableContent, "mutant-transfer", error.message)
-        case .archiveTruncated: WireError(.badRequest, "body-short", error.message)
-        case .refused: WireError(.conflict, "refused", error.message)
-        case .invalidArgument: WireError(.contentTooLarge, "body-too-long", error.message)
-        default: WireError(.internalServerError, error.code.rawValue, error.message)
+        case .archiveCorrupt: WireError(.unprocessableContent, .mutantTransfer, error.message)
+        case .archiveTruncated: WireError(.badRequest, .bodyShort, error.message)
+        case .refused: WireError(.conflict, .refused, error.message)
+        case .invalidArgument: WireError(.contentTooLarge, .bodyTooLong, error.message)
+        default: WireError(.internalServerError, error.code, error.message)
         }
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BackupClient
 import BackupCore
 import BackupHTTP
 import BackupProtocol
@@ -221,7 +222,7 @@ struct TransferRunner: Sendable {
         }
         let (published, computed) = try incoming.finish()
         let copy = TaskRunner.copyReport(
-            published.location, size: computed.size, dna: published.dna, state: "intact", verifiedAt: Date())
+            published.location, size: computed.size, dna: published.dna, state: .intact, verifiedAt: Date())
         return TaskOutcome(
             detail: Self.summary(
                 "received", order, moved: order.size - incoming.resumedFrom, resumedFrom: incoming.resumedFrom,

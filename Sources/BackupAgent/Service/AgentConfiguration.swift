@@ -1,7 +1,9 @@
+import BackupClient
 import BackupCore
 import BackupHTTP
 import BackupProtocol
 import Foundation
+import Logging
 
 /// What an agent needs: how to reach the coordinator, its store, the tools of the source
 /// kinds on this node, and the folders its sources may live in.
@@ -21,8 +23,11 @@ public struct AgentConfiguration: Sendable {
     public var tools: SourceTools
     /// How long a lease request waits on the coordinator. The default is 25 seconds.
     public var leaseWaitSeconds = 25
+    /// The least severe log level written (`log_level`: trace, debug, info, notice, warning,
+    /// error, critical). The default is info; `--log-level` overrides it.
+    public var logLevel: Logger.Level = .info
     /// The version reported at registration.
-    public var version = "0.1.0"
+    public var version = "0.2.0"
     /// Where the data port listens (HOST, PORT; port 0 picks a free one); nil: no data port,
     /// so this node can only open transfers (push as sender, pull as receiver).
     public var dataListen: (host: String, port: Int)?
@@ -149,6 +154,14 @@ public struct AgentConfiguration: Sendable {
             config.purgeKeyPath = path
         }
         config.dataLimits = try ListenerLimits.read(a)
+        if let level = try a.string("log_level") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw a.error(
+                    "log_level",
+                    "'\(level)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.logLevel = parsed
+        }
         if let wait = try a.int("lease_wait_seconds") {
             guard (1...30).contains(wait) else { throw a.error("lease_wait_seconds", "\(wait) is outside 1...30") }
             config.leaseWaitSeconds = wait

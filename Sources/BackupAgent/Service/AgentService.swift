@@ -1,3 +1,4 @@
+import BackupClient
 import BackupCore
 import BackupHTTP
 import BackupProtocol
@@ -174,6 +175,11 @@ public struct AgentService: Service {
         let period = max(1.0, (task.leaseExpiresAt?.timeIntervalSinceNow ?? 60) / 3)
         let progress = ProgressBox()
         let ticket = LockedBox<String?>(task.transfer?.ticket)
+        let cancellation = WorkCancellation()
+        // The lease as this agent knows it, on the monotonic clock: re-armed by each renewal.
+        let clock = ContinuousClock()
+        let leaseEnd = LockedBox(
+            clock.now.advanced(by: .milliseconds(Int64(1000 * Self.secondsLeft(task.leaseExpiresAt)))))
         let outcome: Result<TaskOutcome, any Error> = await withTaskGroup(of: Result<TaskOutcome, any Error>?.self) {
             group in
             group.addTask {
@@ -183,12 +189,21 @@ public struct AgentService: Service {
                             configuration: configuration, client: client, progress: progress, ticket: ticket,
                             logger: logger
                         ).run(task)
-                        : try await TaskRunner(configuration: configuration, progress: progress, logger: logger).run(
-                            task)
+                        : try await TaskRunner(
+                            configuration: configuration, progress: progress, logger: logger,
+                            cancellation: cancellation
+                        ).run(task)
                 })
             }
             group.addTask {
                 var lastBytes: Int64?
+                /// Stops the work: the lease is gone, and another agent may hold the task now.
+                func lose(_ reason: String) -> Result<TaskOutcome, any Error> {
+                    logger.warning(
+                        "lease lost; stopping the task", metadata: metadata.merging(["scm.reason": "\(reason)"]) { $1 })
+                    cancellation.cancel(reason: "the lease of task \(task.id) was lost: \(reason)")
+                    return .failure(LeaseLost(task: task.id, reason: reason))
+                }
                 while !Task.isCancelled {
                     // The sleep is cancelled when the work ends; that is the normal way out.
                     try? await Task.sleep(for: .seconds(period))
@@ -204,23 +219,30 @@ public struct AgentService: Service {
                             body: RenewRequest(fencingToken: task.fencingToken, progressed: progressed, progress: now),
                             as: TaskInfo.self)
                         if let fresh = renewed.transfer?.ticket { ticket.withLock { $0 = fresh } }
+                        let left = Self.secondsLeft(renewed.leaseExpiresAt)
+                        leaseEnd.withLock { $0 = clock.now.advanced(by: .milliseconds(Int64(1000 * left))) }
+                    } catch let error as BackupError where Self.leaseRefusals.contains(error.code) {
+                        return lose("the coordinator refused the renewal (\(error.code)): \(error.message)")
                     } catch {
-                        // The work goes on (its result may still land); the coordinator decides
-                        // whether that result is accepted, and the operator sees why here.
+                        // The hub may be briefly away: the work goes on while the lease lasts.
                         logger.warning(
                             "lease renewal failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+                        if clock.now >= leaseEnd.withLock({ $0 }) {
+                            return lose("no renewal got through before the lease ran out (\(error))")
+                        }
                     }
                 }
                 return nil
             }
-            var result: Result<TaskOutcome, any Error> = .failure(CancellationError())
+            // The first to finish decides: the work's result, or the lost lease.
+            var result: Result<TaskOutcome, any Error>?
             for await value in group {
-                if let value {
+                if let value, result == nil {
                     result = value
                     group.cancelAll()
                 }
             }
-            return result
+            return result ?? .failure(CancellationError())
         }
         let report: ResultRequest
         switch outcome {
@@ -229,10 +251,27 @@ public struct AgentService: Service {
                 fencingToken: task.fencingToken, error: nil, detail: done.detail, artifacts: done.artifacts)
             logger.info("task succeeded", metadata: metadata)
         case .failure(let error):
-            report = ResultRequest(fencingToken: task.fencingToken, error: "\(error)")
+            report = ResultRequest(fencingToken: task.fencingToken, failure: TaskFailure(error))
             logger.warning("task failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
         }
-        _ = try await client.send("POST", "/v1/tasks/\(task.id)/result", body: report, as: TaskInfo.self)
+        do {
+            _ = try await client.send("POST", "/v1/tasks/\(task.id)/result", body: report, as: TaskInfo.self)
+        } catch let error as BackupError {
+            // Refused (a lost lease, a finished task): the coordinator keeps the truth; the
+            // agent goes on with its next task instead of reconnecting.
+            logger.warning("task result refused", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+        }
+    }
+
+    /// The codes with which the coordinator says a lease is gone.
+    static let leaseRefusals: Set<BackupError.Code> = [
+        .staleFencingToken, .notLeaseHolder, .leaseExpired, .noProgress, .taskFinished, .unknownTask,
+    ]
+
+    /// Seconds from now until `expiry` by the hub's clock (60 when it sent none); the agent
+    /// keeps a second of margin for the trip.
+    static func secondsLeft(_ expiry: Date?) -> Double {
+        max(0, (expiry?.timeIntervalSinceNow ?? 60) - 1)
     }
 }
 

@@ -34,20 +34,27 @@ final class ProgressBox: @unchecked Sendable {
 }
 
 /// Runs one task against the agent's store with the BackupCore operations of the local
-/// commands. Blocking work runs on its own thread, off the concurrency pool.
+/// commands. Blocking work runs on its own thread, off the concurrency pool (one at a time:
+/// the agent leases its next task only when this one is reported), under `cancellation`, which
+/// the agent triggers when it loses the lease.
 struct TaskRunner: Sendable {
     let configuration: AgentConfiguration
     let progress: ProgressBox
     let logger: Logger
+    var cancellation = WorkCancellation()
 
     /// Runs `task`; returns its outcome, or throws with the reason it failed.
     func run(_ task: TaskInfo) async throws -> TaskOutcome {
         let configuration = configuration
         let progress = progress
         let logger = logger
+        let cancellation = cancellation
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try TaskRunner.runBlocking(task, configuration, progress, logger) })
+                continuation.resume(
+                    with: Result {
+                        try cancellation.run { try TaskRunner.runBlocking(task, configuration, progress, logger) }
+                    })
             }
         }
     }
@@ -94,7 +101,7 @@ struct TaskRunner: Sendable {
             let now = Date()
             let copies = published.map { p in
                 // Each was read back against its digests before it was published.
-                copyReport(p.location, size: p.dna.size, dna: p.dna, state: "intact", verifiedAt: now)
+                copyReport(p.location, size: p.dna.size, dna: p.dna, state: .intact, verifiedAt: now)
             }
             let summary = published.map {
                 "\($0.location.source) revision \($0.dna.revision ?? "-") as \($0.location.relativePath) (\($0.dna.size) bytes)"
@@ -133,11 +140,13 @@ struct TaskRunner: Sendable {
                     problem = why
                     unverified += 1
                 }
-                let state =
+                let state: CopyState =
                     switch result.status {
-                    case .intact: "intact"
-                    case .mutant: "quarantined"
-                    default: result.status.label
+                    case .intact: .intact
+                    case .mutant: .quarantined
+                    case .missingSidecar: .missingSidecar
+                    case .invalidSidecar: .invalidSidecar
+                    case .unreadable: .unreadable
                     }
                 copies.append(
                     copyReport(
@@ -169,7 +178,7 @@ struct TaskRunner: Sendable {
                     problem = "no sidecar"
                 }
                 copies.append(
-                    copyReport(location, size: artifact.size, dna: dna, state: "unverified", problem: problem))
+                    copyReport(location, size: artifact.size, dna: dna, state: .unverified, problem: problem))
             }
             let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
             return TaskOutcome(
@@ -221,7 +230,7 @@ struct TaskRunner: Sendable {
             let quarantined = items.filter { $0.quarantined != nil }.compactMap { item -> CopyReport? in
                 guard let location = item.artifact.location else { return nil }
                 return copyReport(
-                    location, size: item.artifact.size, dna: nil, state: "quarantined",
+                    location, size: item.artifact.size, dna: nil, state: .quarantined,
                     problem: item.reasons.joined(separator: "; "))
             }
             return TaskOutcome(
@@ -252,7 +261,7 @@ struct TaskRunner: Sendable {
     }
 
     static func copyReport(
-        _ location: ArtifactLocation, size: Int64, dna: DNA?, state: String, verifiedAt: Date? = nil,
+        _ location: ArtifactLocation, size: Int64, dna: DNA?, state: CopyState, verifiedAt: Date? = nil,
         problem: String? = nil
     ) -> CopyReport {
         CopyReport(

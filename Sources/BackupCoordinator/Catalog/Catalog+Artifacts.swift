@@ -80,15 +80,20 @@ extension Catalog {
         }
     }
 
-    /// Records what `node` reported, in one transaction, believing of it only what
-    /// `authority` allows (see ``ReportAuthority``).
-    public func record(_ report: ArtifactReport, node: String, authority: ReportAuthority, now: Date) throws {
-        try pool.write { db in
-            var listed = Set<String>()
-            for copy in report.copies {
-                listed.insert(copy.path)
-                try Self.record(copy, node: node, authority: authority, now: now, db)
+    /// Records what `node` reported, believing of it only what `authority` allows (see
+    /// ``ReportAuthority``), in transactions of at most ``reportBatch`` copies, so that a lease
+    /// or a heartbeat waits behind at most one batch of a large inventory, never the whole.
+    /// Each copy's change is whole; a complete listing drops the copies it lacks in a last
+    /// transaction, after every batch landed.
+    public func record(_ report: ArtifactReport, node: String, authority: ReportAuthority, now: Date) async throws {
+        for start in stride(from: 0, to: report.copies.count, by: Self.reportBatch) {
+            let batch = report.copies[start..<min(start + Self.reportBatch, report.copies.count)]
+            try await pool.write { db in
+                for copy in batch { try Self.record(copy, node: node, authority: authority, now: now, db) }
             }
+        }
+        let listed = Set(report.copies.map(\.path))
+        try await pool.write { db in
             if report.complete, authority == .inventory || authority == .verify {
                 // Quarantined copies are outside the store's listing; they stay until repaired.
                 for path in try String.fetchAll(
@@ -105,10 +110,8 @@ extension Catalog {
         }
     }
 
-    /// Copy states a report nobody asked for may set: it can only say a copy got worse.
-    static let lowering: Set<String> = [
-        "missing", "mutant", "quarantined", "mismatch", "missing-sidecar", "invalid-sidecar", "unreadable",
-    ]
+    /// The most copies of one report written in one transaction. The default is 500.
+    public static let reportBatch = 500
 
     private static func record(
         _ copy: CopyReport, node: String, authority: ReportAuthority, now: Date, _ db: Database
@@ -163,13 +166,13 @@ extension Catalog {
         let confirmed: Bool = artifact["confirmed"]
         let previous = try Row.fetchOne(
             db, sql: "SELECT * FROM copy WHERE artifactId = ? AND node = ?", arguments: [id, node])
-        var state = AuditText.escape(copy.state, limit: 40)
+        var state = copy.state
         var problem = copy.problem.map { AuditText.escape($0) }
         var verifiedAt: Date? = nil
         switch authority {
         case .unsolicited:
             // Only worse news of a copy the catalog already holds on this node.
-            guard previous != nil, lowering.contains(copy.state) else { return }
+            guard previous != nil, copy.state.isBad else { return }
             try db.execute(
                 sql: "UPDATE copy SET state = ?, problem = ?, seenAt = ? WHERE artifactId = ? AND node = ?",
                 arguments: [state, problem, now, id, node])
@@ -179,38 +182,38 @@ extension Catalog {
         case .receipt(let paths):
             // A copy the coordinator authorised and the receiver computed itself.
             guard paths.contains(copy.path), confirmed else { return }
-            state = "intact"
+            state = .intact
             problem = nil
             verifiedAt = now
         case .originBackup:
-            state = "intact"
+            state = .intact
             problem = nil
             verifiedAt = now
         case .verify:
             // Judged now by a task the coordinator leased; the coordinator's clock says when.
-            if copy.state == "intact" || copy.state == "quarantined" { verifiedAt = now }
+            if copy.state == .intact || copy.state == .quarantined { verifiedAt = now }
         case .inventory:
-            state = "unverified"
+            state = .unverified
         }
         // The catalog's digest is the authority: a copy whose digest disagrees is suspect.
         let sha256: String? = artifact["sha256"]
         let md5: String? = artifact["md5"]
         let size: Int64 = artifact["size"]
         if let known = sha256, let claimed = copy.sha256, known != claimed {
-            state = "mismatch"
+            state = .mismatch
             problem = "its sidecar says sha256 \(AuditText.escape(claimed, limit: 80)), the catalog recorded \(known)"
         } else if sha256 == nil, let known = md5, let claimed = copy.md5, known != claimed {
-            state = "mismatch"
+            state = .mismatch
             problem = "its sidecar says md5 \(AuditText.escape(claimed, limit: 80)), the catalog recorded \(known)"
-        } else if confirmed, size != copy.size, state == "unverified" || state == "intact" {
-            state = "mismatch"
+        } else if confirmed, size != copy.size, state == .unverified || state == .intact {
+            state = .mismatch
             problem = "\(copy.size) bytes on disk, the catalog recorded \(size)"
         }
-        if state == "unverified", let previous {
+        if state == .unverified, let previous {
             // Listed, not verified: the last verdict stands while the file is the same size.
             let previousSize: Int64 = previous["size"]
             if previousSize == copy.size {
-                state = previous["state"]
+                state = try Self.copyState(previous, node: node)
                 problem = previous["problem"]
                 verifiedAt = previous["verifiedAt"]
             }
@@ -254,10 +257,10 @@ extension Catalog {
 
     /// The catalog's facts of the artifact at store-relative `path` (as a copy on any node),
     /// with its reference digests; nil when the catalog has no such copy.
-    public func facts(ofPath path: String) throws -> (
+    public func facts(ofPath path: String) async throws -> (
         facts: TransferTicket.Facts, size: Int64, sha256: String?, md5: String?
     )? {
-        try pool.read { db in
+        try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
                     db,
@@ -278,8 +281,10 @@ extension Catalog {
 
     /// The copies of `node` due for verification: not verified for `olderThan` seconds (never
     /// verified first, then the oldest), as many as `budget` bytes of reading allow (at least one).
-    public func verificationDue(node: String, olderThan: TimeInterval, budget: Int64?, now: Date) throws -> [String] {
-        try pool.read { db in
+    public func verificationDue(node: String, olderThan: TimeInterval, budget: Int64?, now: Date) async throws
+        -> [String]
+    {
+        try await pool.read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -300,11 +305,11 @@ extension Catalog {
     }
 
     /// The states of `node`'s copies by store-relative path.
-    public func copyStates(node: String) throws -> [String: String] {
-        try pool.read { db in
-            var states: [String: String] = [:]
+    public func copyStates(node: String) async throws -> [String: CopyState] {
+        try await pool.read { db in
+            var states: [String: CopyState] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT path, state FROM copy WHERE node = ?", arguments: [node]) {
-                states[row["path"]] = row["state"]
+                states[row["path"]] = try Self.copyState(row, node: node)
             }
             return states
         }
@@ -312,8 +317,8 @@ extension Catalog {
 
     /// Artifacts with their copies, oldest first; only those with a copy on `node`, or of
     /// `source`, when given.
-    public func artifacts(node: String? = nil, source: String? = nil) throws -> [ArtifactInfo] {
-        try pool.read { db in
+    public func artifacts(node: String? = nil, source: String? = nil) async throws -> [ArtifactInfo] {
+        try await pool.read { db in
             var sql = "SELECT * FROM artifact"
             var conditions: [String] = []
             var arguments: [(any DatabaseValueConvertible)?] = []
@@ -333,7 +338,9 @@ extension Catalog {
                     db, sql: "SELECT * FROM copy WHERE artifactId = ? ORDER BY node", arguments: [id]
                 ).map { c in
                     CopyInfo(
-                        node: c["node"], path: c["path"], size: c["size"], state: c["state"], seenAt: c["seenAt"],
+                        node: c["node"], path: c["path"], size: c["size"],
+                        state: try Self.copyState(c, node: c["node"]),
+                        seenAt: c["seenAt"],
                         verifiedAt: c["verifiedAt"], problem: c["problem"])
                 }
                 return ArtifactInfo(
@@ -342,5 +349,19 @@ extension Catalog {
                     revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"])
             }
         }
+    }
+
+    /// A copy row's state; one the catalog cannot read (written by a hostile agent before
+    /// states were typed) is named with its row.
+    static func copyState(_ row: Row, node: String) throws -> CopyState {
+        let text: String = row["state"]
+        guard let state = CopyState(rawValue: text) else {
+            let path: String = row["path"]
+            throw BackupError(
+                .io,
+                "The catalog's copy '\(path)' on node '\(node)' has an unknown state '\(text.prefix(40))'; run an inventory of '\(node)' to list it afresh."
+            )
+        }
+        return state
     }
 }

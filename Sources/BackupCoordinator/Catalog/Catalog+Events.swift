@@ -22,8 +22,8 @@ extension Catalog {
     @discardableResult
     public func recordEvent(
         actor: PeerIdentity, request: String, detail: String, now: Date
-    ) throws -> EventInfo {
-        try pool.write { db in
+    ) async throws -> EventInfo {
+        try await pool.write { db in
             try db.execute(
                 sql: "INSERT INTO event (at, actor, role, serial, request, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
@@ -38,8 +38,8 @@ extension Catalog {
     }
 
     /// The newest `limit` events, newest first.
-    public func events(limit: Int = 100) throws -> [EventInfo] {
-        try pool.read { db in
+    public func events(limit: Int = 100) async throws -> [EventInfo] {
+        try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
                 EventInfo(
                     id: row["id"], at: row["at"], actor: row["actor"], role: row["role"], serial: row["serial"],

@@ -40,8 +40,8 @@ extension Catalog {
     public func submit(
         _ request: SubmitTaskRequest, definition: SourceDefinition? = nil, transfer: TransferOrder? = nil, now: Date,
         maxAttempts: Int = 3
-    ) throws -> TaskInfo {
-        try pool.write { db in
+    ) async throws -> TaskInfo {
+        try await pool.write { db in
             let lifecycle = TaskLifecycle(maxAttempts: maxAttempts)
             try db.execute(
                 sql: """
@@ -53,14 +53,18 @@ extension Catalog {
                     try Self.encode(lifecycle), now, try Self.json(definition), try Self.json(request.artifacts),
                     try Self.json(transfer),
                 ])
-            return try Self.task(db, id: db.lastInsertedRowID)!
+            let id = db.lastInsertedRowID
+            guard let task = try Self.task(db, id: id) else {
+                throw BackupError(.io, "Task \(id) vanished from the catalog right after it was queued.")
+            }
+            return task
         }
     }
 
     /// Expires overdue leases, then leases `node`'s oldest queued task, if any, with the next
     /// fencing token.
-    public func leaseNext(for node: String, now: Date, duration: TimeInterval) throws -> TaskInfo? {
-        try pool.write { db in
+    public func leaseNext(for node: String, now: Date, duration: TimeInterval) async throws -> TaskInfo? {
+        try await pool.write { db in
             _ = try Self.expireLeases(db, now: now)
             guard
                 let row = try Row.fetchOne(
@@ -71,8 +75,16 @@ extension Catalog {
                         """,
                     arguments: [node, now])
             else { return nil }
-            let token = try UInt64(
-                Int64.fetchOne(db, sql: "UPDATE counter SET value = value + 1 WHERE name = 'fencing' RETURNING value")!)
+            guard
+                let next = try Int64.fetchOne(
+                    db, sql: "UPDATE counter SET value = value + 1 WHERE name = 'fencing' RETURNING value")
+            else {
+                throw BackupError(
+                    .io,
+                    "The catalog has no 'fencing' row in its counter table, so no lease can be handed out; it is damaged (restore it from a backup of the hub)."
+                )
+            }
+            let token = UInt64(next)
             var lifecycle = try Self.decode(row["lifecycle"])
             try lifecycle.lease(to: node, token: token, now: now, duration: duration)
             let id: Int64 = row["id"]
@@ -86,8 +98,8 @@ extension Catalog {
     public func updateTask(
         _ id: Int64, progress: TaskProgress? = nil, detail: String? = nil,
         _ change: @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
-    ) throws -> TaskInfo? {
-        try pool.write { db in
+    ) async throws -> TaskInfo? {
+        try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT lifecycle FROM task WHERE id = ?", arguments: [id]) else {
                 return nil
             }
@@ -107,29 +119,39 @@ extension Catalog {
 
     /// Returns expired leases' tasks to the queue; the number returned.
     @discardableResult
-    public func expireLeases(now: Date) throws -> Int {
-        try pool.write { db in try Self.expireLeases(db, now: now) }
+    public func expireLeases(now: Date) async throws -> Int {
+        try await expireLeasedTasks(now: now).count
+    }
+
+    /// Returns expired leases' tasks to the queue (or fails them when no attempt is left);
+    /// returns them as they are now.
+    public func expireLeasedTasks(now: Date) async throws -> [TaskInfo] {
+        try await pool.write { db in
+            try Self.expireLeases(db, now: now).compactMap { try Self.task(db, id: $0) }
+        }
     }
 
     /// Every task, newest first, at most `limit`.
-    public func tasks(limit: Int = 1000) throws -> [TaskInfo] {
-        try pool.read { db in
+    public func tasks(limit: Int = 1000) async throws -> [TaskInfo] {
+        try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM task ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.info)
         }
     }
 
     // MARK: - Rows
 
-    private static func expireLeases(_ db: Database, now: Date) throws -> Int {
-        var count = 0
+    /// The ids of the leases it expired.
+    private static func expireLeases(_ db: Database, now: Date) throws -> [Int64] {
+        var expired: [Int64] = []
         for row in try Row.fetchAll(db, sql: "SELECT id, lifecycle FROM task WHERE state = 'leased'") {
             var lifecycle = try decode(row["lifecycle"])
             if lifecycle.expire(now: now) {
-                try store(db, id: row["id"], lifecycle)
-                count += 1
+                let id: Int64 = row["id"]
+                try store(db, id: id, lifecycle)
+                expired.append(id)
             }
         }
-        return count
+        return expired
     }
 
     private static func store(_ db: Database, id: Int64, _ lifecycle: TaskLifecycle) throws {
@@ -151,8 +173,10 @@ extension Catalog {
         }
         return TaskInfo(
             id: id, kind: kind, node: row["node"], source: row["source"],
-            state: lifecycle.state.rawValue, attempts: lifecycle.attempts, fencingToken: lifecycle.fencingToken,
-            leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError, createdAt: row["createdAt"],
+            state: lifecycle.state, attempts: lifecycle.attempts, fencingToken: lifecycle.fencingToken,
+            leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError,
+            lastErrorCode: lifecycle.lastErrorCode,
+            createdAt: row["createdAt"],
             retryAt: lifecycle.notBefore,
             definition: try fromJSON(row["definition"], "definition", task: id),
             artifacts: try fromJSON(row["artifacts"], "artifacts", task: id),

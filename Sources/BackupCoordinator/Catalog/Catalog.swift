@@ -5,6 +5,10 @@ import GRDB
 
 /// The coordinator's state in SQLite (WAL) through GRDB, with versioned migrations, so that a
 /// restarted coordinator continues where it stopped. It is the monitoring database too.
+///
+/// Every access goes through GRDB's async API: reads and writes run on GRDB's own dispatch
+/// queues and the caller suspends, so a busy or contended database never holds one of the
+/// cooperative pool's threads (of which the hub has as many as cores).
 public struct Catalog: Sendable {
     let pool: DatabasePool
 
@@ -75,8 +79,8 @@ public struct Catalog: Sendable {
     }
 
     /// The catalog's epoch (128 random bits, hex), fixed when it was made.
-    public func epoch() throws -> String {
-        try pool.read { db in
+    public func epoch() async throws -> String {
+        try await pool.read { db in
             guard let epoch = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'epoch'") else {
                 throw BackupError(.io, "The catalog has no epoch in its meta table; it is damaged.")
             }
@@ -86,11 +90,11 @@ public struct Catalog: Sendable {
 
     /// Records an agent's registration (insert or update).
     /// What the agent says of itself is stored with control characters escaped.
-    public func register(name: String, role: NodeRole, _ request: RegisterRequest, now: Date) throws {
+    public func register(name: String, role: NodeRole, _ request: RegisterRequest, now: Date) async throws {
         let kinds = String(
             decoding: try JSONEncoder().encode(request.kinds.prefix(64).map { AuditText.escape($0, limit: 40) }),
             as: UTF8.self)
-        try pool.write { db in
+        try await pool.write { db in
             try db.execute(
                 sql: """
                     INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt, clockOffset, dataPort)
@@ -110,8 +114,8 @@ public struct Catalog: Sendable {
 
     /// Records a heartbeat (and the agent's clock offset when it sent its clock); false if
     /// the node never registered.
-    public func heartbeat(name: String, diskFree: Int64, agentClock: Double? = nil, now: Date) throws -> Bool {
-        try pool.write { db in
+    public func heartbeat(name: String, diskFree: Int64, agentClock: Double? = nil, now: Date) async throws -> Bool {
+        try await pool.write { db in
             try db.execute(
                 sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ?, clockOffset = ? WHERE name = ?",
                 arguments: [diskFree, now, agentClock.map { $0 - now.timeIntervalSince1970 }, name])
@@ -120,22 +124,29 @@ public struct Catalog: Sendable {
     }
 
     /// Whether `name` has registered.
-    public func isRegistered(_ name: String) throws -> Bool {
-        try pool.read { db in
+    public func isRegistered(_ name: String) async throws -> Bool {
+        try await pool.read { db in
             try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM node WHERE name = ?)", arguments: [name]) ?? false
         }
     }
 
+    /// The version `name` registered with, if any.
+    public func version(of name: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT version FROM node WHERE name = ?", arguments: [name])
+        }
+    }
+
     /// The data port `name` registered with, if any.
-    public func dataPort(of name: String) throws -> Int? {
-        try pool.read { db in
+    public func dataPort(of name: String) async throws -> Int? {
+        try await pool.read { db in
             try Int.fetchOne(db, sql: "SELECT dataPort FROM node WHERE name = ?", arguments: [name])
         }
     }
 
     /// Every known node; online when its last heartbeat is within `onlineWithin` seconds.
-    public func nodes(now: Date, onlineWithin: TimeInterval) throws -> [NodeStatus] {
-        try pool.read { db in
+    public func nodes(now: Date, onlineWithin: TimeInterval) async throws -> [NodeStatus] {
+        try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM node ORDER BY name").map { row in
                 let kindsText: String = row["kinds"]
                 let name: String = row["name"]
@@ -157,3 +168,7 @@ public struct Catalog: Sendable {
         }
     }
 }
+
+// States are stored as their wire spelling.
+extension TaskState: DatabaseValueConvertible {}
+extension CopyState: DatabaseValueConvertible {}

@@ -2,6 +2,7 @@ import BackupCore
 import BackupHTTP
 import BackupProtocol
 import Foundation
+import Logging
 
 /// The site as the hub's configuration file describes it: its nodes with their roles and
 /// addresses, the sources of each server node, and which backup nodes receive which server's
@@ -237,6 +238,14 @@ extension CoordinatorConfiguration {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             config.host = host
             config.port = port
+        }
+        if let level = try c.string("log_level") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw c.error(
+                    "log_level",
+                    "'\(level)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.logLevel = parsed
         }
         if let v = try c.double("lease_seconds") {
             guard (5...3600).contains(v) else { throw c.error("lease_seconds", "\(v) is outside 5...3600") }

@@ -1,3 +1,5 @@
+import BackupCore
+import BackupProtocol
 import Foundation
 
 /// One task's life cycle at the coordinator, as a value-type state machine with no I/O.
@@ -16,12 +18,7 @@ import Foundation
 /// expiry returns the task to the queue: nothing stays locked, nobody needs to unlock.
 /// Renewing requires progress within `stallLimit`, so a hung transfer cannot keep its lease.
 public struct TaskLifecycle: Sendable, Equatable, Codable {
-    public enum State: String, Sendable, Codable {
-        case queued, leased, succeeded, failed, cancelled
-
-        /// Whether the task is finished for good.
-        public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
-    }
+    public typealias State = TaskState
 
     /// Why a message about a task was refused; the raw value is the wire error code.
     public enum Refusal: String, Error, Sendable, Equatable {
@@ -32,6 +29,9 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         case noProgress = "no-progress"
         case finished = "task-finished"
         case tokenNotIncreasing = "fencing-token-not-increasing"
+
+        /// The registered error code (``ErrorCodes``).
+        public var code: BackupError.Code { BackupError.Code(rawValue: rawValue) }
 
         /// A sentence for the error message.
         public var explanation: String {
@@ -59,6 +59,8 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public private(set) var attempts = 0
     /// The reason of the last failure or expiry.
     public private(set) var lastError: String?
+    /// The code of the last reported failure (nil for an expiry and before typed failures).
+    public private(set) var lastErrorCode: BackupError.Code?
     /// After a reported failure, the task is not leased again before this moment (the retry
     /// delay doubles with every attempt); nil when it may go at once.
     public private(set) var notBefore: Date?
@@ -103,9 +105,22 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public mutating func complete(
         by agent: String, token: UInt64, now: Date, error: String?, retryDelay: TimeInterval = 0
     ) throws(Refusal) {
+        try complete(
+            by: agent, token: token, now: now, failure: error.map { TaskFailure(code: .taskFailed, message: $0) },
+            rule: .retry(maxAttempts), retryDelay: retryDelay)
+    }
+
+    /// Records the holder's result, a failure judged by `rule` (``RetryPolicy``): it returns
+    /// the task to the queue only when the rule says it is retryable and fewer than its
+    /// attempts (and the task's own) were made; the retry delay doubles as above.
+    public mutating func complete(
+        by agent: String, token: UInt64, now: Date, failure: TaskFailure?, rule: RetryRule,
+        retryDelay: TimeInterval = 0
+    ) throws(Refusal) {
         try checkHolder(agent, token: token, now: now)
-        if let error {
-            release(reason: error)
+        if let failure {
+            release(reason: failure.message, allowed: rule.retryable ? min(maxAttempts, rule.maxAttempts) : 0)
+            lastErrorCode = failure.code
             if state == .queued, retryDelay > 0 {
                 notBefore = now.addingTimeInterval(min(3600, retryDelay * pow(2, Double(max(0, attempts - 1)))))
             }
@@ -114,6 +129,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
             holder = nil
             leaseExpiresAt = nil
             lastError = nil
+            lastErrorCode = nil
         }
     }
 
@@ -123,6 +139,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public mutating func expire(now: Date) -> Bool {
         guard state == .leased, let expiry = leaseExpiresAt, now >= expiry else { return false }
         release(reason: "the lease of \(holder ?? "?") expired")
+        lastErrorCode = nil
         return true
     }
 
@@ -150,10 +167,12 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         guard let expiry = leaseExpiresAt, now < expiry else { throw .expired }
     }
 
-    private mutating func release(reason: String) {
+    /// Ends the lease; the task goes back to the queue while fewer than `allowed` attempts
+    /// (the task's own by default) were made.
+    private mutating func release(reason: String, allowed: Int? = nil) {
         lastError = reason
         holder = nil
         leaseExpiresAt = nil
-        state = attempts >= maxAttempts ? .failed : .queued
+        state = attempts >= (allowed ?? maxAttempts) ? .failed : .queued
     }
 }

@@ -57,12 +57,14 @@ actor TaskSignals {
     }
 
     /// Waits for the ticket's signal for at most `seconds`, then ends the ticket.
-    nonisolated func wait(_ id: UUID, node: String, atMost seconds: Double) async {
+    nonisolated func wait(
+        _ id: UUID, node: String, atMost seconds: Double, clock: any Clock<Duration> = ContinuousClock()
+    ) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.wait(id, node: node) }
             group.addTask {
                 // Cancelled when the signal comes first; either way the ticket is ended below.
-                try? await Task.sleep(for: .seconds(seconds))
+                try? await clock.sleep(for: .milliseconds(Int64(seconds * 1000)))
                 await self.finish(id, node: node)
             }
             await group.next()

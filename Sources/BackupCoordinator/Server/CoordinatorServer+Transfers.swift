@@ -18,11 +18,6 @@ struct TransferDesk: Sendable {
     let signedLifetime: TimeInterval
     let logger: Logger
 
-    /// Copies states that make a copy unfit to send.
-    static let unfit: Set<String> = [
-        "mutant", "mismatch", "quarantined", "missing-sidecar", "invalid-sidecar", "unreadable",
-    ]
-
     /// A task per artifact `from` holds in good state and `to` lacks intact; what `to` already
     /// holds intact is skipped without a task.
     func plan(
@@ -30,31 +25,31 @@ struct TransferDesk: Sendable {
     ) async throws -> TransferPlan {
         guard ticketKey != nil else {
             throw WireError(
-                .serviceUnavailable, "no-ticket-key",
+                .serviceUnavailable, .noTicketKey,
                 "The coordinator has no ticket_key configured, so it cannot authorise transfers; add ticket_key to [coordinator]."
             )
         }
         for node in [request.from, request.to] where site.node(node) == nil {
             throw WireError(
-                .unprocessableContent, "unknown-node", "Node '\(node)' is not in the site configuration.")
+                .unprocessableContent, .unknownNode, "Node '\(node)' is not in the site configuration.")
         }
         guard request.from != request.to else {
-            throw WireError(.unprocessableContent, "same-node", "A transfer needs two different nodes.")
+            throw WireError(.unprocessableContent, .sameNode, "A transfer needs two different nodes.")
         }
         guard site.pairing(request.from, request.to) != nil else {
             throw WireError(
-                .unprocessableContent, "not-paired",
+                .unprocessableContent, .notPaired,
                 "Nodes '\(request.from)' and '\(request.to)' are not paired in the site configuration; artifacts move only along pairings."
             )
         }
-        let active = try catalog.activeTransfers()
+        let active = try await catalog.activeTransfers()
         var queued: [TaskInfo] = []
         var skipped: [String] = []
-        for artifact in try catalog.artifacts(node: request.from, source: request.source)
+        for artifact in try await catalog.artifacts(node: request.from, source: request.source)
         where artifact.confirmed == true && mayReceive(request.to, artifact) {
-            guard let held = artifact.copies.first(where: { $0.node == request.from }), !Self.unfit.contains(held.state)
+            guard let held = artifact.copies.first(where: { $0.node == request.from }), !held.state.isUnfitToSend
             else { continue }
-            if artifact.copies.contains(where: { $0.node == request.to && $0.state == "intact" }) {
+            if artifact.copies.contains(where: { $0.node == request.to && $0.state == .intact }) {
                 skipped.append(held.path)
                 continue
             }
@@ -84,7 +79,7 @@ struct TransferDesk: Sendable {
             path: path, sha256: artifact.sha256, md5: artifact.md5, size: artifact.size, sender: from, receiver: to,
             direction: initiator == from ? .push : .pull, purpose: purpose, bandwidthLimit: pairing?.bandwidthLimit)
         order.triedSenders = triedSenders
-        let task = try catalog.submit(
+        let task = try await catalog.submit(
             SubmitTaskRequest(kind: .transfer, node: initiator, source: artifact.source), transfer: order, now: now)
         await signals.signal(initiator)
         logger.info(
@@ -99,21 +94,21 @@ struct TransferDesk: Sendable {
     /// Adds what a leased task needs signed, bound to this lease's fencing token: a transfer a
     /// fresh ticket (with the catalog's facts) and the other party's data URL, a purge its
     /// order naming each copy's size and digest.
-    func equip(_ task: TaskInfo, now: Date) throws -> TaskInfo {
-        if task.kind == .purge { return try equipPurge(task, now: now) }
+    func equip(_ task: TaskInfo, now: Date) async throws -> TaskInfo {
+        if task.kind == .purge { return try await equipPurge(task, now: now) }
         guard task.kind == .transfer, var order = task.transfer, let key = ticketKey else { return task }
-        guard let known = try catalog.facts(ofPath: order.path) else {
+        guard let known = try await catalog.facts(ofPath: order.path) else {
             throw BackupError(
                 .notFound, "Transfer task \(task.id) names '\(order.path)', which the catalog no longer lists.")
         }
-        let ticket = TransferTicket(
+        let ticket = await TransferTicket(
             epoch: try catalog.epoch(), taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose,
             path: order.path, sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender,
             receiver: order.receiver, expiresAt: now.addingTimeInterval(signedLifetime), facts: known.facts)
         order.ticket = try ticket.signed(with: key)
         order.facts = known.facts
         let other = order.initiator == order.sender ? order.receiver : order.sender
-        if let port = try catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
+        if let port = try await catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
             order.peerURL = "https://\(address.contains(":") ? "[\(address)]" : address):\(port)"
         }
         var equipped = task
@@ -122,17 +117,17 @@ struct TransferDesk: Sendable {
     }
 
     /// Signs a purge task's order: each named copy with the catalog's size and digest.
-    private func equipPurge(_ task: TaskInfo, now: Date) throws -> TaskInfo {
+    private func equipPurge(_ task: TaskInfo, now: Date) async throws -> TaskInfo {
         guard let key = purgeKey else { return task }
         var copies: [PurgeOrder.Copy] = []
         for path in task.artifacts ?? [] {
-            guard let known = try catalog.facts(ofPath: path) else {
+            guard let known = try await catalog.facts(ofPath: path) else {
                 throw BackupError(
                     .notFound, "Purge task \(task.id) names '\(path)', which the catalog no longer lists.")
             }
             copies.append(PurgeOrder.Copy(path: path, size: known.size, sha256: known.sha256, md5: known.md5))
         }
-        let order = PurgeOrder(
+        let order = await PurgeOrder(
             epoch: try catalog.epoch(), node: task.node, taskId: task.id, fencingToken: task.fencingToken,
             expiresAt: now.addingTimeInterval(signedLifetime), copies: copies)
         var equipped = task
@@ -144,10 +139,10 @@ struct TransferDesk: Sendable {
     func scheduleRepairs(_ report: ArtifactReport, node: String, now: Date) async throws -> [TaskInfo] {
         guard ticketKey != nil else { return [] }
         var repairs: [TaskInfo] = []
-        let active = try catalog.activeTransfers()
-        for copy in report.copies where copy.state == "quarantined" && !active.contains(node + "|" + copy.path) {
+        let active = try await catalog.activeTransfers()
+        for copy in report.copies where copy.state == .quarantined && !active.contains(node + "|" + copy.path) {
             guard
-                let artifact = try catalog.artifacts(source: copy.source).first(where: {
+                let artifact = try await catalog.artifacts(source: copy.source).first(where: {
                     $0.origin == copy.origin && $0.kind == copy.kind && $0.stamp == copy.stamp
                         && $0.fileName == (copy.path as NSString).lastPathComponent
                 })
@@ -163,11 +158,13 @@ struct TransferDesk: Sendable {
     func repairAgain(_ failed: TransferOrder, now: Date) async throws -> TaskInfo? {
         guard ticketKey != nil, failed.purpose == .repair else { return nil }
         let tried = (failed.triedSenders ?? []) + [failed.sender]
-        guard
-            let artifact = try catalog.artifacts(node: failed.receiver).first(where: {
-                $0.copies.contains { $0.node == failed.receiver && $0.path == failed.path }
-            }) ?? catalog.artifacts().first(where: { $0.copies.contains { $0.path == failed.path } })
-        else { return nil }
+        var found = try await catalog.artifacts(node: failed.receiver).first {
+            $0.copies.contains { $0.node == failed.receiver && $0.path == failed.path }
+        }
+        if found == nil {
+            found = try await catalog.artifacts().first { $0.copies.contains { $0.path == failed.path } }
+        }
+        guard let artifact = found else { return nil }
         return try await repair(artifact, path: failed.path, on: failed.receiver, excluding: tried, now: now)
     }
 
@@ -187,7 +184,7 @@ struct TransferDesk: Sendable {
         guard
             let good = artifact.copies.filter({
                 // Any node of the site holding a verified intact copy may send it.
-                $0.node != node && !excluding.contains($0.node) && $0.state == "intact" && $0.verifiedAt != nil
+                $0.node != node && !excluding.contains($0.node) && $0.state == .intact && $0.verifiedAt != nil
                     && site.node($0.node) != nil
             })
             .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
@@ -207,16 +204,18 @@ struct TransferDesk: Sendable {
 
 extension Catalog {
     /// The paths transfers now leased are bringing to `receiver`.
-    func leasedTransfers(to receiver: String) throws -> Set<String> {
+    func leasedTransfers(to receiver: String) async throws -> Set<String> {
         Set(
-            try tasks(limit: 100_000).filter { $0.kind == .transfer && $0.state == "leased" }
+            try await tasks(limit: 100_000).filter { $0.kind == .transfer && $0.state == .leased }
                 .compactMap { t in t.transfer.flatMap { $0.receiver == receiver ? $0.path : nil } })
     }
 
     /// `receiver|path` of every transfer queued or leased.
-    func activeTransfers() throws -> Set<String> {
+    func activeTransfers() async throws -> Set<String> {
         Set(
-            try tasks(limit: 100_000).filter { $0.kind == .transfer && ($0.state == "queued" || $0.state == "leased") }
-                .compactMap { t in t.transfer.map { $0.receiver + "|" + $0.path } })
+            try await tasks(limit: 100_000).filter {
+                $0.kind == .transfer && ($0.state == .queued || $0.state == .leased)
+            }
+            .compactMap { t in t.transfer.map { $0.receiver + "|" + $0.path } })
     }
 }

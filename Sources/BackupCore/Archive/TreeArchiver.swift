@@ -31,7 +31,9 @@ public struct TreeArchiver {
     ) throws -> ArchiveResult {
         var stream = TarStream(capacity: bufferSize, output: output)
         defer { stream.deallocate() }
+        let cancellation = WorkCancellation.current
         for entry in plan.entries {
+            try cancellation?.check()
             try stream.append(TarHeaderEncoder.encode(entry.header), compressor: &compressor)
             if entry.header.kind == .file {
                 try copyData(of: entry, into: &stream, compressor: &compressor)

@@ -6,9 +6,13 @@ import Foundation
 /// `code` doubles as the wire error code and the metric label, so codes are never renamed.
 public struct BackupError: Error, CustomStringConvertible, Sendable {
     /// A small, extensible set of error codes.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    ///
+    /// A literal converts to a code so that tests can compare with the wire's spelling; product
+    /// code names the registered constants (``ErrorCodes``).
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
+        public init(stringLiteral value: String) { self.rawValue = value }
         public var description: String { rawValue }
 
         /// A source path that does not exist or is not what its kind needs.
@@ -43,6 +47,8 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
         public static let configInvalid = Code(rawValue: "config-invalid")
         /// An artifact was not found.
         public static let notFound = Code(rawValue: "not-found")
+        /// The work was cancelled from outside (its lease was lost, the agent is stopping).
+        public static let cancelled = Code(rawValue: "cancelled")
     }
 
     public var code: Code

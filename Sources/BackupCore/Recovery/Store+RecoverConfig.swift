@@ -82,18 +82,30 @@ extension Store {
     public func applyConfigChange(_ change: ConfigChange, now: Date = Date()) throws -> String? {
         guard change.state != .identical else { return nil }
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: change.backup)))
-        let mode = try FileSystem.linkStatus(change.backup)!.st_mode & 0o7777
+        let mode = try Self.mode(of: change.backup, "the backup's copy")
         var saved: String?
         if change.state == .changed {
             let stamp = ArtifactLocation.stamp(for: now).replacingOccurrences(of: "/", with: "")
-            saved = change.live + ".before-recover-" + stamp
-            let liveMode = try FileSystem.linkStatus(change.live)!.st_mode & 0o7777
+            let copy = change.live + ".before-recover-" + stamp
+            let liveMode = try Self.mode(of: change.live, "the live file")
             try FileSystem.writeAtomically(
-                Array(try Data(contentsOf: URL(fileURLWithPath: change.live))), to: saved!, mode: liveMode)
+                Array(try Data(contentsOf: URL(fileURLWithPath: change.live))), to: copy, mode: liveMode)
+            saved = copy
         } else {
             try FileSystem.makeDirectories((change.live as NSString).deletingLastPathComponent, mode: 0o755)
         }
         try FileSystem.writeAtomically(bytes, to: change.live, mode: mode)
         return saved
+    }
+
+    /// The permission bits of `path`; a file removed since the comparison is named, not a crash.
+    private static func mode(of path: String, _ what: String) throws -> mode_t {
+        guard let status = try FileSystem.linkStatus(path) else {
+            throw BackupError(
+                .notFound,
+                "Cannot recover over '\(path)': \(what) vanished after the comparison; nothing was changed for it. Run the recovery again."
+            )
+        }
+        return status.st_mode & 0o7777
     }
 }

@@ -43,9 +43,13 @@ public enum ToolRunner {
         process.standardOutput = discardOutput ? FileHandle.nullDevice : out
         process.standardError = err
         process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+        let cancellation = WorkCancellation.current
+        try cancellation?.check()
         do { try process.run() } catch {
-            throw BackupError(.sourceInvalid, "Cannot start '\(resolved)': \(error).", cause: error)
+            throw BackupError(.toolMissing, "Cannot start '\(resolved)': \(error).", cause: error)
         }
+        cancellation?.register(group: process.processIdentifier)
+        defer { cancellation?.unregister(group: process.processIdentifier) }
         // Drain both pipes concurrently so a chatty tool never blocks on a full pipe.
         let collector = PipeCollector(err.fileHandleForReading)
         if let input {
@@ -57,6 +61,7 @@ public enum ToolRunner {
         process.waitUntilExit()
         let result = ToolOutput(
             status: process.terminationStatus, stdout: Array(stdout), stderr: String(decoding: stderr, as: UTF8.self))
+        try cancellation?.check()
         if result.status != 0 && !allowFailure {
             let tail = result.stderr.split(separator: "\n").suffix(5).joined(separator: " / ")
             throw BackupError(
@@ -87,9 +92,13 @@ public enum ToolRunner {
         process.standardError = err
         process.standardInput = input
         let shown = ([tool.program] + arguments).joined(separator: " ")
+        let cancellation = WorkCancellation.current
+        try cancellation?.check()
         do { try process.run() } catch {
             throw BackupError(.toolMissing, "Cannot start '\(shown)': \(error).", cause: error)
         }
+        cancellation?.register(group: process.processIdentifier)
+        defer { cancellation?.unregister(group: process.processIdentifier) }
         let collector = PipeCollector(err.fileHandleForReading)
         func stop() -> (Int32, String) {
             // Closing our end ends `cat`, which ends the tool; a close error changes nothing here.
@@ -103,6 +112,7 @@ public enum ToolRunner {
             let chunk = out.fileHandleForReading.availableData
             if chunk.isEmpty {
                 let (status, stderr) = stop()
+                try cancellation?.check()
                 throw BackupError(
                     .toolFailed,
                     "'\(shown)' ended (status \(status)) before it was ready: \(stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
@@ -116,6 +126,7 @@ public enum ToolRunner {
             throw error
         }
         let (status, stderr) = stop()
+        try cancellation?.check()
         guard status == 0 else {
             throw BackupError(
                 .toolFailed,

@@ -36,11 +36,11 @@ public struct TicketLedger: Codable, Equatable, Sendable {
         guard let seen = tasks["\(epoch)/\(task)"] else { return nil }
         if seen.spent[id] != nil {
             return LedgerRefusal(
-                code: "ticket-used", reason: "it was used for a completed transfer or purge; it is spent")
+                code: .ticketUsed, reason: "it was used for a completed transfer or purge; it is spent")
         }
         if token < seen.highestToken {
             return LedgerRefusal(
-                code: "ticket-stale",
+                code: .ticketStale,
                 reason: "its lease (token \(token)) is older than one already seen (token \(seen.highestToken))")
         }
         return nil
@@ -62,7 +62,7 @@ public struct TicketLedger: Codable, Equatable, Sendable {
 
 /// Why the ledger refuses a ticket or order; `code` is the wire code.
 public struct LedgerRefusal: Error, Sendable, Equatable {
-    public var code: String
+    public var code: BackupError.Code
     public var reason: String
 }
 

@@ -109,11 +109,13 @@ public struct ErrorResponse: Codable, Sendable, Equatable {
         public var code: String
         /// A sentence naming what is wrong and, where known, what to do.
         public var message: String
+        /// For an unexpected error (`internal`): the id the server logged it under.
+        public var id: String?
     }
     public var error: Body
 
-    public init(code: String, message: String) {
-        error = Body(code: code, message: message)
+    public init(code: String, message: String, id: String? = nil) {
+        error = Body(code: code, message: message, id: id)
     }
 }
 

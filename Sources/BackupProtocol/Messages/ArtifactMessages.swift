@@ -36,7 +36,7 @@ public struct CopyReport: Codable, Sendable, Equatable {
     public var created: Date?
     /// `intact`, `mutant`, `missing-sidecar`, `invalid-sidecar`, `unreadable` after a verify;
     /// `unverified` where the task only listed the copy.
-    public var state: String
+    public var state: CopyState
     /// When this task verified it (nil when it did not).
     public var verifiedAt: Date?
     /// Why it is not intact.
@@ -46,7 +46,7 @@ public struct CopyReport: Codable, Sendable, Equatable {
 
     public init(
         path: String, origin: String, kind: String, source: String, stamp: String, size: Int64, sha256: String?,
-        md5: String?, revision: String?, created: Date?, state: String, verifiedAt: Date? = nil,
+        md5: String?, revision: String?, created: Date?, state: CopyState, verifiedAt: Date? = nil,
         problem: String? = nil, regressions: [String]? = nil
     ) {
         self.regressions = regressions
@@ -112,14 +112,14 @@ public struct CopyInfo: Codable, Sendable, Equatable {
     public var size: Int64
     /// `intact`, `mutant`, `unverified`, ... (see ``CopyReport/state``); `mismatch` when the
     /// copy's sidecar disagrees with the catalog's digest.
-    public var state: String
+    public var state: CopyState
     /// When an agent last listed it, and last verified it.
     public var seenAt: Date
     public var verifiedAt: Date?
     public var problem: String?
 
     public init(
-        node: String, path: String, size: Int64, state: String, seenAt: Date, verifiedAt: Date?, problem: String?
+        node: String, path: String, size: Int64, state: CopyState, seenAt: Date, verifiedAt: Date?, problem: String?
     ) {
         self.node = node
         self.path = path

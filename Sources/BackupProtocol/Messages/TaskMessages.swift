@@ -80,12 +80,14 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var kind: TaskKind
     public var node: String
     public var source: String?
-    /// queued, leased, succeeded, failed, cancelled.
-    public var state: String
+    public var state: TaskState
     public var attempts: Int
     public var fencingToken: UInt64
     public var leaseExpiresAt: Date?
     public var lastError: String?
+    /// The registered code of the last failure (``TaskFailure/code``); absent from older
+    /// coordinators and for an expiry.
+    public var lastErrorCode: BackupError.Code?
     public var createdAt: Date
     /// For `backup`: the source as the site configuration defined it when the task was queued.
     public var definition: SourceDefinition?
@@ -103,8 +105,9 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var purgeOrder: String?
 
     public init(
-        id: Int64, kind: TaskKind, node: String, source: String?, state: String, attempts: Int, fencingToken: UInt64,
-        leaseExpiresAt: Date?, lastError: String?, createdAt: Date, retryAt: Date? = nil,
+        id: Int64, kind: TaskKind, node: String, source: String?, state: TaskState, attempts: Int, fencingToken: UInt64,
+        leaseExpiresAt: Date?, lastError: String?, lastErrorCode: BackupError.Code? = nil, createdAt: Date,
+        retryAt: Date? = nil,
         definition: SourceDefinition? = nil,
         artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil,
         transfer: TransferOrder? = nil
@@ -120,6 +123,7 @@ public struct TaskInfo: Codable, Sendable, Equatable {
         self.fencingToken = fencingToken
         self.leaseExpiresAt = leaseExpiresAt
         self.lastError = lastError
+        self.lastErrorCode = lastErrorCode
         self.createdAt = createdAt
         self.definition = definition
         self.artifacts = artifacts
@@ -177,10 +181,25 @@ public struct RenewRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// Why a task failed: a registered code (``ErrorCodes``), on which the coordinator's retry
+/// table decides (see `Protocol/task-lifecycle.md`), and a sentence naming what failed.
+public struct TaskFailure: Codable, Sendable, Equatable {
+    public var code: BackupError.Code
+    public var message: String
+    public init(code: BackupError.Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
 /// `POST /v1/tasks/{id}/result` (the holder): success without `error`, failure with it.
 public struct ResultRequest: Codable, Sendable, Equatable {
     public var fencingToken: UInt64
+    /// The failure's message (as agents before typed failures sent it alone).
     public var error: String?
+    /// The failure with its code; an agent sends both. A failure without it counts as
+    /// `task-failed`.
+    public var failure: TaskFailure?
     /// A one-line summary of what was done (artifact made, copies verified).
     public var detail: String?
     /// What the task found or changed in the store, for the catalog: the artifact a backup
@@ -192,6 +211,20 @@ public struct ResultRequest: Codable, Sendable, Equatable {
         self.error = error
         self.detail = detail
         self.artifacts = artifacts
+    }
+
+    /// A failure report with its code (and the message in `error` for older coordinators).
+    public init(fencingToken: UInt64, failure: TaskFailure) {
+        self.fencingToken = fencingToken
+        self.error = failure.message
+        self.failure = failure
+    }
+
+    /// The failure as the coordinator judges it: the typed one, else `task-failed` with the
+    /// bare message, else none (a success).
+    public var reportedFailure: TaskFailure? {
+        if let failure { return failure }
+        return error.map { TaskFailure(code: .taskFailed, message: $0) }
     }
 }
 

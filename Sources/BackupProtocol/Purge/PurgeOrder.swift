@@ -68,25 +68,25 @@ public struct PurgeOrder: Codable, Sendable, Equatable {
         let order: PurgeOrder
         do { order = try WireJSON.decoder().decode(PurgeOrder.self, from: payload) } catch {
             throw .init(
-                code: "order-malformed", message: "The purge order does not decode: \(WireJSON.describe(error)).")
+                code: .orderMalformed, message: "The purge order does not decode: \(WireJSON.describe(error)).")
         }
         guard order.format == format else {
-            throw .init(code: "order-malformed", message: "Purge order format '\(order.format)' is not \(format).")
+            throw .init(code: .orderMalformed, message: "Purge order format '\(order.format)' is not \(format).")
         }
         guard order.node == node else {
             throw .init(
-                code: "order-misaddressed",
+                code: .orderMisaddressed,
                 message: "Purge order \(order.id) is for node '\(order.node)', not '\(node)'.")
         }
         guard order.taskId == taskId, order.fencingToken == fencingToken else {
             throw .init(
-                code: "order-stale",
+                code: .orderStale,
                 message:
                     "Purge order \(order.id) is for task \(order.taskId) under token \(order.fencingToken), not task \(taskId) under \(fencingToken)."
             )
         }
         guard now.timeIntervalSince(order.expiresAt) <= TransferTicket.clockSkew else {
-            throw .init(code: "order-expired", message: "Purge order \(order.id) expired at \(order.expiresAt).")
+            throw .init(code: .orderExpired, message: "Purge order \(order.id) expired at \(order.expiresAt).")
         }
         return order
     }

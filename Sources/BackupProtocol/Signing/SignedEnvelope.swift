@@ -1,3 +1,4 @@
+import BackupCore
 import Crypto
 import Foundation
 
@@ -11,10 +12,10 @@ import Foundation
 public enum SignedEnvelope {
     /// What a refusal is called on the wire, and why.
     public struct Refusal: Error, CustomStringConvertible, Sendable {
-        public var code: String
+        public var code: BackupError.Code
         public var message: String
         public var description: String { message }
-        public init(code: String, message: String) {
+        public init(code: BackupError.Code, message: String) {
             self.code = code
             self.message = message
         }
@@ -35,11 +36,13 @@ public enum SignedEnvelope {
         guard envelope.utf8.count <= 64 << 10, parts.count == 2, let payload = unbase64url(parts[0]),
             let signature = unbase64url(parts[1])
         else {
-            throw Refusal(code: "\(codePrefix)-malformed", message: "The \(what) is not <payload>.<signature>.")
+            throw Refusal(
+                code: BackupError.Code(rawValue: "\(codePrefix)-malformed"),
+                message: "The \(what) is not <payload>.<signature>.")
         }
         guard key.isValidSignature(signature, for: signedBytes(payload, type: type)) else {
             throw Refusal(
-                code: "\(codePrefix)-forged",
+                code: BackupError.Code(rawValue: "\(codePrefix)-forged"),
                 message: "The \(what)'s signature does not verify with the coordinator's key as a \(type) message.")
         }
         return payload

@@ -120,16 +120,16 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         let payload = try SignedEnvelope.open(header, type: format, key: key, what: "ticket", codePrefix: "ticket")
         let ticket: TransferTicket
         do { ticket = try WireJSON.decoder().decode(TransferTicket.self, from: payload) } catch {
-            throw Refusal(code: "ticket-malformed", message: "The ticket does not decode: \(WireJSON.describe(error)).")
+            throw Refusal(code: .ticketMalformed, message: "The ticket does not decode: \(WireJSON.describe(error)).")
         }
         guard ticket.format == format else {
             throw Refusal(
-                code: "ticket-malformed",
+                code: .ticketMalformed,
                 message: "Ticket format '\(ticket.format)' is not \(format): upgrade this agent.")
         }
         guard now.timeIntervalSince(ticket.expiresAt) <= clockSkew else {
             throw Refusal(
-                code: "ticket-expired",
+                code: .ticketExpired,
                 message:
                     "Ticket \(ticket.id) for '\(ticket.path)' expired at \(ticket.expiresAt) (now \(now), \(Int(clockSkew)) s of clock skew allowed)."
             )

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import BackupAgent
+import BackupClient
 import BackupProtocol
 import Foundation
 import NIOCore

@@ -5,52 +5,8 @@ import Foundation
 import NIOCore
 import NIOSSL
 
-/// How to reach the coordinator: its URL and the caller's certificate, key and site CA.
-public struct CoordinatorEndpoint: Sendable {
-    /// e.g. `https://hub.example.org:8443`.
-    public var url: String
-    public var certificate: String
-    public var privateKey: String
-    public var caCertificate: String
-    /// The common name the coordinator's certificate must carry, with role `coordinator`.
-    /// The default is `hub`.
-    public var coordinatorName: String
-
-    public init(
-        url: String, certificate: String, privateKey: String, caCertificate: String, coordinatorName: String = "hub"
-    ) {
-        self.url = url.hasSuffix("/") ? String(url.dropLast()) : url
-        self.certificate = certificate
-        self.privateKey = privateKey
-        self.caCertificate = caCertificate
-        self.coordinatorName = coordinatorName
-    }
-}
-
-/// A peer to dial: the URL configured for it, and the identity its certificate must prove.
-struct PinnedPeer: Sendable {
-    /// The URL as configured (used in messages).
-    var url: String
-    /// The same URL with the host replaced by the peer's identity name.
-    var dialURL: String
-    /// Identity name → the real host, for the HTTP client's `dnsOverride`.
-    var override: [String: String]
-
-    /// Pins `url` to the certificate of `name` with `role` (see ``PeerIdentity/identityHost``).
-    init(url: String, name: String, role: NodeRole) throws {
-        guard let parsed = URL(string: url), parsed.scheme == "https", var host = parsed.host, !host.isEmpty else {
-            throw BackupError(.invalidArgument, "'\(url)' is not an https:// URL with a host.")
-        }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let identity = PeerIdentity.identityHost(name: name, role: role)
-        self.url = url
-        dialURL = "https://\(identity):\(parsed.port ?? 443)" + parsed.path
-        override = [identity: host]
-    }
-}
-
-/// A client of the coordinator's `/v1` API over mutual TLS, used by agents and the operator
-/// CLI. Errors name the coordinator and carry the server's error code and message.
+/// A client of the coordinator's `/v1` API over mutual TLS, shared by agents, the operator
+/// CLI and the lease benchmark (the `BackupClient` target: the CLI does not link the agent). Errors name the coordinator and carry the server's error code and message.
 public struct CoordinatorClient: Sendable {
     public let endpoint: CoordinatorEndpoint
     /// The HTTPS client with this node's identity, pinned to the coordinator's.
@@ -70,7 +26,7 @@ public struct CoordinatorClient: Sendable {
     }
 
     /// Runs `body` with an HTTPS client of this node's identity that accepts only `peer`.
-    static func withHTTPClient<T: Sendable>(
+    package static func withHTTPClient<T: Sendable>(
         _ endpoint: CoordinatorEndpoint, pinnedTo peer: PinnedPeer, _ body: (HTTPClient) async throws -> T
     ) async throws -> T {
         var configuration = HTTPClient.Configuration(tlsConfiguration: try tlsConfiguration(endpoint))
@@ -88,7 +44,7 @@ public struct CoordinatorClient: Sendable {
 
     /// This node's client TLS: its certificate and key, the site CA as the only trust root,
     /// full verification of the server (chain and the identity name dialled).
-    static func tlsConfiguration(_ endpoint: CoordinatorEndpoint) throws -> TLSConfiguration {
+    package static func tlsConfiguration(_ endpoint: CoordinatorEndpoint) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(
             try load("CA certificate", endpoint.caCertificate) { try NIOSSLCertificate.fromPEMFile($0) })
@@ -197,7 +153,7 @@ public struct CoordinatorClient: Sendable {
 
     /// A refusal from one of our servers as an error carrying its wire code and message
     /// ("<who> refused <what> (<status>): <message>").
-    static func refusal(status: Int, body: Data, by who: String, of what: String) -> BackupError {
+    package static func refusal(status: Int, body: Data, by who: String, of what: String) -> BackupError {
         // A body that is not our JSON error (a proxy's page, say) is shown as text.
         let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: body)
         return BackupError(
@@ -207,7 +163,7 @@ public struct CoordinatorClient: Sendable {
 
     /// A transport error in words: a refused certificate says so (BoringSSL reports it at the
     /// first read with TLS 1.3, see STACK-NOTES).
-    static func describe(_ error: any Error, expected: String? = nil) -> String {
+    package static func describe(_ error: any Error, expected: String? = nil) -> String {
         let text = String(describing: error)
         if let expected, text.contains("ostname") {
             return "the server's certificate is not that of \(expected) in this site (\(text))"

@@ -1,0 +1,92 @@
+import BackupCore
+import BackupHTTP
+import BackupProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The coordinator process's composition root: the domain objects made once (catalog, clocks,
+/// task signals, transfer desk, revocations) and the services that share them, run in one
+/// `ServiceGroup`. Today: the mTLS API server and the lease sweeper; the scheduler, the
+/// dashboard listener, the alert evaluator and the enrolment listener join ``services(onRunning:)``
+/// here, each getting the same objects, none made inside a route builder.
+public struct Coordinator: Sendable {
+    public let configuration: CoordinatorConfiguration
+    public let catalog: Catalog
+    /// Instants that are persisted (leases, tickets, retries).
+    public let wallClock: any WallClock
+    /// Durations (the sweep interval, long-poll waits).
+    public let clock: any Clock<Duration>
+    public let logger: Logger
+    let signals: TaskSignals
+    let desk: TransferDesk
+    let revocations: RevocationSource
+    let refusals: RefusalLog
+
+    public init(
+        configuration: CoordinatorConfiguration, catalog: Catalog, wallClock: any WallClock = SystemWallClock(),
+        clock: any Clock<Duration> = ContinuousClock(), logger: Logger = Logger(label: "scm-backup.coordinator")
+    ) throws {
+        self.configuration = configuration
+        self.catalog = catalog
+        self.wallClock = wallClock
+        self.clock = clock
+        self.logger = logger
+        signals = TaskSignals()
+        revocations = RevocationSource(path: configuration.revocationList, logger: logger)
+        refusals = RefusalLog()
+        desk = TransferDesk(
+            site: configuration.site, catalog: catalog, signals: signals,
+            ticketKey: try configuration.ticketKey.map { try Ed25519PEM.readPrivateKey($0) },
+            purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) },
+            signedLifetime: 2 * configuration.leaseSeconds, logger: logger)
+    }
+
+    /// The lease sweeper of this coordinator.
+    public var sweeper: LeaseSweeper {
+        LeaseSweeper(
+            catalog: catalog, signals: signals, wallClock: wallClock, clock: clock,
+            interval: LeaseSweeper.interval(leaseSeconds: configuration.leaseSeconds), logger: logger)
+    }
+
+    /// Every service of the process, in start order (they stop in reverse): the API server
+    /// last, so that it stops first and the sweeper outlives the requests. `onRunning` gets the
+    /// port the API server listens on.
+    public func services(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+        [sweeper, try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
+    }
+
+    /// Runs every service until SIGTERM or SIGINT, which drain them gracefully. `onRunning` gets
+    /// the API server's port once it listens (to write a port file); when it throws, or a
+    /// service fails, the group shuts down and the error is thrown here.
+    public func run(onRunning: @escaping @Sendable (Int) async throws -> Void = { _ in }) async throws {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let hook = StartupHook(ports: ports, action: onRunning)
+        let services = try services(onRunning: { continuation.yield($0) }) + [hook]
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map {
+                    .init(
+                        service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup)
+                },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Runs a start-up action once the API server listens, as a service of the group, so that a
+/// failing action stops the group like any failing service (never `exit` from a callback).
+struct StartupHook: Service {
+    let ports: AsyncStream<Int>
+    let action: @Sendable (Int) async throws -> Void
+
+    func run() async throws {
+        for await port in ports.cancelOnGracefulShutdown() {
+            try await action(port)
+            break
+        }
+        // Done; it stays until the group stops, since its ending would stop the group.
+        try? await gracefulShutdown()  // Throws only when cancelled, which ends it the same way.
+    }
+}

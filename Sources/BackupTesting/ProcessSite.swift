@@ -1,0 +1,140 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A whole site as real processes on 127.0.0.1, for end-to-end tests: a site CA and
+/// certificates made on the fly with `scm-backup pki`, the hub's and each agent's TOML file, a
+/// coordinator that takes its port from port 0 (`--port-file`) and keeps it across restarts,
+/// agents (with data ports on port 0 where asked), and the admin CLI. Every process is killed
+/// when the site goes away; every file lies under its temporary folder.
+public final class ProcessSite: @unchecked Sendable {
+    // Safe: a site belongs to one test, which drives it from one thread.
+    public let dir: TemporaryDirectory
+    /// The coordinator's port, once it started the first time.
+    public private(set) var port = 0
+    /// The nodes and pairings of the site file, written at each coordinator start.
+    public var nodes: [SiteConfigFiles.Node]
+    public var pairings: [(server: String, backup: String)]
+    /// Lines added to the hub's `[coordinator]` table and after a pairing (by backup node).
+    public var coordinatorExtra: String
+    public var pairingExtra: [String: String]
+    public var leaseSeconds: Double
+    public private(set) var processes: [String: BackgroundProcess] = [:]
+
+    /// Makes the CA and the certificates of `hub` (coordinator), `root` (admin) and one agent
+    /// certificate per node.
+    public init(
+        _ dir: TemporaryDirectory, nodes: [SiteConfigFiles.Node], pairings: [(server: String, backup: String)] = [],
+        leaseSeconds: Double = 6, transfers: Bool = false, coordinatorExtra: String = "",
+        pairingExtra: [String: String] = [:]
+    ) throws {
+        self.dir = dir
+        self.nodes = nodes
+        self.pairings = pairings
+        self.leaseSeconds = leaseSeconds
+        self.coordinatorExtra =
+            coordinatorExtra
+            + (transfers ? "\nticket_key = \(SiteConfigFiles.quote(dir.file("pki/ticket-signing.key")))" : "")
+        self.pairingExtra = pairingExtra
+        try Self.ok(try Command.scmBackup(["pki", "init", "--dir", dir.file("pki"), "--site", "test"]))
+        for (name, role) in [("hub", "coordinator"), ("root", "admin")] + nodes.map({ ($0.name, "agent") }) {
+            try issue(name, role: role)
+        }
+    }
+
+    deinit {
+        for process in processes.values { process.stop(SIGKILL) }
+    }
+
+    /// Issues a certificate into `certs/`.
+    public func issue(_ name: String, role: String) throws {
+        try Self.ok(
+            try Command.scmBackup([
+                "pki", "issue", "--dir", dir.file("pki"), "--name", name, "--role", role, "--out", dir.file("certs"),
+            ]))
+    }
+
+    /// Throws with the command's standard error unless it exited with 0.
+    public static func ok(_ r: CommandResult) throws {
+        guard r.status == 0 else {
+            throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: r.stderr])
+        }
+    }
+
+    public var url: String { "https://127.0.0.1:\(port)" }
+
+    /// Starts (or restarts) the coordinator: on port 0 the first time, then on the port it got,
+    /// so that agents configured with its URL find it again.
+    public func startCoordinator(arguments: [String] = []) throws {
+        // A stale port file from an earlier run would be read as this one's.
+        if FileManager.default.fileExists(atPath: dir.file("port")) {
+            try FileManager.default.removeItem(atPath: dir.file("port"))
+        }
+        try SiteConfigFiles.writeCoordinator(
+            dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
+            database: dir.file("catalog.sqlite"), leaseSeconds: leaseSeconds, nodes: nodes, pairings: pairings,
+            extra: coordinatorExtra, pairingExtra: pairingExtra)
+        processes["hub"] = try BackgroundProcess(
+            Paths.scmBackupBinary,
+            ["coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port")] + arguments,
+            log: dir.file("coordinator.log"))
+        let text = try BackgroundProcess.waitForFile(dir.file("port"))
+        guard let got = Int(text) else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: dir.file("port")])
+        }
+        port = got
+    }
+
+    /// Writes `name`'s agent.toml and starts it; it waits for the coordinator to be started first.
+    public func startAgent(
+        _ name: String, sourceRoots: [String]? = nil, tools: [String: String] = [:], dataPort: Bool = false,
+        extra: String = "", arguments: [String] = []
+    ) throws {
+        try SiteConfigFiles.writeAgent(
+            dir.file("agent-\(name).toml"), coordinator: url, name: name, certs: dir.file("certs"),
+            pki: dir.file("pki"), store: dir.file("store-\(name)"), sourceRoots: sourceRoots ?? [dir.path],
+            tools: tools, dataPort: dataPort, extra: extra)
+        processes[name] = try BackgroundProcess(
+            Paths.scmBackupBinary, ["agent", "--config", dir.file("agent-\(name).toml")] + arguments,
+            log: dir.file("agent-\(name).log"))
+    }
+
+    /// Stops a process (`hub` or an agent's name) with `signal`; returns its exit status.
+    @discardableResult
+    public func stop(_ name: String, _ signal: Int32 = SIGTERM) -> Int32? {
+        guard let process = processes.removeValue(forKey: name) else { return nil }
+        return process.stop(signal)
+    }
+
+    public func process(_ name: String) -> BackgroundProcess? { processes[name] }
+
+    /// Runs the admin CLI against the coordinator as `root`.
+    public func admin(_ args: [String]) throws -> CommandResult {
+        try Command.scmBackup(
+            args + [
+                "--coordinator", url, "--ca", dir.file("pki/ca.pem"), "--cert", dir.file("certs/root.pem"), "--key",
+                dir.file("certs/root.key"),
+            ])
+    }
+
+    /// Runs the admin CLI with `--json` and decodes its answer.
+    public func json<T: Decodable>(_ type: T.Type, _ args: [String]) throws -> T {
+        let r = try admin(args + ["--json"])
+        try Self.ok(r)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(T.self, from: Data(r.stdout.utf8))
+    }
+
+    /// Polls `condition` until it holds, up to `seconds`; throws naming `what` otherwise.
+    public func waitUntil(_ what: String, seconds: Double = 60, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(200_000)
+        }
+        throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "never: \(what)"])
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import BackupClient
+import BackupCore
+import BackupProtocol
+import Foundation
+
+struct TasksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks", abstract: "List tasks with their state, or submit one (admin).",
+        subcommands: [List.self, Submit.self],
+        defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tasks, newest first.")
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await runSiteCommand(json: output.json) {
+                let tasks = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.tasks() }
+                if output.json { return try Printer(json: true).printJSON(tasks) }
+                for t in tasks {
+                    var line =
+                        "\(t.id)  \(t.kind.rawValue) \(t.node)\(t.source.map { "/\($0)" } ?? "")  \(t.state)  attempts \(t.attempts)"
+                    if t.state == .leased, let p = t.progress {
+                        line += "  \(p.step)"
+                        if let done = p.bytesDone {
+                            line += " \(formatBytes(done))" + (p.bytesTotal.map { " of \(formatBytes($0))" } ?? "")
+                        }
+                        if let rate = p.bytesPerSecond { line += ", \(formatBytes(Int64(rate)))/s" }
+                        if let left = p.secondsLeft { line += ", ETA \(formatAge(left))" }
+                    }
+                    if t.state == .succeeded, let detail = t.detail { line += "  \(detail)" }
+                    if t.state == .queued, let retry = t.retryAt, retry > Date() {
+                        line += "  retry in \(formatAge(retry.timeIntervalSinceNow))"
+                    }
+                    if let error = t.lastError, t.state != .succeeded { line += "  last error: \(error)" }
+                    print(line)
+                }
+                if tasks.isEmpty { print("no tasks") }
+            }
+        }
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue a backup, verify, inventory or purge task for a node (admin).",
+            discussion: """
+                A backup names a source the site configuration gives the node; a purge names \
+                copies the catalog lists on the node (see 'scm-backup artifacts --node NODE'). \
+                The agent never deletes the newest copy of a source that verifies.
+                """)
+        @Option(help: "backup, verify, inventory or purge.") var kind: String
+        @Option(help: "The node that runs it.") var node: String
+        @Option(help: "The source, for a backup.") var source: String?
+        @Option(
+            name: .customLong("artifact"),
+            help: "For a purge: a copy to delete, as its store-relative path (repeatable).")
+        var artifacts: [String] = []
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await runSiteCommand(json: output.json) {
+                guard let kind = TaskKind(rawValue: kind) else {
+                    throw BackupError(
+                        .invalidArgument, "Unknown task kind '\(kind)': use backup, verify, inventory or purge.")
+                }
+                if kind == .purge && artifacts.isEmpty {
+                    throw BackupError(.invalidArgument, "A purge needs at least one --artifact PATH.")
+                }
+                if kind != .purge && !artifacts.isEmpty {
+                    throw BackupError(.invalidArgument, "--artifact goes with --kind purge.")
+                }
+                let request = SubmitTaskRequest(
+                    kind: kind, node: node, source: source, artifacts: artifacts.isEmpty ? nil : artifacts)
+                let task = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.submit(request) }
+                if output.json { return try Printer(json: true).printJSON(task) }
+                print("queued task \(task.id): \(task.kind.rawValue) on \(task.node)")
+            }
+        }
+    }
+}
