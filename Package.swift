@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "BackupCoordinatorTests",
             dependencies: [
-                "BackupCoordinator", "BackupProtocol", "BackupHTTP", "BackupTesting",
+                "BackupCoordinator", "BackupCore", "BackupProtocol", "BackupHTTP", "BackupTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

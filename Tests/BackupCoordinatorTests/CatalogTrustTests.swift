@@ -1,3 +1,4 @@
+import BackupCore
 import BackupHTTP
 import BackupProtocol
 import BackupTesting
@@ -145,9 +146,11 @@ struct CatalogTrustTests {
             let none = try await desk.repairAgain(try #require(next?.transfer), now: now)
             #expect(none == nil)
             // An operator's transfer along no pairing is refused.
-            await #expect(throws: WireError.self) {
+            // (The desk is domain: it throws the registered code, the controller answers it.)
+            let refused = await #expect(throws: BackupError.self) {
                 _ = try await desk.plan(TransferRequest(from: "srv1", to: "stray"), operatorName: "root", now: now)
             }
+            #expect(refused?.code == .notPaired)
         }
     }
 }

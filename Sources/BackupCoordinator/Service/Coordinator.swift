@@ -19,9 +19,15 @@ public struct Coordinator: Sendable {
     public let clock: any Clock<Duration>
     public let logger: Logger
     let signals: TaskSignals
-    let desk: TransferDesk
     let revocations: RevocationSource
     let refusals: RefusalLog
+    // The domain: none of it knows HTTP; the controllers of the API server call it.
+    public let queue: TaskQueue
+    public let nodes: NodeRegistry
+    public let submissions: TaskSubmission
+    public let results: TaskResults
+    public let audit: AuditLog
+    let desk: TransferDesk
 
     public init(
         configuration: CoordinatorConfiguration, catalog: Catalog, wallClock: any WallClock = SystemWallClock(),
@@ -32,14 +38,29 @@ public struct Coordinator: Sendable {
         self.wallClock = wallClock
         self.clock = clock
         self.logger = logger
-        signals = TaskSignals()
+        let signals = TaskSignals()
+        self.signals = signals
         revocations = RevocationSource(path: configuration.revocationList, logger: logger)
         refusals = RefusalLog()
-        desk = TransferDesk(
+        let desk = TransferDesk(
             site: configuration.site, catalog: catalog, signals: signals,
             ticketKey: try configuration.ticketKey.map { try Ed25519PEM.readPrivateKey($0) },
             purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) },
             signedLifetime: 2 * configuration.leaseSeconds, logger: logger)
+        self.desk = desk
+        let queue = TaskQueue(
+            store: catalog, signals: signals, wallClock: wallClock, clock: clock,
+            leaseSeconds: configuration.leaseSeconds, stallSeconds: configuration.stallSeconds,
+            retrySeconds: configuration.retrySeconds, maxWaitSeconds: configuration.maxLeaseWaitSeconds, logger: logger)
+        self.queue = queue
+        nodes = NodeRegistry(
+            site: configuration.site, catalog: catalog, wallClock: wallClock,
+            heartbeatSeconds: configuration.heartbeatSeconds)
+        submissions = TaskSubmission(
+            site: configuration.site, catalog: catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
+            wallClock: wallClock)
+        results = TaskResults(queue: queue, catalog: catalog, desk: desk, wallClock: wallClock)
+        audit = AuditLog(catalog: catalog, wallClock: wallClock)
     }
 
     /// The lease sweeper of this coordinator.

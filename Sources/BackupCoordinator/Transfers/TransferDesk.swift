@@ -1,9 +1,7 @@
 import BackupCore
-import BackupHTTP
 import BackupProtocol
 import Crypto
 import Foundation
-import Hummingbird
 import Logging
 
 /// Transfers: planning them from the catalog, signing their tickets when leased, the copies
@@ -24,21 +22,20 @@ struct TransferDesk: Sendable {
         _ request: TransferRequest, purpose: TransferTicket.Purpose = .transfer, operatorName: String, now: Date
     ) async throws -> TransferPlan {
         guard ticketKey != nil else {
-            throw WireError(
-                .serviceUnavailable, .noTicketKey,
+            throw BackupError(
+                .noTicketKey,
                 "The coordinator has no ticket_key configured, so it cannot authorise transfers; add ticket_key to [coordinator]."
             )
         }
         for node in [request.from, request.to] where site.node(node) == nil {
-            throw WireError(
-                .unprocessableContent, .unknownNode, "Node '\(node)' is not in the site configuration.")
+            throw BackupError(.unknownNode, "Node '\(node)' is not in the site configuration.")
         }
         guard request.from != request.to else {
-            throw WireError(.unprocessableContent, .sameNode, "A transfer needs two different nodes.")
+            throw BackupError(.sameNode, "A transfer needs two different nodes.")
         }
         guard site.pairing(request.from, request.to) != nil else {
-            throw WireError(
-                .unprocessableContent, .notPaired,
+            throw BackupError(
+                .notPaired,
                 "Nodes '\(request.from)' and '\(request.to)' are not paired in the site configuration; artifacts move only along pairings."
             )
         }

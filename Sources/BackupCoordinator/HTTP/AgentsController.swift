@@ -1,0 +1,64 @@
+import BackupCore
+import BackupHTTP
+import BackupProtocol
+import Hummingbird
+
+/// `/v1/agents/...`: registration, heartbeats and copies a node received. Decode, call the
+/// node registry, encode.
+struct AgentsController {
+    let coordinator: Coordinator
+
+    func addRoutes(to router: Router<CoordinatorContext>) {
+        let nodes = coordinator.nodes
+        let heartbeat = coordinator.configuration.heartbeatSeconds
+        let revocations = coordinator.revocations
+        let catalog = coordinator.catalog
+        let wallClock = coordinator.wallClock
+        router.post("/v1/agents/register") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "register as an agent", registering: true)
+            let body = try await request.decodeJSON(RegisterRequest.self)
+            let now = try await nodes.register(peer, body)
+            context.logger.info(
+                "agent registered",
+                metadata: ["scm.node": "\(peer.name)", "scm.version": "\(AuditText.escape(body.version, limit: 100))"])
+            return try JSONResponse.make(
+                RegisterResponse(
+                    heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials))
+        }
+        router.post("/v1/agents/heartbeat") { request, context in
+            // Registration is checked by the update itself, after the body.
+            let peer = try await context.siteAgent(nodes, for: "send agent heartbeats", registering: true)
+            let body = try await request.decodeJSON(HeartbeatRequest.self)
+            let now = try await nodes.heartbeat(peer, body)
+            return try JSONResponse.make(
+                RegisterResponse(
+                    heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials))
+        }
+        router.post("/v1/agents/copies") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "report copies")
+            let body = try await request.decodeJSON(ArtifactReport.self, limit: CoordinatorServer.maxResultBytes)
+            guard !body.complete, body.deleted == nil else {
+                throw WireError(
+                    .badRequest, .malformedJSON,
+                    "A copies report names the copies a node received; listings and deletions come with task results.")
+            }
+            // Believed only for the artifacts a transfer now leased is bringing to this node.
+            let expected = try await catalog.leasedTransfers(to: peer.name)
+            try await catalog.record(
+                body, node: peer.name, authority: .receipt(paths: expected), now: wallClock.currentDate)
+            return Response(status: .noContent)
+        }
+    }
+}
+
+extension CoordinatorContext {
+    /// The calling agent, when it is an agent of the site loaded now (and registered unless
+    /// it is registering); every agent endpoint asks this first.
+    func siteAgent(_ nodes: NodeRegistry, for action: String, registering: Bool = false) async throws
+        -> PeerIdentity
+    {
+        let peer = try requirePeer([.agent], for: action)
+        try await nodes.requireSiteAgent(peer, for: action, registering: registering)
+        return peer
+    }
+}

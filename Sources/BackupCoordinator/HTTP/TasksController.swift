@@ -1,0 +1,70 @@
+import BackupCore
+import BackupHTTP
+import BackupProtocol
+import Hummingbird
+
+/// `/v1/tasks...`: operators queue and list tasks; agents lease, renew, report and hand back.
+/// Decode, call the task queue (and the transfer desk, which signs what a task carries),
+/// encode.
+struct TasksController {
+    let coordinator: Coordinator
+
+    func addRoutes(to router: Router<CoordinatorContext>) {
+        let queue = coordinator.queue
+        let nodes = coordinator.nodes
+        let submissions = coordinator.submissions
+        let results = coordinator.results
+        let audit = coordinator.audit
+        let desk = coordinator.desk
+        let wallClock = coordinator.wallClock
+        router.post("/v1/tasks") { request, context in
+            let peer = try context.requirePeer([.admin], for: "submit tasks")
+            let body = try await request.decodeJSON(SubmitTaskRequest.self)
+            let task: TaskInfo
+            do { task = try await submissions.submit(body) } catch let error as BackupError
+                where error.code == .unknownNode
+            {
+                // A task naming a node the site lacks is a bad request body, not a forbidden caller.
+                throw WireError(.unprocessableContent, error.code, error.message)
+            }
+            try await audit.record(
+                peer, request: "POST /v1/tasks",
+                detail: "queued \(task.kind.rawValue) task \(task.id) for \(body.node)"
+                    + (body.source.map { " (source \($0))" } ?? "")
+                    + (body.artifacts.map { " naming \($0.count) copies" } ?? ""), logger: context.logger)
+            return try JSONResponse.make(task, status: .created)
+        }
+        router.get("/v1/tasks") { _, context in
+            _ = try context.requirePeer([.operator, .admin], for: "list tasks")
+            return try JSONResponse.make(try await queue.list())
+        }
+        router.post("/v1/tasks/lease") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "lease tasks")
+            let body = try await request.decodeJSON(LeaseRequest.self)
+            guard let task = try await queue.lease(for: peer.name, waitSeconds: body.waitSeconds) else {
+                return try JSONResponse.make(LeaseResponse(task: nil))
+            }
+            return try JSONResponse.make(LeaseResponse(task: try await desk.equip(task, now: wallClock.currentDate)))
+        }
+        router.post("/v1/tasks/:id/renew") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "renew leases")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(RenewRequest.self)
+            let renewed = try await queue.renew(id, by: peer.name, body)
+            // A fresh ticket or order with each renewal: they live only twice the lease.
+            return try JSONResponse.make(try await desk.equip(renewed, now: wallClock.currentDate))
+        }
+        router.post("/v1/tasks/:id/result") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "report task results")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(ResultRequest.self, limit: CoordinatorServer.maxResultBytes)
+            return try JSONResponse.make(try await results.accept(id, from: peer.name, body))
+        }
+        router.post("/v1/tasks/:id/handback") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "hand back tasks")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(HandBackRequest.self)
+            return try JSONResponse.make(try await queue.handBack(id, by: peer.name, token: body.fencingToken))
+        }
+    }
+}

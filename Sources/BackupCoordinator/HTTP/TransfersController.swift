@@ -1,0 +1,31 @@
+import BackupCore
+import BackupHTTP
+import BackupProtocol
+import Hummingbird
+
+/// `POST /v1/transfers` (admin): the transfer desk plans and queues the tasks.
+struct TransfersController {
+    let coordinator: Coordinator
+
+    func addRoutes(to router: Router<CoordinatorContext>) {
+        let desk = coordinator.desk
+        let audit = coordinator.audit
+        let wallClock = coordinator.wallClock
+        router.post("/v1/transfers") { request, context in
+            let peer = try context.requirePeer([.admin], for: "order transfers")
+            let body = try await request.decodeJSON(TransferRequest.self)
+            let plan: TransferPlan
+            do {
+                plan = try await desk.plan(body, operatorName: peer.name, now: wallClock.currentDate)
+            } catch let error as BackupError where error.code == .unknownNode {
+                throw WireError(.unprocessableContent, error.code, error.message)
+            }
+            try await audit.record(
+                peer, request: "POST /v1/transfers",
+                detail: "\(body.from) -> \(body.to)\(body.source.map { " (source \($0))" } ?? ""): queued tasks "
+                    + (plan.queued.isEmpty ? "none" : plan.queued.map { "\($0.id)" }.joined(separator: ", "))
+                    + ", \(plan.skipped.count) skipped", logger: context.logger)
+            return try JSONResponse.make(plan, status: .created)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+
+/// What the task queue and the transfer desk need of storage: tasks and their life cycles,
+/// each change in one transaction. The catalog implements it; the domain tests use a store in
+/// memory, so the queue's rules are tested without SQLite or sockets.
+public protocol TaskStore: Sendable {
+    /// Queues a task; returns it.
+    func submit(
+        _ request: SubmitTaskRequest, definition: SourceDefinition?, transfer: TransferOrder?, now: Date,
+        maxAttempts: Int
+    ) async throws -> TaskInfo
+    /// Expires overdue leases, then leases `node`'s oldest queued task that may go now.
+    func leaseNext(for node: String, now: Date, duration: TimeInterval) async throws -> TaskInfo?
+    /// Applies `change` to task `id` (nil: no such task); a refusal leaves it unchanged.
+    func updateTask(
+        _ id: Int64, progress: TaskProgress?, detail: String?,
+        _ change: @escaping @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
+    ) async throws -> TaskInfo?
+    /// Every task, newest first, at most `limit`.
+    func tasks(limit: Int) async throws -> [TaskInfo]
+    /// The version `node` registered with, if any.
+    func version(of node: String) async throws -> String?
+}
+
+extension Catalog: TaskStore {}
