@@ -61,42 +61,45 @@ struct SourceKindTests {
     }
 
     @Test(arguments: SourceKind.allCases)
-    func backupVerifyRecoverRoundTrip(kind: SourceKind) throws {
-        try withTemporaryDirectory("kind-\(kind.rawValue)") { dir in
-            let (path, fingerprint) = try Self.makeSource(kind, in: dir)
-            let before = try fingerprint()
-            let store = try Store.openForWriting(dir.file("store"))
-            let spec = SourceSpec(
-                kind: kind, name: "src", path: path, tools: SourceFixtures.tools, verifySnapshot: true)
-            let published = try store.backup(spec, node: "srv")
-            #expect(published.location.kind == kind.rawValue)
-            #expect(published.dna.regressions == nil)
-            if kind == .svn {
-                #expect(published.dna.revision == "4")
-                #expect(published.location.fileName == "src-4.tar.gz")
-                #expect(published.dna.identity?.count == 36)
-            }
-            let artifact = try #require(try store.scan().artifacts.first)
-            #expect(store.verify(artifact, deep: true).status == .intact)
-            if kind != .folder {
-                #expect(try FileSystem.entries(of: dir.file("store/.staging")).isEmpty, "staging is cleaned up")
-            }
+    func backupVerifyRecoverRoundTrip(kind: SourceKind) async throws {
+        try await blocking {
+            try withTemporaryDirectory("kind-\(kind.rawValue)") { dir in
+                let (path, fingerprint) = try Self.makeSource(kind, in: dir)
+                let before = try fingerprint()
+                let store = try Store.openForWriting(dir.file("store"))
+                let spec = SourceSpec(
+                    kind: kind, name: "src", path: path, tools: SourceFixtures.tools, verifySnapshot: true)
+                let published = try store.backup(spec, node: "srv")
+                #expect(published.location.kind == kind.rawValue)
+                #expect(published.dna.regressions == nil)
+                if kind == .svn {
+                    #expect(published.dna.revision == "4")
+                    #expect(published.location.fileName == "src-4.tar.gz")
+                    #expect(published.dna.identity?.count == 36)
+                }
+                let artifact = try #require(try store.scan().artifacts.first)
+                #expect(store.verify(artifact, deep: true).status == .intact)
+                if kind != .folder {
+                    #expect(try FileSystem.entries(of: dir.file("store/.staging")).isEmpty, "staging is cleaned up")
+                }
 
-            // Recover beside the original and compare; then over the original with --force.
-            let target = kind == .sqlite ? dir.file("restored.db") : dir.file("restored")
-            let report = try store.recover(artifact, to: target, tools: SourceFixtures.tools)
-            #expect(report.target == target)
-            let (_, restoredPrint) = try Self.fingerprintOf(kind, at: target)
-            #expect(try restoredPrint() == before)
+                // Recover beside the original and compare; then over the original with --force.
+                let target = kind == .sqlite ? dir.file("restored.db") : dir.file("restored")
+                let report = try store.recover(artifact, to: target, tools: SourceFixtures.tools)
+                #expect(report.target == target)
+                let (_, restoredPrint) = try Self.fingerprintOf(kind, at: target)
+                #expect(try restoredPrint() == before)
 
-            let refused = #expect(throws: BackupError.self) {
-                try store.recover(artifact, to: path, tools: SourceFixtures.tools)
+                let refused = #expect(throws: BackupError.self) {
+                    try store.recover(artifact, to: path, tools: SourceFixtures.tools)
+                }
+                #expect(refused?.code == .refused)
+                let forced = try store.recover(artifact, to: path, force: true, tools: SourceFixtures.tools)
+                let aside = try #require(forced.movedAside)
+                #expect(
+                    FileManager.default.fileExists(atPath: aside), "the replaced source is moved aside, not deleted")
+                #expect(try fingerprint() == before)
             }
-            #expect(refused?.code == .refused)
-            let forced = try store.recover(artifact, to: path, force: true, tools: SourceFixtures.tools)
-            let aside = try #require(forced.movedAside)
-            #expect(FileManager.default.fileExists(atPath: aside), "the replaced source is moved aside, not deleted")
-            #expect(try fingerprint() == before)
         }
     }
 
@@ -134,97 +137,109 @@ struct SourceKindTests {
     }
 
     @Test(arguments: [SourceKind.svn, .git, .trac, .sqlite])
-    func aPathThatIsNotOfTheKindIsRefusedNamingIt(kind: SourceKind) throws {
-        try withTemporaryDirectory("notkind") { dir in
-            let path = dir.file("plain")
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            try "x".write(toFile: path + "/file", atomically: true, encoding: .utf8)
-            let target = kind == .sqlite ? path + "/file" : path
-            let store = try Store.openForWriting(dir.file("store"))
-            let error = #expect(throws: BackupError.self) {
-                try store.backup(
-                    SourceSpec(kind: kind, name: "x", path: target, tools: SourceFixtures.tools), node: "n")
+    func aPathThatIsNotOfTheKindIsRefusedNamingIt(kind: SourceKind) async throws {
+        try await blocking {
+            try withTemporaryDirectory("notkind") { dir in
+                let path = dir.file("plain")
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                try "x".write(toFile: path + "/file", atomically: true, encoding: .utf8)
+                let target = kind == .sqlite ? path + "/file" : path
+                let store = try Store.openForWriting(dir.file("store"))
+                let error = #expect(throws: BackupError.self) {
+                    try store.backup(
+                        SourceSpec(kind: kind, name: "x", path: target, tools: SourceFixtures.tools), node: "n")
+                }
+                #expect(error?.code == .sourceInvalid)
+                #expect(error?.message.contains(target) == true, "\(error?.message ?? "")")
+                #expect(try store.scan().artifacts.isEmpty)
             }
-            #expect(error?.code == .sourceInvalid)
-            #expect(error?.message.contains(target) == true, "\(error?.message ?? "")")
-            #expect(try store.scan().artifacts.isEmpty)
         }
     }
 
-    @Test func aMissingToolIsNamed() throws {
-        try withTemporaryDirectory("notool") { dir in
-            try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 1)
-            var tools = SourceTools()
-            tools.svnlook.program = "/nonexistent/svnlook"
-            let store = try Store.openForWriting(dir.file("store"))
-            let error = #expect(throws: BackupError.self) {
-                try store.backup(SourceSpec(kind: .svn, name: "r", path: dir.file("repo"), tools: tools), node: "n")
+    @Test func aMissingToolIsNamed() async throws {
+        try await blocking {
+            try withTemporaryDirectory("notool") { dir in
+                try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 1)
+                var tools = SourceTools()
+                tools.svnlook.program = "/nonexistent/svnlook"
+                let store = try Store.openForWriting(dir.file("store"))
+                let error = #expect(throws: BackupError.self) {
+                    try store.backup(SourceSpec(kind: .svn, name: "r", path: dir.file("repo"), tools: tools), node: "n")
+                }
+                #expect(error?.code == .toolMissing)
+                #expect(error?.message.contains("/nonexistent/svnlook") == true)
             }
-            #expect(error?.code == .toolMissing)
-            #expect(error?.message.contains("/nonexistent/svnlook") == true)
         }
     }
 
-    @Test func tracWithoutTracAdminUsesTheBuiltInHotcopy() throws {
-        try withTemporaryDirectory("trac-builtin") { dir in
-            let env = dir.file("env")
-            try SourceFixtures.tracEnvironment(at: env)
-            var tools = SourceFixtures.tools
-            tools.tracAdmin.program = "/nonexistent/trac-admin"
-            let store = try Store.openForWriting(dir.file("store"))
-            let published = try store.backup(SourceSpec(kind: .trac, name: "env", path: env, tools: tools), node: "n")
-            let names = try ArchiveInspector.list(published.path).map(\.path)
-            #expect(names.contains("env/db/trac.db"))
-            #expect(names.contains("env/conf/trac.ini"))
-            let artifact = try #require(try store.scan().artifacts.first)
-            _ = try store.recover(artifact, to: dir.file("restored"), tools: tools)
-            #expect(
-                try SourceFixtures.sqlite(
-                    dir.file("restored/db/trac.db"), "SELECT count(*) FROM wiki WHERE name = 'BackupTest';") == "1\n")
+    @Test func tracWithoutTracAdminUsesTheBuiltInHotcopy() async throws {
+        try await blocking {
+            try withTemporaryDirectory("trac-builtin") { dir in
+                let env = dir.file("env")
+                try SourceFixtures.tracEnvironment(at: env)
+                var tools = SourceFixtures.tools
+                tools.tracAdmin.program = "/nonexistent/trac-admin"
+                let store = try Store.openForWriting(dir.file("store"))
+                let published = try store.backup(
+                    SourceSpec(kind: .trac, name: "env", path: env, tools: tools), node: "n")
+                let names = try ArchiveInspector.list(published.path).map(\.path)
+                #expect(names.contains("env/db/trac.db"))
+                #expect(names.contains("env/conf/trac.ini"))
+                let artifact = try #require(try store.scan().artifacts.first)
+                _ = try store.recover(artifact, to: dir.file("restored"), tools: tools)
+                #expect(
+                    try SourceFixtures.sqlite(
+                        dir.file("restored/db/trac.db"), "SELECT count(*) FROM wiki WHERE name = 'BackupTest';")
+                        == "1\n")
+            }
         }
     }
 
-    @Test func aPreBackupCommandRunsFirstAndItsFailureStopsTheBackup() throws {
-        try withTemporaryDirectory("prebackup") { dir in
-            let db = dir.file("data.db")
-            try SourceFixtures.sqliteDatabase(at: db, rows: 10)
-            let store = try Store.openForWriting(dir.file("store"))
-            var spec = SourceSpec(kind: .sqlite, name: "data", path: db, tools: SourceFixtures.tools)
-            let sqlite3 = try ToolRunner.resolve("sqlite3")
-            spec.preBackup = PreBackupStep(name: "trim", command: [sqlite3, db, "DELETE FROM t WHERE id > 3;"])
-            let published = try store.backup(spec, node: "n")
-            _ = try store.recover(try store.scan().artifacts[0], to: dir.file("r.db"))
-            #expect(try SourceFixtures.sqlite(dir.file("r.db"), "SELECT count(*) FROM t;") == "3\n")
-            spec.preBackup = PreBackupStep(name: "fail", command: ["/bin/sh", "-c", "echo why; exit 3"])
-            let error = #expect(throws: BackupError.self) { try store.backup(spec, node: "n") }
-            #expect(error?.code == .toolFailed)
-            #expect(error?.message.contains("'fail'") == true && error?.message.contains("exit status 3") == true)
-            #expect(error?.message.contains("why") == true)
-            #expect(try store.scan().artifacts.map(\.path) == [published.path])
+    @Test func aPreBackupCommandRunsFirstAndItsFailureStopsTheBackup() async throws {
+        try await blocking {
+            try withTemporaryDirectory("prebackup") { dir in
+                let db = dir.file("data.db")
+                try SourceFixtures.sqliteDatabase(at: db, rows: 10)
+                let store = try Store.openForWriting(dir.file("store"))
+                var spec = SourceSpec(kind: .sqlite, name: "data", path: db, tools: SourceFixtures.tools)
+                let sqlite3 = try ToolRunner.resolve("sqlite3")
+                spec.preBackup = PreBackupStep(name: "trim", command: [sqlite3, db, "DELETE FROM t WHERE id > 3;"])
+                let published = try store.backup(spec, node: "n")
+                _ = try store.recover(try store.scan().artifacts[0], to: dir.file("r.db"))
+                #expect(try SourceFixtures.sqlite(dir.file("r.db"), "SELECT count(*) FROM t;") == "3\n")
+                spec.preBackup = PreBackupStep(name: "fail", command: ["/bin/sh", "-c", "echo why; exit 3"])
+                let error = #expect(throws: BackupError.self) { try store.backup(spec, node: "n") }
+                #expect(error?.code == .toolFailed)
+                #expect(error?.message.contains("'fail'") == true && error?.message.contains("exit status 3") == true)
+                #expect(error?.message.contains("why") == true)
+                #expect(try store.scan().artifacts.map(\.path) == [published.path])
+            }
         }
     }
 
-    @Test func aPreBackupStepGetsOnlyItsEnvironmentRunsInRootAndItsGroupDiesAtTheTimeout() throws {
-        try withTemporaryDirectory("prebackup-limits") { _ in
-            let step = PreBackupStep(
-                name: "env", command: ["/bin/sh", "-c", "pwd; env | sort"], environment: ["ONLY": "this"])
-            let text = String(decoding: try step.run().output, as: UTF8.self)
-            #expect(text.hasPrefix("/\n"))
-            #expect(text.contains("ONLY=this"))
-            #expect(!text.contains("HOME=") && !text.contains("PATH=/"))
-            // A child that ignores nothing and sleeps: the whole group is killed at the timeout.
-            let unique = "31.\(Int.random(in: 100...999))"
-            let hang = PreBackupStep(
-                name: "hang", command: ["/bin/sh", "-c", "sleep \(unique) & sleep 30"], timeoutSeconds: 1)
-            let started = Date()
-            let error = #expect(throws: BackupError.self) { try hang.run() }
-            #expect(error?.message.contains("timeout of 1 s") == true)
-            #expect(Date().timeIntervalSince(started) < 10)
-            let noisy = try ProcessGroupRunner.run(
-                ["/bin/sh", "-c", "head -c 200000 /dev/zero"], environment: [:], timeout: 10)
-            #expect(noisy.output.count == ProcessGroupRunner.defaultOutputCap && noisy.truncated)
-            let survivors = try ToolRunner.run(Tool("pgrep"), ["-f", "sleep \(unique)"], allowFailure: true)
-            #expect(survivors.status == 1, "a child of the step outlived its timeout: \(survivors.text)")
+    @Test func aPreBackupStepGetsOnlyItsEnvironmentRunsInRootAndItsGroupDiesAtTheTimeout() async throws {
+        try await blocking {
+            try withTemporaryDirectory("prebackup-limits") { _ in
+                let step = PreBackupStep(
+                    name: "env", command: ["/bin/sh", "-c", "pwd; env | sort"], environment: ["ONLY": "this"])
+                let text = String(decoding: try step.run().output, as: UTF8.self)
+                #expect(text.hasPrefix("/\n"))
+                #expect(text.contains("ONLY=this"))
+                #expect(!text.contains("HOME=") && !text.contains("PATH=/"))
+                // A child that ignores nothing and sleeps: the whole group is killed at the timeout.
+                let unique = "31.\(Int.random(in: 100...999))"
+                let hang = PreBackupStep(
+                    name: "hang", command: ["/bin/sh", "-c", "sleep \(unique) & sleep 30"], timeoutSeconds: 1)
+                let started = Date()
+                let error = #expect(throws: BackupError.self) { try hang.run() }
+                #expect(error?.message.contains("timeout of 1 s") == true)
+                #expect(Date().timeIntervalSince(started) < 10)
+                let noisy = try ProcessGroupRunner.run(
+                    ["/bin/sh", "-c", "head -c 200000 /dev/zero"], environment: [:], timeout: 10)
+                #expect(noisy.output.count == ProcessGroupRunner.defaultOutputCap && noisy.truncated)
+                let survivors = try ToolRunner.run(Tool("pgrep"), ["-f", "sleep \(unique)"], allowFailure: true)
+                #expect(survivors.status == 1, "a child of the step outlived its timeout: \(survivors.text)")
+            }
         }
     }
 }

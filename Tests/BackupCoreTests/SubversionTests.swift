@@ -44,37 +44,40 @@ struct SubversionTests {
         }
     }
 
-    @Test func aTracEnvironmentAndItsRepositoryAreBackedUpAsOneConsistentPair() throws {
-        try withTemporaryDirectory("pair") { dir in
-            let repo = dir.file("repos/project")
-            try FileManager.default.createDirectory(atPath: dir.file("repos"), withIntermediateDirectories: true)
-            try SourceFixtures.svnRepository(at: repo, commits: 3)
-            let env = dir.file("tracs/project")
-            try FileManager.default.createDirectory(atPath: dir.file("tracs"), withIntermediateDirectories: true)
-            try SourceFixtures.tracEnvironment(at: env, repository: repo)
-            let store = try Store.openForWriting(dir.file("store"))
-            let tools = SourceFixtures.tools
-            let pair = try store.backupPair(
-                svn: SourceSpec(kind: .svn, name: "project", path: repo, tools: tools),
-                trac: SourceSpec(kind: .trac, name: "project", path: env, tools: tools), node: "srv")
-            #expect(pair.svn.dna.pairedWith == pair.trac.location.fileName)
-            #expect(pair.trac.dna.pairedWith == "project-3.tar.gz")
-            // Trac's cache of the repository says 3 revisions too: the two copies agree.
-            let scan = try store.scan()
-            #expect(scan.artifacts.count == 2)
+    @Test func aTracEnvironmentAndItsRepositoryAreBackedUpAsOneConsistentPair() async throws {
+        try await blocking {
+            try withTemporaryDirectory("pair") { dir in
+                let repo = dir.file("repos/project")
+                try FileManager.default.createDirectory(atPath: dir.file("repos"), withIntermediateDirectories: true)
+                try SourceFixtures.svnRepository(at: repo, commits: 3)
+                let env = dir.file("tracs/project")
+                try FileManager.default.createDirectory(atPath: dir.file("tracs"), withIntermediateDirectories: true)
+                try SourceFixtures.tracEnvironment(at: env, repository: repo)
+                let store = try Store.openForWriting(dir.file("store"))
+                let tools = SourceFixtures.tools
+                let pair = try store.backupPair(
+                    svn: SourceSpec(kind: .svn, name: "project", path: repo, tools: tools),
+                    trac: SourceSpec(kind: .trac, name: "project", path: env, tools: tools), node: "srv")
+                #expect(pair.svn.dna.pairedWith == pair.trac.location.fileName)
+                #expect(pair.trac.dna.pairedWith == "project-3.tar.gz")
+                // Trac's cache of the repository says 3 revisions too: the two copies agree.
+                let scan = try store.scan()
+                #expect(scan.artifacts.count == 2)
 
-            // Lose both; recover the repository first, then the environment, whose link is resynced.
-            try FileManager.default.removeItem(atPath: repo)
-            try FileManager.default.removeItem(atPath: env)
-            #expect(throws: BackupError.self) { try store.findArtifact(name: "project") }  // Ambiguous without a kind.
-            let svnOnly = try store.findArtifact(name: "project", kind: "svn")
-            let tracOnly = try store.findArtifact(name: "project", kind: "trac")
-            _ = try store.recover(svnOnly, to: repo, tools: tools)
-            _ = try store.recover(tracOnly, to: env, tools: tools)
-            let cached = try SourceFixtures.sqlite(
-                env + "/db/trac.db", "SELECT value FROM repository WHERE name = 'youngest_rev';")
-            #expect(cached == "3\n")
-            #expect(try SourceFixtures.sqlite(env + "/db/trac.db", "SELECT count(*) FROM revision;") == "3\n")
+                // Lose both; recover the repository first, then the environment, whose link is resynced.
+                try FileManager.default.removeItem(atPath: repo)
+                try FileManager.default.removeItem(atPath: env)
+                // Ambiguous without a kind.
+                #expect(throws: BackupError.self) { try store.findArtifact(name: "project") }
+                let svnOnly = try store.findArtifact(name: "project", kind: "svn")
+                let tracOnly = try store.findArtifact(name: "project", kind: "trac")
+                _ = try store.recover(svnOnly, to: repo, tools: tools)
+                _ = try store.recover(tracOnly, to: env, tools: tools)
+                let cached = try SourceFixtures.sqlite(
+                    env + "/db/trac.db", "SELECT value FROM repository WHERE name = 'youngest_rev';")
+                #expect(cached == "3\n")
+                #expect(try SourceFixtures.sqlite(env + "/db/trac.db", "SELECT count(*) FROM revision;") == "3\n")
+            }
         }
     }
 }

@@ -63,11 +63,13 @@ struct ConfigFileTests {
         return try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
     }
 
-    @Test func aGoodSiteFilePassesTheCheck() throws {
-        try withTemporaryDirectory("config-good") { dir in
-            let r = try check(dir, Self.good)
-            #expect(r.status == 0, "\(r.stderr)")
-            #expect(r.stdout.contains("ok: 2 nodes, 2 sources, 1 pairings; listens on 127.0.0.1:0"))
+    @Test func aGoodSiteFilePassesTheCheck() async throws {
+        try await blocking {
+            try withTemporaryDirectory("config-good") { dir in
+                let r = try check(dir, Self.good)
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(r.stdout.contains("ok: 2 nodes, 2 sources, 1 pairings; listens on 127.0.0.1:0"))
+            }
         }
     }
 
@@ -122,74 +124,80 @@ struct ConfigFileTests {
         }
     }
 
-    @Test func anAgentFileIsCheckedToo() throws {
-        try withTemporaryDirectory("config-agent") { dir in
-            let pki = dir.file("pki")
-            try Self.makePKI(dir, certs: dir.file("certs"), [("srv1", "agent"), ("alice", "operator")])
-            let file = dir.file("agent.toml")
-            try SiteConfigFiles.writeAgent(
-                file, coordinator: "https://127.0.0.1:8443", name: "srv1", certs: dir.file("certs"), pki: pki,
-                store: dir.file("store"), sourceRoots: ["/var/scm"], tools: ["svnadmin": "/usr/bin/svnadmin"])
-            let good = try Command.scmBackup(["agent", "--config", file, "--check"])
-            #expect(good.status == 0, "\(good.stderr)")
-            #expect(good.stdout.contains("ok: node srv1, coordinator https://127.0.0.1:8443"))
-            #expect(good.stdout.contains("svn"))
+    @Test func anAgentFileIsCheckedToo() async throws {
+        try await blocking {
+            try withTemporaryDirectory("config-agent") { dir in
+                let pki = dir.file("pki")
+                try Self.makePKI(dir, certs: dir.file("certs"), [("srv1", "agent"), ("alice", "operator")])
+                let file = dir.file("agent.toml")
+                try SiteConfigFiles.writeAgent(
+                    file, coordinator: "https://127.0.0.1:8443", name: "srv1", certs: dir.file("certs"), pki: pki,
+                    store: dir.file("store"), sourceRoots: ["/var/scm"], tools: ["svnadmin": "/usr/bin/svnadmin"])
+                let good = try Command.scmBackup(["agent", "--config", file, "--check"])
+                #expect(good.status == 0, "\(good.stderr)")
+                #expect(good.stdout.contains("ok: node srv1, coordinator https://127.0.0.1:8443"))
+                #expect(good.stdout.contains("svn"))
 
-            func refused(_ text: String) throws -> String {
-                try text.write(toFile: file, atomically: true, encoding: .utf8)
-                let r = try Command.scmBackup(["agent", "--config", file, "--check"])
-                #expect(r.status == 1)
-                return r.stderr
+                func refused(_ text: String) throws -> String {
+                    try text.write(toFile: file, atomically: true, encoding: .utf8)
+                    let r = try Command.scmBackup(["agent", "--config", file, "--check"])
+                    #expect(r.status == 1)
+                    return r.stderr
+                }
+                let original = try String(contentsOfFile: file, encoding: .utf8)
+                var text = original.replacingOccurrences(
+                    of: "svnadmin = \"/usr/bin/svnadmin\"", with: "trac_admin = \"/nowhere/trac-admin\"")
+                #expect(
+                    try refused(text).contains(
+                        "\(file):12: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
+                text = original.replacingOccurrences(of: "lease_wait_seconds = 2", with: "lease_wait = 2")
+                #expect(try refused(text).contains("\(file):7: agent.lease_wait: unknown key"))
+                text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
+                #expect(
+                    try refused(text).contains("\(file):4: agent.key: '\(dir.file("certs/srv2.key"))' does not exist"))
+                text = original.replacingOccurrences(of: "srv1.pem", with: "alice.pem")
+                #expect(try refused(text).contains("an agent needs an agent certificate"))
+                text = original.replacingOccurrences(of: "https://127.0.0.1:8443", with: "http://127.0.0.1:8443")
+                #expect(try refused(text).contains("agent.coordinator: 'http://127.0.0.1:8443' is not an https:// URL"))
+                // Pre-backup steps are the agent's own: an absolute program, a sane timeout.
+                text = original + "\n[pre_backup.trim]\ncommand = [\"sqlite3\", \"{path}/db/trac.db\"]\n"
+                #expect(try refused(text).contains("pre_backup.trim.command: 'sqlite3' must be the absolute path"))
+                text = original + "\n[pre_backup.trim]\ncommand = [\"/bin/true\"]\ntimeout = 0\n"
+                #expect(try refused(text).contains("pre_backup.trim.timeout: 0.0 is outside 1...86400"))
+                text = original + "\n[pre_backup.trim]\ncommand = [\"/bin/true\"]\nshell = true\n"
+                #expect(try refused(text).contains("pre_backup.trim.shell: unknown key"))
+                text = original.replacingOccurrences(of: "[agent]", with: "[agent]\ncoordinator_name = \"../hub\"")
+                #expect(try refused(text).contains("agent.coordinator_name:"))
             }
-            let original = try String(contentsOfFile: file, encoding: .utf8)
-            var text = original.replacingOccurrences(
-                of: "svnadmin = \"/usr/bin/svnadmin\"", with: "trac_admin = \"/nowhere/trac-admin\"")
-            #expect(
-                try refused(text).contains(
-                    "\(file):12: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
-            text = original.replacingOccurrences(of: "lease_wait_seconds = 2", with: "lease_wait = 2")
-            #expect(try refused(text).contains("\(file):7: agent.lease_wait: unknown key"))
-            text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
-            #expect(try refused(text).contains("\(file):4: agent.key: '\(dir.file("certs/srv2.key"))' does not exist"))
-            text = original.replacingOccurrences(of: "srv1.pem", with: "alice.pem")
-            #expect(try refused(text).contains("an agent needs an agent certificate"))
-            text = original.replacingOccurrences(of: "https://127.0.0.1:8443", with: "http://127.0.0.1:8443")
-            #expect(try refused(text).contains("agent.coordinator: 'http://127.0.0.1:8443' is not an https:// URL"))
-            // Pre-backup steps are the agent's own: an absolute program, a sane timeout.
-            text = original + "\n[pre_backup.trim]\ncommand = [\"sqlite3\", \"{path}/db/trac.db\"]\n"
-            #expect(try refused(text).contains("pre_backup.trim.command: 'sqlite3' must be the absolute path"))
-            text = original + "\n[pre_backup.trim]\ncommand = [\"/bin/true\"]\ntimeout = 0\n"
-            #expect(try refused(text).contains("pre_backup.trim.timeout: 0.0 is outside 1...86400"))
-            text = original + "\n[pre_backup.trim]\ncommand = [\"/bin/true\"]\nshell = true\n"
-            #expect(try refused(text).contains("pre_backup.trim.shell: unknown key"))
-            text = original.replacingOccurrences(of: "[agent]", with: "[agent]\ncoordinator_name = \"../hub\"")
-            #expect(try refused(text).contains("agent.coordinator_name:"))
         }
     }
 
-    @Test func theDeployExamplesPassTheirChecks() throws {
-        try withTemporaryDirectory("config-examples") { dir in
-            // The site's example names pki/hub.pem and pki/ca.pem beside it: make them.
-            try Self.makePKI(dir, certs: dir.file("pki"), [("hub", "coordinator"), ("cms02", "agent")])
-            try FileManager.default.copyItem(
-                atPath: Paths.packageRoot + "/deploy/site.example.toml", toPath: dir.file("site.toml"))
-            // With the CA's key beside the hub's keys the check fails; the hub gets only its part.
-            let withCAKey = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
-            #expect(withCAKey.status == 1 && withCAKey.stderr.contains("ca.key' is readable beside the hub's keys"))
-            try FileManager.default.moveItem(atPath: dir.file("pki/ca.key"), toPath: dir.file("ca.key.offline"))
-            let site = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
-            #expect(site.status == 0, "\(site.stderr)")
-            #expect(site.stdout.contains("ok: 3 nodes, 4 sources, 1 pairings"))
-            // The agent's example names files in /etc/scm-backup: point it at this folder.
-            for name in ["ca.pem", "cms02.pem", "cms02.key", "ticket-signing.pub", "purge-signing.pub"] {
-                try FileManager.default.copyItem(atPath: dir.file("pki/\(name)"), toPath: dir.file(name))
+    @Test func theDeployExamplesPassTheirChecks() async throws {
+        try await blocking {
+            try withTemporaryDirectory("config-examples") { dir in
+                // The site's example names pki/hub.pem and pki/ca.pem beside it: make them.
+                try Self.makePKI(dir, certs: dir.file("pki"), [("hub", "coordinator"), ("cms02", "agent")])
+                try FileManager.default.copyItem(
+                    atPath: Paths.packageRoot + "/deploy/site.example.toml", toPath: dir.file("site.toml"))
+                // With the CA's key beside the hub's keys the check fails; the hub gets only its part.
+                let withCAKey = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
+                #expect(withCAKey.status == 1 && withCAKey.stderr.contains("ca.key' is readable beside the hub's keys"))
+                try FileManager.default.moveItem(atPath: dir.file("pki/ca.key"), toPath: dir.file("ca.key.offline"))
+                let site = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
+                #expect(site.status == 0, "\(site.stderr)")
+                #expect(site.stdout.contains("ok: 3 nodes, 4 sources, 1 pairings"))
+                // The agent's example names files in /etc/scm-backup: point it at this folder.
+                for name in ["ca.pem", "cms02.pem", "cms02.key", "ticket-signing.pub", "purge-signing.pub"] {
+                    try FileManager.default.copyItem(atPath: dir.file("pki/\(name)"), toPath: dir.file(name))
+                }
+                let example = try String(
+                    contentsOfFile: Paths.packageRoot + "/deploy/agent.example.toml", encoding: .utf8)
+                try example.replacingOccurrences(of: "/etc/scm-backup/", with: dir.path + "/")
+                    .write(toFile: dir.file("agent.toml"), atomically: true, encoding: .utf8)
+                let agent = try Command.scmBackup(["agent", "--config", dir.file("agent.toml"), "--check"])
+                #expect(agent.status == 0, "\(agent.stderr)")
+                #expect(agent.stdout.contains("ok: node cms02, coordinator https://hub.example.org:8443"))
             }
-            let example = try String(contentsOfFile: Paths.packageRoot + "/deploy/agent.example.toml", encoding: .utf8)
-            try example.replacingOccurrences(of: "/etc/scm-backup/", with: dir.path + "/")
-                .write(toFile: dir.file("agent.toml"), atomically: true, encoding: .utf8)
-            let agent = try Command.scmBackup(["agent", "--config", dir.file("agent.toml"), "--check"])
-            #expect(agent.status == 0, "\(agent.stderr)")
-            #expect(agent.stdout.contains("ok: node cms02, coordinator https://hub.example.org:8443"))
         }
     }
 }

@@ -15,16 +15,18 @@ struct HelpSnapshotTests {
     ]
 
     @Test(arguments: commands)
-    func helpMatchesItsSnapshot(_ command: [String]) throws {
-        let result = try Command.scmBackup(command + ["--help"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let name = command.isEmpty ? "scm-backup" : command.joined(separator: "-")
-        let snapshot = Paths.packageRoot + "/Tests/EndToEndTests/Snapshots/\(name).txt"
-        if ProcessInfo.processInfo.environment["SCM_BACKUP_RECORD_SNAPSHOTS"] == "1" {
-            try result.stdout.write(toFile: snapshot, atomically: true, encoding: .utf8)
-            return
+    func helpMatchesItsSnapshot(_ command: [String]) async throws {
+        try await blocking {
+            let result = try Command.scmBackup(command + ["--help"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let name = command.isEmpty ? "scm-backup" : command.joined(separator: "-")
+            let snapshot = Paths.packageRoot + "/Tests/EndToEndTests/Snapshots/\(name).txt"
+            if ProcessInfo.processInfo.environment["SCM_BACKUP_RECORD_SNAPSHOTS"] == "1" {
+                try result.stdout.write(toFile: snapshot, atomically: true, encoding: .utf8)
+                return
+            }
+            let expected = try String(contentsOfFile: snapshot, encoding: .utf8)
+            #expect(result.stdout == expected, "help of '\(name)' changed; re-record after review")
         }
-        let expected = try String(contentsOfFile: snapshot, encoding: .utf8)
-        #expect(result.stdout == expected, "help of '\(name)' changed; re-record after review")
     }
 }

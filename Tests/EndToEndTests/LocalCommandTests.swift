@@ -29,131 +29,142 @@ struct LocalCommandTests {
         var counts: [String: Int]
     }
 
-    @Test func backupVerifyAndAMutantWithExitCodeFour() throws {
-        try withTemporaryDirectory("cli") { dir in
-            try FixtureTree.make(at: dir.file("src"))
-            let store = dir.file("store")
-            var paths: [String] = []
-            for _ in 0..<2 {
+    @Test func backupVerifyAndAMutantWithExitCodeFour() async throws {
+        try await blocking {
+            try withTemporaryDirectory("cli") { dir in
+                try FixtureTree.make(at: dir.file("src"))
+                let store = dir.file("store")
+                var paths: [String] = []
+                for _ in 0..<2 {
+                    let r = try Command.scmBackup([
+                        "backup", "--store", store, "--node", "srv1", "--kind", "folder", "--name", "conf",
+                        dir.file("src"),
+                        "--json",
+                    ])
+                    #expect(r.status == 0, "\(r.stderr)")
+                    let out = try decode(BackupOutput.self, r.stdout)
+                    #expect(out.path.hasPrefix(store + "/srv1/folder/conf/"))
+                    paths.append(out.path)
+                }
+                let ok = try Command.scmBackup(["verify", "--store", store])
+                #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+                #expect(ok.stdout.contains("2 artifacts: 2 ok, 0 mutant"))
+
+                try flip(paths[0])
+                let bad = try Command.scmBackup(["verify", "--store", store])
+                #expect(bad.status == 4)
+                let mutantLines = bad.stdout.split(separator: "\n").filter { $0.hasPrefix("MUTANT") }
+                #expect(mutantLines.count == 1)
+                #expect(mutantLines.first?.hasSuffix(paths[0]) == true)
+
+                let json = try Command.scmBackup(["verify", "--store", store, "--json", "--deep"])
+                #expect(json.status == 4)
+                let report = try decode(VerifyOutput.self, json.stdout)
+                #expect(report.counts["mutant"] == 1)
+                #expect(report.artifacts.filter { $0.status == "mutant" }.map(\.path) == [paths[0]])
+
+                // Only the named artifact is verified when paths are given.
+                let one = try Command.scmBackup(["verify", "--store", store, paths[1]])
+                #expect(one.status == 0)
+                #expect(one.stdout.contains("1 artifacts: 1 ok"))
+            }
+        }
+    }
+
+    @Test func listingsPrintTextAndJSON() async throws {
+        try await blocking {
+            try withTemporaryDirectory("cli") { dir in
+                try FixtureTree.make(at: dir.file("src"))
+                let store = dir.file("store")
+                #expect(
+                    try Command.scmBackup([
+                        "backup", "--store", store, "--node", "srv1", "--kind", "folder", "--name", "conf",
+                        dir.file("src"),
+                    ]).status == 0)
+                let ls = try Command.scmBackup(["ls", "--store", store])
+                #expect(ls.status == 0)
+                #expect(ls.stdout.contains("srv1/folder/conf  1 artifacts"))
+                #expect(ls.stdout.contains(" last"))
+                struct Source: Decodable {
+                    var origin: String
+                    var source: String
+                    var artifacts: [[String: AnyDecodable]]
+                }
+                let lsJSON = try decode(
+                    [Source].self, try Command.scmBackup(["ls", "--store", store, "--json"]).stdout)
+                #expect(lsJSON.map(\.source) == ["conf"])
+                #expect(lsJSON.first?.artifacts.count == 1)
+                struct DU: Decodable {
+                    var totalBytes: Int64
+                    var fileSystemFreeBytes: Int64
+                }
+                let du = try decode(DU.self, try Command.scmBackup(["du", "--store", store, "--json"]).stdout)
+                #expect(du.totalBytes > 0)
+                #expect(du.fileSystemFreeBytes > 0)
+            }
+        }
+    }
+
+    @Test func errorsNameTheFaultAndUseTheDocumentedExitCodes() async throws {
+        try await blocking {
+            try withTemporaryDirectory("cli") { dir in
+                let missing = dir.file("no-such-source")
                 let r = try Command.scmBackup([
-                    "backup", "--store", store, "--node", "srv1", "--kind", "folder", "--name", "conf", dir.file("src"),
+                    "backup", "--store", dir.file("store"), "--node", "n", "--kind", "folder", "--name", "x", missing,
+                ])
+                #expect(r.status == 1)
+                #expect(r.stderr == "scm-backup: Source path '\(missing)' does not exist.\n")
+
+                let j = try Command.scmBackup([
+                    "backup", "--store", dir.file("store"), "--node", "n", "--kind", "folder", "--name", "x", missing,
                     "--json",
                 ])
-                #expect(r.status == 0, "\(r.stderr)")
-                let out = try decode(BackupOutput.self, r.stdout)
-                #expect(out.path.hasPrefix(store + "/srv1/folder/conf/"))
-                paths.append(out.path)
-            }
-            let ok = try Command.scmBackup(["verify", "--store", store])
-            #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
-            #expect(ok.stdout.contains("2 artifacts: 2 ok, 0 mutant"))
-
-            try flip(paths[0])
-            let bad = try Command.scmBackup(["verify", "--store", store])
-            #expect(bad.status == 4)
-            let mutantLines = bad.stdout.split(separator: "\n").filter { $0.hasPrefix("MUTANT") }
-            #expect(mutantLines.count == 1)
-            #expect(mutantLines.first?.hasSuffix(paths[0]) == true)
-
-            let json = try Command.scmBackup(["verify", "--store", store, "--json", "--deep"])
-            #expect(json.status == 4)
-            let report = try decode(VerifyOutput.self, json.stdout)
-            #expect(report.counts["mutant"] == 1)
-            #expect(report.artifacts.filter { $0.status == "mutant" }.map(\.path) == [paths[0]])
-
-            // Only the named artifact is verified when paths are given.
-            let one = try Command.scmBackup(["verify", "--store", store, paths[1]])
-            #expect(one.status == 0)
-            #expect(one.stdout.contains("1 artifacts: 1 ok"))
-        }
-    }
-
-    @Test func listingsPrintTextAndJSON() throws {
-        try withTemporaryDirectory("cli") { dir in
-            try FixtureTree.make(at: dir.file("src"))
-            let store = dir.file("store")
-            #expect(
-                try Command.scmBackup([
-                    "backup", "--store", store, "--node", "srv1", "--kind", "folder", "--name", "conf", dir.file("src"),
-                ]).status == 0)
-            let ls = try Command.scmBackup(["ls", "--store", store])
-            #expect(ls.status == 0)
-            #expect(ls.stdout.contains("srv1/folder/conf  1 artifacts"))
-            #expect(ls.stdout.contains(" last"))
-            struct Source: Decodable {
-                var origin: String
-                var source: String
-                var artifacts: [[String: AnyDecodable]]
-            }
-            let lsJSON = try decode([Source].self, try Command.scmBackup(["ls", "--store", store, "--json"]).stdout)
-            #expect(lsJSON.map(\.source) == ["conf"])
-            #expect(lsJSON.first?.artifacts.count == 1)
-            struct DU: Decodable {
-                var totalBytes: Int64
-                var fileSystemFreeBytes: Int64
-            }
-            let du = try decode(DU.self, try Command.scmBackup(["du", "--store", store, "--json"]).stdout)
-            #expect(du.totalBytes > 0)
-            #expect(du.fileSystemFreeBytes > 0)
-        }
-    }
-
-    @Test func errorsNameTheFaultAndUseTheDocumentedExitCodes() throws {
-        try withTemporaryDirectory("cli") { dir in
-            let missing = dir.file("no-such-source")
-            let r = try Command.scmBackup([
-                "backup", "--store", dir.file("store"), "--node", "n", "--kind", "folder", "--name", "x", missing,
-            ])
-            #expect(r.status == 1)
-            #expect(r.stderr == "scm-backup: Source path '\(missing)' does not exist.\n")
-
-            let j = try Command.scmBackup([
-                "backup", "--store", dir.file("store"), "--node", "n", "--kind", "folder", "--name", "x", missing,
-                "--json",
-            ])
-            #expect(j.status == 1)
-            struct ErrorOut: Decodable {
-                struct Body: Decodable {
-                    var code: String
-                    var message: String
+                #expect(j.status == 1)
+                struct ErrorOut: Decodable {
+                    struct Body: Decodable {
+                        var code: String
+                        var message: String
+                    }
+                    var error: Body
                 }
-                var error: Body
+                #expect(try decode(ErrorOut.self, j.stdout).error.code == "source-invalid")
+
+                try FileManager.default.createDirectory(
+                    atPath: dir.file("mnt/lost+found"), withIntermediateDirectories: true)
+                let unmarked = try Command.scmBackup([
+                    "backup", "--store", dir.file("mnt"), "--node", "n", "--kind", "folder", "--name", "x", dir.path,
+                ])
+                #expect(unmarked.status == 1)
+                #expect(unmarked.stderr.contains("has no marker file"))
+                #expect(unmarked.stderr.contains("init-store --store \(dir.file("mnt"))"))
+
+                let kind = try Command.scmBackup([
+                    "backup", "--store", dir.file("store"), "--node", "n", "--kind", "cvs", "--name", "x", dir.path,
+                ])
+                #expect(kind.status == 1)
+                #expect(kind.stderr.contains("Unknown kind 'cvs'"))
+
+                let usage = try Command.scmBackup(["backup", "--node", "n"])
+                #expect(usage.status == 2)
+                #expect(usage.stderr.contains("--store"))
+
+                try "not a tar".write(toFile: dir.file("x.tar.gz"), atomically: false, encoding: .utf8)
+                let check = try Command.scmBackup(["archive", "check", dir.file("x.tar.gz")])
+                #expect(check.status == 1)
+                #expect(check.stderr.contains("'\(dir.file("x.tar.gz"))'"))
             }
-            #expect(try decode(ErrorOut.self, j.stdout).error.code == "source-invalid")
-
-            try FileManager.default.createDirectory(
-                atPath: dir.file("mnt/lost+found"), withIntermediateDirectories: true)
-            let unmarked = try Command.scmBackup([
-                "backup", "--store", dir.file("mnt"), "--node", "n", "--kind", "folder", "--name", "x", dir.path,
-            ])
-            #expect(unmarked.status == 1)
-            #expect(unmarked.stderr.contains("has no marker file"))
-            #expect(unmarked.stderr.contains("init-store --store \(dir.file("mnt"))"))
-
-            let kind = try Command.scmBackup([
-                "backup", "--store", dir.file("store"), "--node", "n", "--kind", "cvs", "--name", "x", dir.path,
-            ])
-            #expect(kind.status == 1)
-            #expect(kind.stderr.contains("Unknown kind 'cvs'"))
-
-            let usage = try Command.scmBackup(["backup", "--node", "n"])
-            #expect(usage.status == 2)
-            #expect(usage.stderr.contains("--store"))
-
-            try "not a tar".write(toFile: dir.file("x.tar.gz"), atomically: false, encoding: .utf8)
-            let check = try Command.scmBackup(["archive", "check", dir.file("x.tar.gz")])
-            #expect(check.status == 1)
-            #expect(check.stderr.contains("'\(dir.file("x.tar.gz"))'"))
         }
     }
 
-    @Test func theDemoRunsToTheEnd() throws {
-        try withTemporaryDirectory("demo") { dir in
-            let r = try Command.scmBackup(["demo", "--dir", dir.file("site")])
-            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-            #expect(r.stdout.contains("Demo complete."))
-            #expect(r.stdout.contains("exit code 4: the damaged artifact is a mutant"))
-            #expect(r.stdout.contains("the recovered repository is at revision 5"))
+    @Test func theDemoRunsToTheEnd() async throws {
+        try await blocking {
+            try withTemporaryDirectory("demo") { dir in
+                let r = try Command.scmBackup(["demo", "--dir", dir.file("site")])
+                #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+                #expect(r.stdout.contains("Demo complete."))
+                #expect(r.stdout.contains("exit code 4: the damaged artifact is a mutant"))
+                #expect(r.stdout.contains("the recovered repository is at revision 5"))
+            }
         }
     }
 
