@@ -86,6 +86,7 @@ let package = Package(
             name: "BackupAgent",
             dependencies: [
                 "BackupCore", "BackupProtocol", "BackupHTTP", "BackupClient",
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -191,9 +191,11 @@ public enum DataServer {
             let start = try Self.rangeStart(request.headers[.contentRange], size: ticket.size)
             try admit()
             defer { release() }
-            let incoming: IncomingArtifact
+            let incoming: ReceivingArtifact
             do {
-                incoming = try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: start == 0)
+                // Resuming re-hashes the partial: a second or so per GiB, on the I/O pool.
+                incoming = try await ReceivingArtifact.open(
+                    store: store, location: location, dna: dna, discardPartial: start == 0)
             } catch let error as BackupError {
                 throw Self.wire(error)
             }
@@ -212,12 +214,12 @@ public enum DataServer {
                     context.channel, last: lastProgress, after: stall, logger: logger, ticket: ticket, what: "sender"
                 ) {
                     for try await buffer in request.body {
-                        try buffer.withUnsafeReadableBytes { try incoming.append($0) }
+                        try await incoming.append(buffer)
                         lastProgress.withLock { $0 = Date() }
                     }
                 }
                 // Spent (fsynced) once the bytes are good, before anything is published or answered.
-                let (published, computed) = try incoming.finish {
+                let (published, computed) = try await incoming.finish {
                     try ledger { ledger in
                         ledger.note(
                             epoch: ticket.epoch, task: ticket.taskId, token: ticket.fencingToken, spent: ticket.id,
@@ -298,13 +300,9 @@ public enum DataServer {
                 try await Self.cuttingStalls(
                     channel, last: lastWrite, after: stall, logger: logger, ticket: ticket, what: "reader"
                 ) {
-                    var buffer = ByteBuffer()
                     while true {
-                        buffer.clear(minimumCapacity: 1 << 20)
-                        let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { raw in
-                            try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<(1 << 20)]))
-                        }
-                        if n == 0 { break }
+                        let buffer = try await FileWork.read(fd, count: 1 << 20)
+                        if buffer.readableBytes == 0 { break }
                         try await writer.write(buffer)
                         lastWrite.withLock { $0 = Date() }
                     }

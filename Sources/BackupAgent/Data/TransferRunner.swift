@@ -207,7 +207,8 @@ struct TransferRunner: Sendable {
         let dna = facts.sidecar(
             path: order.path, digests: ArtifactDigests(size: order.size, sha256: order.sha256, md5: order.md5))
         let resumed = response.status.code == 206
-        let incoming = try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: !resumed)
+        let incoming = try await ReceivingArtifact.open(
+            store: store, location: location, dna: dna, discardPartial: !resumed)
         guard incoming.received == (resumed ? offset : 0) else {
             throw BackupError(
                 .io, "The partial of '\(order.path)' changed while resuming; the next attempt starts over.")
@@ -216,11 +217,11 @@ struct TransferRunner: Sendable {
         progress.set(step, done: incoming.received, total: order.size)
         var throttle = Throttle(limit: order.bandwidthLimit)
         for try await buffer in response.body {
-            try buffer.withUnsafeReadableBytes { try incoming.append($0) }
+            try await incoming.append(buffer)
             progress.set(step, done: incoming.received, total: order.size)
             try await throttle.pace(Int64(buffer.readableBytes))
         }
-        let (published, computed) = try incoming.finish()
+        let (published, computed) = try await incoming.finish()
         let copy = TaskRunner.copyReport(
             published.location, size: computed.size, dna: published.dna, state: .intact, verifiedAt: Date())
         return TaskOutcome(
@@ -301,10 +302,8 @@ struct FileChunks: AsyncSequence, Sendable {
         var throttle: Throttle
 
         mutating func next() async throws -> ByteBuffer? {
-            var buffer = ByteBuffer()
-            let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 256 << 10) { raw in
-                try chunks.fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<(256 << 10)]))
-            }
+            let buffer = try await FileWork.read(chunks.fd, count: 256 << 10)
+            let n = buffer.readableBytes
             if n == 0 { return nil }
             done += Int64(n)
             chunks.progress.set(chunks.step, done: done, total: chunks.total)
