@@ -27,6 +27,9 @@ struct LeaseBench {
         let certs = value("--certs")
         let agents = Int(value("--agents"))!
         let samples = Int(value("--samples"))!
+        // With --inventory-copies N, sim0 keeps reporting inventories of N copies while the
+        // others are sampled: a lease waits behind at most one batch of such a report.
+        let inventoryCopies = args.firstIndex(of: "--inventory-copies").flatMap { Int(args[$0 + 1]) } ?? 0
         let ca = try SiteCA.open(pki)
         let names = (0..<agents).map { "sim\($0)" }
         for name in names where !FileManager.default.fileExists(atPath: "\(certs)/\(name).pem") {
@@ -46,9 +49,11 @@ struct LeaseBench {
                             let lease = try await client.send("POST", "/v1/tasks/lease", body: LeaseRequest(waitSeconds: 25), as: LeaseResponse.self)
                             guard let task = lease.task else { continue }
                             await received.got(task.id, at: DispatchTime.now().uptimeNanoseconds)
+                            let report = name == "sim0" && inventoryCopies > 0 ? Self.inventory(inventoryCopies) : nil
                             _ = try await client.send(
-                                "POST", "/v1/tasks/\(task.id)/result", body: ResultRequest(fencingToken: task.fencingToken, error: nil),
-                                as: TaskInfo.self)
+                                "POST", "/v1/tasks/\(task.id)/result",
+                                body: ResultRequest(fencingToken: task.fencingToken, error: nil, artifacts: report),
+                                as: TaskInfo.self, timeout: .seconds(120))
                         }
                     }
                 }
@@ -62,19 +67,32 @@ struct LeaseBench {
                     _ = try await admin.nodes()
                     baseline.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
                 }
+                // The reporter: one inventory of sim0 after another, for as long as the sampling runs.
+                let reporter = Task {
+                    while inventoryCopies > 0, !Task.isCancelled {
+                        let task = try await admin.submit(SubmitTaskRequest(kind: .inventory, node: "sim0"))
+                        _ = try await received.wait(for: task.id)
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                defer { reporter.cancel() }
+                let targets = inventoryCopies > 0 ? Array(names.dropFirst()) : names
                 var latencies: [Double] = []
                 for i in 0..<samples {
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    let task = try await admin.submit(SubmitTaskRequest(kind: .inventory, node: names[(i * 7919) % agents]))
+                    let task = try await admin.submit(SubmitTaskRequest(kind: .inventory, node: targets[(i * 7919) % targets.count]))
                     let t1 = try await received.wait(for: task.id)
                     latencies.append(Double(t1 - t0) / 1e6)
                 }
                 func stats(_ xs: [Double]) -> String {
                     let s = xs.sorted()
-                    return String(format: "median %.2f ms, p95 %.2f ms, max %.2f ms", s[s.count / 2], s[Int(Double(s.count) * 0.95)], s.last!)
+                    return String(
+                        format: "median %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms", s[s.count / 2], s[Int(Double(s.count) * 0.95)],
+                        s[min(s.count - 1, Int(Double(s.count) * 0.99))], s.last!)
                 }
                 let ratio = latencies.sorted()[samples / 2] / baseline.sorted()[samples / 2]
-                print("agents \(agents): lease latency \(stats(latencies)); baseline GET /v1/nodes \(stats(baseline)); median ratio \(String(format: "%.2f", ratio))")
+                let load = inventoryCopies > 0 ? " while sim0 reports inventories of \(inventoryCopies) copies" : ""
+                print("agents \(agents)\(load): lease latency \(stats(latencies)); baseline GET /v1/nodes \(stats(baseline)); median ratio \(String(format: "%.2f", ratio))")
             }
             group.cancelAll()
         }
@@ -91,5 +109,20 @@ actor Received {
             if let t = times[id] { return t }
             try await Task.sleep(for: .microseconds(200))
         }
+    }
+}
+
+extension LeaseBench {
+    /// An inventory of `count` copies of sim0, unverified, as an agent would list its store.
+    static func inventory(_ count: Int) -> ArtifactReport {
+        ArtifactReport(
+            complete: true,
+            copies: (0..<count).map { i in
+                let stamp = String(format: "2026/11/%02d/%06d", 1 + i % 28, i)
+                return CopyReport(
+                    path: "sim0/folder/conf/\(stamp)/conf.tar.gz", origin: "sim0", kind: "folder", source: "conf",
+                    stamp: stamp, size: 4096, sha256: String(repeating: "a", count: 64), md5: nil, revision: nil,
+                    created: nil, state: .unverified)
+            })
     }
 }
