@@ -42,15 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
             logLevel.bootstrap(configured: configuration.logLevel)
             var logger = Logger(label: "scm-backup.agent")
             logger[metadataKey: "scm.node"] = "\(configuration.node)"
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(
-                            service: AgentService(
-                                configuration: configuration, logger: logger, dataPortFile: dataPortFile))
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            try await Agent(configuration: configuration, logger: logger, dataPortFile: dataPortFile).run()
         } catch {
             printer.report(error)
             throw Exit.failure

@@ -10,24 +10,20 @@ import ServiceLifecycle
     import Glibc
 #endif
 
-/// The agent: dials the coordinator, registers, sends heartbeats, long-polls for tasks, runs
-/// them while renewing their lease, and reports results. It reconnects with exponential
-/// backoff and jitter. On graceful shutdown (SIGTERM) it leases nothing more, finishes the
-/// task in hand and reports it, then returns.
-public struct AgentService: Service {
-    public let configuration: AgentConfiguration
+/// The agent's coordinator session: dials the coordinator, registers (with the data port's
+/// port once it listens), sends heartbeats, long-polls for tasks, runs them while renewing
+/// their lease, and reports results. It reconnects with exponential backoff and jitter. On
+/// graceful shutdown (SIGTERM) it leases nothing more, finishes the task in hand and reports
+/// it, then returns. ``Agent`` runs it beside the ``DataPortService``.
+struct AgentService: Service {
+    let configuration: AgentConfiguration
     let logger: Logger
     /// Where to write the data port's port once it listens; nil for nowhere.
     let dataPortFile: String?
-
-    public init(
-        configuration: AgentConfiguration, logger: Logger = Logger(label: "scm-backup.agent"),
-        dataPortFile: String? = nil
-    ) {
-        self.configuration = configuration
-        self.logger = logger
-        self.dataPortFile = dataPortFile
-    }
+    /// The data port's revocation list, which the coordinator's answers extend.
+    let dataPortState: DataPortState
+    /// Where the data port announces its port; nil without a data port.
+    let announcement: DataPortAnnouncement?
 
     public func run() async throws {
         // A new or empty store gets its marker now, so that its disk shows at registration;
@@ -36,69 +32,37 @@ public struct AgentService: Service {
             logger.error("the store cannot be used", metadata: ["scm.error": "\(error)"])
         }
         let stopping = StopFlag()
-        // The revocation list kept in the store, so that a restart without the hub fails closed.
-        let store = Store(root: configuration.storePath)
-        let dataPort: DataPortState
-        do { dataPort = DataPortState(revoked: try store.readRevokedSerials()) } catch {
-            logger.error("the stored revocation list cannot be read", metadata: ["scm.error": "\(error)"])
-            dataPort = DataPortState()
+        let dataPort = dataPortState
+        var port: Int?
+        if let announcement {
+            guard let listening = await announcement.port() else { return }  // The data port stopped first.
+            port = listening
+            if let dataPortFile {
+                try FileSystem.writeAtomically(Array("\(listening)\n".utf8), to: dataPortFile, mode: 0o644)
+            }
         }
+        let registeredPort = port
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    var port: Int?
-                    if configuration.dataListen != nil {
-                        port = try await startDataPort(client, state: dataPort, in: &group)
+                var backoff = Backoff()
+                while !stopping.isSet {
+                    do {
+                        let registered = try await register(client, dataPort: registeredPort)
+                        keepRevocations(registered.revokedSerials, dataPort)
+                        backoff.reset()
+                        try await serve(
+                            client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping,
+                            dataPort: dataPort)
+                    } catch {
+                        if stopping.isSet { break }
+                        logger.warning("coordinator connection failed", metadata: ["scm.error": "\(error)"])
+                        try await Task.sleep(for: backoff.next())
                     }
-                    var backoff = Backoff()
-                    while !stopping.isSet {
-                        do {
-                            let registered = try await register(client, dataPort: port)
-                            keepRevocations(registered.revokedSerials, dataPort)
-                            backoff.reset()
-                            try await serve(
-                                client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping,
-                                dataPort: dataPort)
-                        } catch {
-                            if stopping.isSet { break }
-                            logger.warning("coordinator connection failed", metadata: ["scm.error": "\(error)"])
-                            try await Task.sleep(for: backoff.next())
-                        }
-                    }
-                    group.cancelAll()
                 }
             }
         } onGracefulShutdown: {
             stopping.set()
         }
-    }
-
-    /// Starts the data port in `group`; returns the port it listens on.
-    private func startDataPort(
-        _ client: CoordinatorClient, state: DataPortState, in group: inout ThrowingTaskGroup<Void, any Error>
-    ) async throws -> Int {
-        guard let keyPath = configuration.ticketKeyPath else {
-            throw BackupError(.invalidArgument, "A data port needs the coordinator's ticket key (ticket_key).")
-        }
-        let key = try Ed25519PEM.readPublicKey(keyPath)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let logger = logger
-        let app = try DataServer.makeApplication(
-            configuration, ticketKey: key, state: state,
-            report: { report in
-                do { try await client.reportCopies(report) } catch {
-                    // The copy is published; the next inventory tells the catalog if this report is lost.
-                    logger.warning("could not report a received copy", metadata: ["scm.error": "\(error)"])
-                }
-            }, logger: logger, onRunning: { continuation.yield($0) })
-        group.addTask { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        logger.info("data port listening", metadata: ["scm.port": "\(port)"])
-        if let dataPortFile {
-            try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: dataPortFile, mode: 0o644)
-        }
-        return port
     }
 
     /// Adds the coordinator's revoked serials to the store's list (which only grows) and to

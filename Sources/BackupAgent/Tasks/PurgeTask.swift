@@ -1,0 +1,60 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+import Logging
+
+/// A purge task: the signed order checked against this node, task and lease and the store's
+/// ledger, then exactly its copies deleted (a copy whose bytes are not the order's is
+/// quarantined instead).
+extension TaskRunner {
+    static func purge(
+        _ envelope: String, _ task: TaskInfo, _ configuration: AgentConfiguration, _ progress: ProgressBox
+    ) throws -> TaskOutcome {
+        guard let keyPath = configuration.purgeKeyPath else {
+            throw BackupError(
+                .refused,
+                "Node '\(configuration.node)' has no purge_key in its agent.toml, so it carries out no purge order; nothing was deleted."
+            )
+        }
+        let key = try Ed25519PEM.readPublicKey(keyPath)
+        let order: PurgeOrder
+        do throws(SignedEnvelope.Refusal) {
+            order = try PurgeOrder.verify(
+                envelope, key: key, node: configuration.node, taskId: task.id, fencingToken: task.fencingToken)
+        } catch {
+            throw BackupError(
+                .refused, "Purge task \(task.id) is refused (\(error.code)): \(error.message) Nothing was deleted.")
+        }
+        let store = try storeForReading(configuration)
+        try store.updateLedger { ledger in
+            if let refusal = ledger.refusal(
+                epoch: order.epoch, task: order.taskId, token: order.fencingToken, id: order.id)
+            {
+                throw BackupError(
+                    .refused, "Purge order \(order.id) is refused: \(refusal.reason). Nothing was deleted.")
+            }
+            ledger.note(
+                epoch: order.epoch, task: order.taskId, token: order.fencingToken, spent: order.id,
+                expiresAt: order.expiresAt, now: Date())
+        }
+        progress.set("deleting \(order.copies.count) artifacts")
+        let expected = Dictionary(
+            order.copies.map { ($0.path, ArtifactDigests(size: $0.size, sha256: $0.sha256, md5: $0.md5)) },
+            uniquingKeysWith: { first, _ in first })
+        let items = try store.purge(exactly: order.copies.map(\.path), expected: expected)
+        let relative = { (item: PurgeItem) in String(item.artifact.path.dropFirst(store.root.count + 1)) }
+        let deleted = items.filter { !$0.keep }.map(relative)
+        let kept = items.filter(\.keep).map { "\(relative($0)) (\($0.reasons.joined(separator: ", ")))" }
+        // A copy whose bytes were not the order's is quarantined and reported as such.
+        let quarantined = items.filter { $0.quarantined != nil }.compactMap { item -> CopyReport? in
+            guard let location = item.artifact.location else { return nil }
+            return copyReport(
+                location, size: item.artifact.size, dna: nil, state: .quarantined,
+                problem: item.reasons.joined(separator: "; "))
+        }
+        return TaskOutcome(
+            detail: "deleted \(deleted.count) artifacts"
+                + (kept.isEmpty ? "" : "; kept \(kept.joined(separator: ", "))"),
+            artifacts: ArtifactReport(complete: false, copies: quarantined, deleted: deleted))
+    }
+}
