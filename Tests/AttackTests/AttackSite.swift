@@ -218,8 +218,9 @@ final class AttackSite: @unchecked Sendable {
         try JSONDecoder().decode([TaskRow].self, from: Data(try cli(["tasks", "list", "--json"]).stdout.utf8))
     }
 
-    /// Waits until task `id` has ended; returns it.
-    func finished(_ id: Int64, seconds: Double = 60) throws -> TaskRow {
+    /// Waits until task `id` has ended; returns it. It sleeps between looks without holding a
+    /// thread of the cooperative pool (the other suites run beside this one).
+    func finished(_ id: Int64, seconds: Double = 60) async throws -> TaskRow {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let task = try tasks().first(where: { $0.id == id }),
@@ -227,7 +228,7 @@ final class AttackSite: @unchecked Sendable {
             {
                 return task
             }
-            usleep(200_000)
+            try await Task.sleep(for: .milliseconds(200))
         }
         throw AttackError("task \(id) did not end within \(Int(seconds)) s")
     }
@@ -268,11 +269,11 @@ final class AttackSite: @unchecked Sendable {
     }
 
     /// Waits for `name`'s registered data port.
-    func dataPort(of name: String, seconds: Double = 30) throws -> Int {
+    func dataPort(of name: String, seconds: Double = 30) async throws -> Int {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let port = try nodes().first(where: { $0.name == name })?.dataPort { return port }
-            usleep(200_000)
+            try await Task.sleep(for: .milliseconds(200))
         }
         throw AttackError("\(name) registered no data port")
     }

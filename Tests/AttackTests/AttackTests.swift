@@ -62,14 +62,16 @@ struct AttackTests {
             func json(_ text: String) -> [UInt8] { Array(text.utf8) }
 
             // The site at work first: a backup of srv1's config, its copy on vault, a second backup.
-            let first = try site.finished(try site.submit(["--kind", "backup", "--node", "srv1", "--source", "conf"]))
+            let first = try await site.finished(
+                try site.submit(["--kind", "backup", "--node", "srv1", "--source", "conf"]))
             #expect(first.state == "succeeded", "\(first)")
             let plan = try site.cli(["transfer", "--from", "srv1", "--to", "vault"])
             #expect(plan.status == 0, "\(plan.stderr)")
             for task in try site.tasks() where task.kind == "transfer" {
-                #expect(try site.finished(task.id).state == "succeeded")
+                #expect(try await site.finished(task.id).state == "succeeded")
             }
-            let second = try site.finished(try site.submit(["--kind", "backup", "--node", "srv1", "--source", "conf"]))
+            let second = try await site.finished(
+                try site.submit(["--kind", "backup", "--node", "srv1", "--source", "conf"]))
             #expect(second.state == "succeeded")
             let artifacts = try site.artifacts().filter { $0.source == "conf" }
             try #require(artifacts.count == 2)
@@ -77,7 +79,7 @@ struct AttackTests {
             let notOnVault = try #require(artifacts.first { !$0.copies.contains { $0.node == "vault" } })
             let pathP = onVault.copies[0].path
             let pathQ = notOnVault.copies[0].path
-            let vaultPort = try site.dataPort(of: "vault")
+            let vaultPort = try await site.dataPort(of: "vault")
             let data = "https://127.0.0.1:\(vaultPort)/v1/data/"
             let before = try site.artifacts()
             // Every admin request accepted so far is in the audit trail, with the admin's serial.
@@ -215,7 +217,7 @@ struct AttackTests {
                 code: "unsupported-version")
 
             // MARK: What the hub may make an agent do
-            var trimmed = try site.finished(
+            var trimmed = try await site.finished(
                 try site.submit(["--kind", "backup", "--node", "srv1", "--source", "trimmed"]))
             v.note(
                 "the hub names a pre-backup step the agent does not define",
@@ -227,7 +229,8 @@ struct AttackTests {
             v.note(
                 "a site file gives a pre-backup command for the agent to run",
                 refused: argv.status == 1 && argv.stderr.contains("the site names a step"), argv.stderr)
-            trimmed = try site.finished(try site.submit(["--kind", "backup", "--node", "srv1", "--source", "escape"]))
+            trimmed = try await site.finished(
+                try site.submit(["--kind", "backup", "--node", "srv1", "--source", "escape"]))
             v.note(
                 "a source that is a symlink out of source_roots",
                 refused: trimmed.state == "failed"
@@ -352,7 +355,8 @@ struct AttackTests {
             var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: srv1Copy)))
             bytes[bytes.count / 2] ^= 0xFF
             try Data(bytes).write(to: URL(fileURLWithPath: srv1Copy))
-            let purge = try site.finished(try site.submit(["--kind", "purge", "--node", "srv1", "--artifact", pathP]))
+            let purge = try await site.finished(
+                try site.submit(["--kind", "purge", "--node", "srv1", "--artifact", pathP]))
             let quarantinedCopy = dir.file("store-srv1/.quarantine/" + pathP)
             v.note(
                 "a purge order whose copy no longer matches deletes it",

@@ -208,15 +208,12 @@ public enum DataServer {
                 )
             }
             // A sender that stalls is cut; the partial stays for the resumption.
-            let lastProgress = LockedBox(Date())
             do {
                 try await Self.cuttingStalls(
-                    context.channel, last: lastProgress, after: stall, logger: logger, ticket: ticket, what: "sender"
+                    context.channel, after: stall, logger: logger, ticket: ticket, what: "sender",
+                    progress: { incoming.moved.withLock { $0 } }
                 ) {
-                    for try await buffer in request.body {
-                        try await incoming.append(buffer)
-                        lastProgress.withLock { $0 = Date() }
-                    }
+                    for try await buffer in request.body { try await incoming.append(buffer) }
                 }
                 // Spent (fsynced) once the bytes are good, before anything is published or answered.
                 let (published, computed) = try await incoming.finish {
@@ -296,15 +293,16 @@ public enum DataServer {
                     release()
                 }
                 // A reader that takes nothing for stall_seconds is cut, and its slot given back.
-                let lastWrite = LockedBox(Date())
+                let written = LockedBox<Int64>(0)
                 try await Self.cuttingStalls(
-                    channel, last: lastWrite, after: stall, logger: logger, ticket: ticket, what: "reader"
+                    channel, after: stall, logger: logger, ticket: ticket, what: "reader",
+                    progress: { written.withLock { $0 } }
                 ) {
                     while true {
                         let buffer = try await FileWork.read(fd, count: 1 << 20)
                         if buffer.readableBytes == 0 { break }
                         try await writer.write(buffer)
-                        lastWrite.withLock { $0 = Date() }
+                        written.withLock { $0 += Int64(buffer.readableBytes) }
                     }
                 }
                 try await writer.finish(nil)
@@ -325,30 +323,26 @@ public enum DataServer {
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? listen.port) }, logger: logger)
     }
 
-    /// Runs `body` while a watch closes `channel` once `last` has not moved for `seconds`: the
-    /// peer (a sender that sends nothing, a reader that reads nothing) is cut, and `body` then
-    /// fails with the channel's error, so its transfer slot is given back.
+    /// Runs `body` under a ``StallWatch``: once `progress` (bytes moved) has not grown for
+    /// `seconds`, the peer (a sender that sends nothing, a reader that reads nothing) is cut by
+    /// closing `channel`, the body is cancelled and `stalled` thrown, so its transfer slot is
+    /// given back and a partial stays for the resumption.
     static func cuttingStalls(
-        _ channel: any Channel, last: LockedBox<Date>, after seconds: Double, logger: Logger, ticket: TransferTicket,
-        what: String, _ body: () async throws -> Void
+        _ channel: any Channel, after seconds: Double, logger: Logger, ticket: TransferTicket, what: String,
+        progress: @escaping @Sendable () -> Int64, _ body: () async throws -> Void
     ) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                while true {
-                    try await Task.sleep(for: .seconds(1))
-                    if last.withLock({ Date().timeIntervalSince($0) }) > seconds {
-                        logger.warning(
-                            "transfer stalled; cut",
-                            metadata: [
-                                "scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)", "scm.peer": "\(what)",
-                            ])
-                        channel.close(promise: nil)
-                        return
-                    }
-                }
-            }
-            defer { group.cancelAll() }
-            try await body()
+        do {
+            try await StallWatch(limit: seconds).watching(
+                progress: progress,
+                onStall: {
+                    logger.warning(
+                        "transfer stalled; cut",
+                        metadata: ["scm.path": "\(ticket.path)", "scm.ticket": "\(ticket.id)", "scm.peer": "\(what)"])
+                    channel.close(promise: nil)
+                }, body)
+        } catch let stalled as StallWatch.Stalled {
+            // The connection is closed already; the partial stays for the resumption.
+            throw BackupError(.stalled, "\(stalled) (the \(what) of ticket \(ticket.id))")
         }
     }
 

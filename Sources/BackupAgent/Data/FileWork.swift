@@ -1,4 +1,5 @@
 import BackupCore
+import BackupHTTP
 import NIOCore
 import NIOPosix
 
@@ -27,6 +28,8 @@ struct ReceivingArtifact: @unchecked Sendable {
     // Safe: one request (or one transfer task) owns it and makes one call at a time, each
     // awaited before the next; the thread pool only ever runs that one call.
     let incoming: IncomingArtifact
+    /// Bytes appended so far, for a stall watch reading from another thread.
+    let moved = LockedBox<Int64>(0)
 
     static func open(store: Store, location: ArtifactLocation, dna: DNA, discardPartial: Bool) async throws
         -> ReceivingArtifact
@@ -40,6 +43,7 @@ struct ReceivingArtifact: @unchecked Sendable {
 
     func append(_ buffer: ByteBuffer) async throws {
         try await FileWork.run { try buffer.withUnsafeReadableBytes { try incoming.append($0) } }
+        moved.withLock { $0 += Int64(buffer.readableBytes) }
     }
 
     func finish(beforePublish: @escaping @Sendable () throws -> Void = {}) async throws -> (

@@ -20,10 +20,7 @@ struct TransferRunner: Sendable {
     let ticket: LockedBox<String?>
     let logger: Logger
 
-    struct Stalled: Error, CustomStringConvertible {
-        var seconds: Double
-        var description: String { "No byte moved for \(Int(seconds)) s: the transfer was cut." }
-    }
+    typealias Stalled = StallWatch.Stalled
 
     func run(_ task: TaskInfo) async throws -> TaskOutcome {
         guard let order = task.transfer, order.ticket != nil else {
@@ -91,30 +88,9 @@ struct TransferRunner: Sendable {
     /// Runs `body`, cancelling it with ``Stalled`` when the progress box shows no new byte for
     /// `stallSeconds`.
     private func withStallWatch<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let stall = configuration.stallSeconds
         let progress = progress
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                var last = progress.current.bytesDone ?? -1
-                var since = Date()
-                while true {
-                    try await Task.sleep(for: .milliseconds(500))
-                    let now = progress.current.bytesDone ?? -1
-                    if now != last {
-                        last = now
-                        since = Date()
-                    } else if Date().timeIntervalSince(since) > stall {
-                        throw Stalled(seconds: stall)
-                    }
-                }
-            }
-            defer { group.cancelAll() }
-            while let value = try await group.next() {
-                if let value { return value }
-            }
-            throw CancellationError()
-        }
+        return try await StallWatch(limit: configuration.stallSeconds).run(
+            progress: { progress.current.bytesDone ?? -1 }, body)
     }
 
     // MARK: Push
