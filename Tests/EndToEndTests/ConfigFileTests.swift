@@ -114,6 +114,10 @@ struct ConfigFileTests {
             "site.toml:7: coordinator.lease_seconds: expected a number, found string"
         ),
         ("[nodes.vault]", "[nodes.vault\n", "site.toml:23:"),
+        (
+            "lease_seconds = 60", "lease_seconds = 60\nlog_level = \"loud\"",
+            "site.toml:8: coordinator.log_level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"
+        ),
     ])
     func aBadSiteFileIsRefusedNamingFileLineAndKey(_ replace: String, _ with: String, _ expected: String) throws {
         try withTemporaryDirectory("config-bad") { dir in
@@ -152,6 +156,9 @@ struct ConfigFileTests {
                         "\(file):12: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
                 text = original.replacingOccurrences(of: "lease_wait_seconds = 2", with: "lease_wait = 2")
                 #expect(try refused(text).contains("\(file):7: agent.lease_wait: unknown key"))
+                text = original.replacingOccurrences(
+                    of: "lease_wait_seconds = 2", with: "lease_wait_seconds = 2\nlog_level = \"chatty\"")
+                #expect(try refused(text).contains("\(file):8: agent.log_level: 'chatty' is not one of trace, debug"))
                 text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
                 #expect(
                     try refused(text).contains("\(file):4: agent.key: '\(dir.file("certs/srv2.key"))' does not exist"))

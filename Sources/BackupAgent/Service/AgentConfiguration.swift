@@ -154,14 +154,7 @@ public struct AgentConfiguration: Sendable {
             config.purgeKeyPath = path
         }
         config.dataLimits = try ListenerLimits.read(a)
-        if let level = try a.string("log_level") {
-            guard let parsed = Logger.Level(rawValue: level) else {
-                throw a.error(
-                    "log_level",
-                    "'\(level)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            config.logLevel = parsed
-        }
+        if let level: Logger.Level = try a.choice("log_level") { config.logLevel = level }
         if let wait = try a.int("lease_wait_seconds") {
             guard (1...30).contains(wait) else { throw a.error("lease_wait_seconds", "\(wait) is outside 1...30") }
             config.leaseWaitSeconds = wait

@@ -239,14 +239,7 @@ extension CoordinatorConfiguration {
             config.host = host
             config.port = port
         }
-        if let level = try c.string("log_level") {
-            guard let parsed = Logger.Level(rawValue: level) else {
-                throw c.error(
-                    "log_level",
-                    "'\(level)' is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            config.logLevel = parsed
-        }
+        if let level: Logger.Level = try c.choice("log_level") { config.logLevel = level }
         if let v = try c.double("lease_seconds") {
             guard (5...3600).contains(v) else { throw c.error("lease_seconds", "\(v) is outside 5...3600") }
             config.leaseSeconds = v

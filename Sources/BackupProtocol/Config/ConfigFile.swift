@@ -94,6 +94,16 @@ public final class ConfigTable {
         try typed(key, "a number") { $0.double ?? $0.int.map(Double.init) }
     }
 
+    /// One of a closed set of values spelled as their raw value (`log_level = "debug"`); the
+    /// error lists the set.
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String) throws -> T? where T.RawValue == String {
+        guard let text = try string(key) else { return nil }
+        guard let value = T(rawValue: text) else {
+            throw error(key, "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
     public func requiredString(_ key: String) throws -> String {
         guard let v = try string(key) else { throw error(nil, "missing key '\(key)'") }
         guard !v.isEmpty else { throw error(key, "must not be empty") }
