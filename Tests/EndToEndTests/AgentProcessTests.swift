@@ -18,127 +18,63 @@ struct AgentProcessTests {
         var lastError: String?
     }
 
-    /// A site: CA, certificates, a coordinator on a fixed free port, and helpers.
+    /// The site of these tests on the shared builder (``ProcessSite``): srv1's sources, its
+    /// agent, and the helpers the tests read as sentences.
     final class Site {
-        let dir: TemporaryDirectory
-        let port: Int
-        var coordinator: BackgroundProcess?
-        var agents: [String: BackgroundProcess] = [:]
+        let base: ProcessSite
+        var dir: TemporaryDirectory { base.dir }
 
         init(_ dir: TemporaryDirectory) throws {
-            self.dir = dir
-            port = try Site.freePort()
-            let pki = dir.file("pki")
-            try Self.ok(try Command.scmBackup(["pki", "init", "--dir", pki, "--site", "test"]))
-            for (name, role) in [("hub", "coordinator"), ("root", "admin"), ("srv1", "agent")] {
-                try Self.ok(
-                    try Command.scmBackup([
-                        "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--out",
-                        dir.file("certs"),
-                    ]))
-            }
+            base = try ProcessSite(dir, nodes: [.init("srv1")])
         }
 
-        deinit {
-            for agent in agents.values { agent.stop(SIGKILL) }
-            coordinator?.stop(SIGKILL)
-        }
-
-        static func ok(_ r: CommandResult) throws {
-            guard r.status == 0 else {
-                throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: r.stderr])
-            }
-        }
-
-        /// A port that was free a moment ago (the coordinator must keep its port across restarts).
-        static func freePort() throws -> Int {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-            }
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            return Int(UInt16(bigEndian: address.sin_port))
-        }
-
-        var connection: [String] {
-            ["--coordinator", "https://127.0.0.1:\(port)", "--ca", dir.file("pki/ca.pem")]
-        }
+        static func ok(_ r: CommandResult) throws { try ProcessSite.ok(r) }
 
         /// The site's sources on srv1, as (name, kind, path); set before starting the coordinator.
-        var sources: [(name: String, kind: String, path: String)] = []
+        var sources: [(name: String, kind: String, path: String)] {
+            get { base.nodes[0].sources }
+            set { base.nodes[0].sources = newValue }
+        }
 
+        var coordinator: BackgroundProcess? { base.process("hub") }
+        var agents: [String: BackgroundProcess] { base.processes.filter { $0.key != "hub" } }
+
+        /// Starts the coordinator (on the port of its first start, after a restart).
         func startCoordinator(leaseSeconds: Int = 6) throws {
-            try? FileManager.default.removeItem(atPath: dir.file("port"))  // A stale port file from an earlier run.
-            try SiteConfigFiles.writeCoordinator(
-                dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
-                database: dir.file("catalog.sqlite"), leaseSeconds: Double(leaseSeconds),
-                nodes: [.init("srv1", sources: sources)])
-            coordinator = try BackgroundProcess(
-                Paths.scmBackupBinary,
-                ["coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port")],
-                log: dir.file("coordinator.log"))
-            _ = try BackgroundProcess.waitForFile(dir.file("port"))
+            base.leaseSeconds = Double(leaseSeconds)
+            try base.startCoordinator()
         }
 
         /// Starts srv1's agent; its sources must lie under `sourceRoot`.
         func startAgent(_ name: String, sourceRoot: String) throws {
-            try SiteConfigFiles.writeAgent(
-                dir.file("agent-\(name).toml"), coordinator: "https://127.0.0.1:\(port)", name: name,
-                certs: dir.file("certs"), pki: dir.file("pki"), store: dir.file("store-\(name)"),
-                sourceRoots: [sourceRoot])
-            agents[name] = try BackgroundProcess(
-                Paths.scmBackupBinary, ["agent", "--config", dir.file("agent-\(name).toml")],
-                log: dir.file("agent-\(name).log"))
+            try base.startAgent(name, sourceRoots: [sourceRoot])
         }
 
-        func admin(_ args: [String]) throws -> CommandResult {
-            try Command.scmBackup(
-                args + connection + ["--cert", dir.file("certs/root.pem"), "--key", dir.file("certs/root.key")])
-        }
+        func admin(_ args: [String]) throws -> CommandResult { try base.admin(args) }
 
-        func tasks() throws -> [Task] {
-            let r = try admin(["tasks", "list", "--json"])
-            try Self.ok(r)
-            let decoder = JSONDecoder()
-            return try decoder.decode([Task].self, from: Data(r.stdout.utf8))
-        }
+        func tasks() throws -> [Task] { try base.json([Task].self, ["tasks", "list"]) }
 
         /// Polls until `predicate` holds for task `id`, up to `seconds`.
         func waitFor(_ id: Int64, seconds: Double = 90, _ predicate: (Task) -> Bool) throws -> Task {
-            let deadline = Date().addingTimeInterval(seconds)
-            while Date() < deadline {
-                if let task = try tasks().first(where: { $0.id == id }), predicate(task) { return task }
-                usleep(200_000)
+            var found: Task?
+            try base.waitUntil("task \(id) reached the expected state", seconds: seconds) {
+                found = try tasks().first(where: { $0.id == id }).flatMap { predicate($0) ? $0 : nil }
+                return found != nil
             }
-            throw CocoaError(
-                .featureUnsupported,
-                userInfo: [NSLocalizedDescriptionKey: "task \(id) never reached the expected state"])
+            return found!
         }
 
         func submit(_ kind: String, source: String? = nil, artifacts: [String] = []) throws -> Int64 {
-            let r = try admin(
-                ["tasks", "submit", "--kind", kind, "--node", "srv1", "--json"]
-                    + (source.map { ["--source", $0] } ?? []) + artifacts.flatMap { ["--artifact", $0] })
-            try Self.ok(r)
             struct Queued: Decodable { var id: Int64 }
-            return try JSONDecoder().decode(Queued.self, from: Data(r.stdout.utf8)).id
+            return try base.json(
+                Queued.self,
+                ["tasks", "submit", "--kind", kind, "--node", "srv1"] + (source.map { ["--source", $0] } ?? [])
+                    + artifacts.flatMap { ["--artifact", $0] }
+            ).id
         }
 
         func waitUntilRegistered() throws {
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
-                if try admin(["nodes"]).stdout.contains("srv1") { return }
-                usleep(200_000)
-            }
-            throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "the agent never registered"])
+            try base.waitUntil("the agent registered") { try admin(["nodes"]).stdout.contains("srv1") }
         }
     }
 

@@ -32,70 +32,32 @@ struct TransferProcessTests {
         var copies: [Copy]
     }
 
+    /// The site of these tests on the shared builder (``ProcessSite``): srv1 pushing to vault,
+    /// vault2 pulling from it at 6 MiB/s, transfers stalled for 5 s cut and resumed.
     final class Site {
-        let dir: TemporaryDirectory
-        let port: Int
-        var processes: [String: BackgroundProcess] = [:]
+        let base: ProcessSite
+        var dir: TemporaryDirectory { base.dir }
+        var processes: [String: BackgroundProcess] { base.processes }
 
         init(_ dir: TemporaryDirectory, sources: [(name: String, kind: String, path: String)]) throws {
-            self.dir = dir
-            port = try AgentProcessTests.Site.freePort()
-            let pki = dir.file("pki")
-            try AgentProcessTests.Site.ok(try Command.scmBackup(["pki", "init", "--dir", pki, "--site", "test"]))
-            for (name, role) in [
-                ("hub", "coordinator"), ("root", "admin"), ("srv1", "agent"), ("vault", "agent"), ("vault2", "agent"),
-            ] {
-                try AgentProcessTests.Site.ok(
-                    try Command.scmBackup([
-                        "pki", "issue", "--dir", pki, "--name", name, "--role", role, "--out",
-                        dir.file("certs"),
-                    ]))
-            }
-            try SiteConfigFiles.writeCoordinator(
-                dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: pki,
-                database: dir.file("catalog.sqlite"), leaseSeconds: 6,
+            base = try ProcessSite(
+                dir,
                 nodes: [
                     .init("srv1", sources: sources), .init("vault", roles: ["backup"]),
                     .init("vault2", roles: ["backup"]),
-                ], pairings: [("srv1", "vault"), ("srv1", "vault2")],
-                extra: "ticket_key = \(SiteConfigFiles.quote(pki + "/ticket-signing.key"))",
+                ], pairings: [("srv1", "vault"), ("srv1", "vault2")], leaseSeconds: 6, transfers: true,
                 pairingExtra: ["vault2": "direction = \"pull\"\nbandwidth_limit = \"6 MiB/s\""])
-            processes["hub"] = try BackgroundProcess(
-                Paths.scmBackupBinary,
-                ["coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port")],
-                log: dir.file("coordinator.log"))
-            _ = try BackgroundProcess.waitForFile(dir.file("port"))
+            try base.startCoordinator()
             for name in ["srv1", "vault", "vault2"] { try start(name) }
         }
 
-        deinit {
-            for p in processes.values { p.stop(SIGKILL) }
-        }
-
         func start(_ name: String) throws {
-            try SiteConfigFiles.writeAgent(
-                dir.file("\(name).toml"), coordinator: "https://127.0.0.1:\(port)", name: name,
-                certs: dir.file("certs"), pki: dir.file("pki"), store: dir.file("store-\(name)"), dataPort: true,
-                extra: "stall_seconds = 5")
-            processes[name] = try BackgroundProcess(
-                Paths.scmBackupBinary, ["agent", "--config", dir.file("\(name).toml")], log: dir.file("\(name).log"))
+            try base.startAgent(name, dataPort: true, extra: "stall_seconds = 5")
         }
 
-        func admin(_ args: [String]) throws -> CommandResult {
-            try Command.scmBackup(
-                args + [
-                    "--coordinator", "https://127.0.0.1:\(port)", "--ca", dir.file("pki/ca.pem"), "--cert",
-                    dir.file("certs/root.pem"), "--key", dir.file("certs/root.key"),
-                ])
-        }
+        func admin(_ args: [String]) throws -> CommandResult { try base.admin(args) }
 
-        func json<T: Decodable>(_ type: T.Type, _ args: [String]) throws -> T {
-            let r = try admin(args + ["--json"])
-            try AgentProcessTests.Site.ok(r)
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
-            return try decoder.decode(T.self, from: Data(r.stdout.utf8))
-        }
+        func json<T: Decodable>(_ type: T.Type, _ args: [String]) throws -> T { try base.json(type, args) }
 
         func tasks() throws -> [Task] { try json([Task].self, ["tasks", "list"]) }
 
@@ -124,7 +86,7 @@ struct TransferProcessTests {
         }
 
         func backup(_ source: String) throws {
-            try AgentProcessTests.Site.ok(
+            try ProcessSite.ok(
                 try admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", source]))
         }
 
@@ -204,13 +166,13 @@ struct TransferProcessTests {
             try withTemporaryDirectory("transfer-resume") { dir in
                 // 24 MB of noise: 4 s at vault2's 6 MiB/s, long enough to kill an agent midway.
                 try FileManager.default.createDirectory(atPath: dir.file("big"), withIntermediateDirectories: true)
-                try AgentProcessTests.Site.ok(
+                try ProcessSite.ok(
                     try Command.run("sh", ["-c", "head -c 24000000 /dev/urandom > '\(dir.file("big/blob"))'"]))
                 let site = try Site(dir, sources: [("big", "folder", dir.file("big"))])
                 try site.waitUntilOnline(3)
                 try site.backup("big")
                 #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
-                try AgentProcessTests.Site.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault2"]))
+                try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault2"]))
                 let path = try site.json([Artifact].self, ["artifacts"])[0].copies[0].path
                 let partial = dir.file("store-vault2/" + path + ".partial")
                 let deadline = Date().addingTimeInterval(60)
