@@ -82,6 +82,7 @@ certificate = "pki/$n.pem"
 key = "pki/$n.key"
 ca = "pki/ca.pem"
 store = "store-$n"
+source_roots = ["$WORK"]
 lease_wait_seconds = 5
 data_listen = "127.0.0.1:0"
 ticket_key = "pki/ticket-signing.pub"

@@ -23,38 +23,70 @@ enum FileWork {
     }
 }
 
-/// An artifact being received, handed between the request and the thread pool.
-struct ReceivingArtifact: @unchecked Sendable {
+/// An artifact being received, handed between the request and the thread pool. Bytes are
+/// gathered into writes of ``writeSize`` (a TLS record is 16 KiB; one pool hop per record cost a
+/// fifth of the throughput), and `finish` writes what is left first; bytes gathered but not yet
+/// written when a body breaks off are simply sent again by the resumption, which starts at the
+/// partial's size.
+final class ReceivingArtifact: @unchecked Sendable {
     // Safe: one request (or one transfer task) owns it and makes one call at a time, each
-    // awaited before the next; the thread pool only ever runs that one call.
+    // awaited before the next; the thread pool only ever runs that one call. `moved` is the
+    // only field read from elsewhere (a stall watch), and it is locked.
     let incoming: IncomingArtifact
-    /// Bytes appended so far, for a stall watch reading from another thread.
+    /// Bytes taken so far (written or gathered), for a stall watch reading from another thread.
     let moved = LockedBox<Int64>(0)
+    private var pending = ByteBuffer()
+    static let writeSize = 1 << 20
+
+    private init(_ incoming: IncomingArtifact) {
+        self.incoming = incoming
+    }
 
     static func open(store: Store, location: ArtifactLocation, dna: DNA, discardPartial: Bool) async throws
         -> ReceivingArtifact
     {
-        try await FileWork.run {
-            ReceivingArtifact(
-                incoming: try IncomingArtifact(
-                    store: store, location: location, dna: dna, discardPartial: discardPartial))
+        let receiving = try await FileWork.run {
+            Exclusive(try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: discardPartial))
         }
+        return ReceivingArtifact(receiving.value)
     }
 
     func append(_ buffer: ByteBuffer) async throws {
-        try await FileWork.run { try buffer.withUnsafeReadableBytes { try incoming.append($0) } }
-        moved.withLock { $0 += Int64(buffer.readableBytes) }
+        var buffer = buffer
+        let count = Int64(buffer.readableBytes)
+        pending.writeBuffer(&buffer)
+        moved.withLock { $0 += count }
+        if pending.readableBytes >= Self.writeSize { try await flush() }
+    }
+
+    /// Writes the gathered bytes.
+    func flush() async throws {
+        guard pending.readableBytes > 0 else { return }
+        let chunk = pending
+        pending = ByteBuffer()
+        let target = Exclusive(incoming)
+        try await FileWork.run { try chunk.withUnsafeReadableBytes { try target.value.append($0) } }
     }
 
     func finish(beforePublish: @escaping @Sendable () throws -> Void = {}) async throws -> (
         published: PublishedArtifact, computed: ArtifactDigests
     ) {
-        try await FileWork.run {
-            let (published, computed) = try incoming.finish(beforePublish: beforePublish)
+        try await flush()
+        let target = Exclusive(incoming)
+        return try await FileWork.run {
+            let (published, computed) = try target.value.finish(beforePublish: beforePublish)
             return (published, computed)
         }
     }
 
+    /// Bytes on disk (the partial's size when opened; what was written since after that).
     var received: Int64 { incoming.received }
     var resumedFrom: Int64 { incoming.resumedFrom }
+}
+
+/// A value handed to the thread pool and back by its one owner.
+struct Exclusive<T>: @unchecked Sendable {
+    // Safe: used by one task at a time, each use awaited before the next (see ReceivingArtifact).
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -262,7 +262,7 @@ struct Throttle {
     }
 }
 
-/// A file's bytes from `start` to its end, 256 KiB at a time, paced and counted.
+/// A file's bytes from `start` to its end, 1 MiB at a time (one thread-pool read each), paced and counted.
 struct FileChunks: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
     let fd: BackupCore.FileDescriptor
@@ -278,7 +278,7 @@ struct FileChunks: AsyncSequence, Sendable {
         var throttle: Throttle
 
         mutating func next() async throws -> ByteBuffer? {
-            let buffer = try await FileWork.read(chunks.fd, count: 256 << 10)
+            let buffer = try await FileWork.read(chunks.fd, count: 1 << 20)
             let n = buffer.readableBytes
             if n == 0 { return nil }
             done += Int64(n)
