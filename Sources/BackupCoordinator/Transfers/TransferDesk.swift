@@ -39,18 +39,11 @@ struct TransferDesk: Sendable {
                 "Nodes '\(request.from)' and '\(request.to)' are not paired in the site configuration; artifacts move only along pairings."
             )
         }
-        let active = try await catalog.activeTransfers()
+        let (move, skipped) = TransferPlanner.plan(
+            try await catalog.artifacts(node: request.from, source: request.source), from: request.from,
+            to: request.to, active: try await catalog.activeTransfers(), site: site)
         var queued: [TaskInfo] = []
-        var skipped: [String] = []
-        for artifact in try await catalog.artifacts(node: request.from, source: request.source)
-        where artifact.confirmed == true && mayReceive(request.to, artifact) {
-            guard let held = artifact.copies.first(where: { $0.node == request.from }), !held.state.isUnfitToSend
-            else { continue }
-            if artifact.copies.contains(where: { $0.node == request.to && $0.state == .intact }) {
-                skipped.append(held.path)
-                continue
-            }
-            if active.contains(request.to + "|" + held.path) { continue }  // Already on its way.
+        for (artifact, held) in move {
             queued.append(
                 try await queue(
                     path: held.path, artifact: artifact, from: request.from, to: request.to, purpose: purpose,
@@ -61,8 +54,7 @@ struct TransferDesk: Sendable {
 
     /// Whether `node` may be sent `artifact`: its origin, or a backup node paired with it.
     func mayReceive(_ node: String, _ artifact: ArtifactInfo) -> Bool {
-        node == artifact.origin
-            || site.pairings.contains { $0.server == artifact.origin && $0.backup == node }
+        TransferPlanner.mayReceive(node, artifact, site: site)
     }
 
     /// Queues one transfer task on the node that opens the connection (see the pairing).
@@ -170,22 +162,16 @@ struct TransferDesk: Sendable {
     private func repair(
         _ artifact: ArtifactInfo, path: String, on node: String, excluding: [String], now: Date
     ) async throws -> TaskInfo? {
-        // A repair goes only where the artifact belongs, from a copy verified against a
-        // reference its origin gave.
-        guard artifact.confirmed == true, mayReceive(node, artifact) else {
+        let good: CopyInfo
+        switch TransferPlanner.repairSource(for: artifact, on: node, excluding: excluding, site: site) {
+        case .copy(let copy):
+            good = copy
+        case .refused:
             logger.notice(
                 "repair refused: the node may not hold this artifact",
                 metadata: ["scm.path": "\(path)", "scm.node": "\(node)"])
             return nil
-        }
-        guard
-            let good = artifact.copies.filter({
-                // Any node of the site holding a verified intact copy may send it.
-                $0.node != node && !excluding.contains($0.node) && $0.state == .intact && $0.verifiedAt != nil
-                    && site.node($0.node) != nil
-            })
-            .max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
-        else {
+        case .none:
             logger.error(
                 "no intact copy to repair a mutant from",
                 metadata: [
