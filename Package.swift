@@ -125,6 +125,8 @@ let package = Package(
             name: "BackupTesting",
             dependencies: [
                 "BackupCore", "BackupFixtures", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -289,26 +289,10 @@ enum AttackClient {
     static func with<T>(
         cert: String?, key: String?, ca: String, _ body: (HTTPClient) async throws -> T
     ) async throws -> T {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
         // The attacker dials by address and does not care who answers.
-        tls.certificateVerification = .noHostnameVerification
-        if let cert, let key {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-        }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(3), read: .seconds(20))
-        configuration.httpVersion = .http1Only
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            let result = try await body(client)
-            try await client.shutdown()
-            return result
-        } catch {
-            try await client.shutdown()
-            throw error
-        }
+        try await TestClient.with(
+            cert: cert, key: key, ca: ca, httpVersion: .http1Only,
+            timeout: .init(connect: .seconds(3), read: .seconds(20)), body)
     }
 
     /// Sends a request; a connection refused by TLS gives status 0 with the error as text.

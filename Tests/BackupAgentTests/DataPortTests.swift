@@ -92,24 +92,9 @@ struct DataPortTests {
         }
 
         func client<T>(as name: String, _ body: (HTTPClient) async throws -> T) async throws -> T {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir.file("ca/ca.pem")))
-            // The server is the one this test started; it is reached by address, and its identity
-            // name is checked by the pinning tests (the chain is verified here all the same).
-            tls.certificateVerification = .noHostnameVerification
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(dir.file("certs/\(name).pem")).map {
-                .certificate($0)
-            }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: dir.file("certs/\(name).key"), format: .pem))
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-            do {
-                let result = try await body(client)
-                try await client.shutdown()
-                return result
-            } catch {
-                try await client.shutdown()
-                throw error
-            }
+            try await TestClient.with(
+                cert: dir.file("certs/\(name).pem"), key: dir.file("certs/\(name).key"), ca: dir.file("ca/ca.pem"), body
+            )
         }
     }
 

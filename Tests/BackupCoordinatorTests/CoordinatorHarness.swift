@@ -73,28 +73,9 @@ struct CoordinatorHarness {
         as name: String?, httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic,
         _ body: (HTTPClient) async throws -> T
     ) async throws -> T {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir.file("ca/ca.pem")))
-        // The server is the one this test started; it is reached by address, and its identity
-        // name is checked by the pinning tests (the chain is verified here all the same).
-        tls.certificateVerification = .noHostnameVerification
-        if let name {
-            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(dir.file("certs/\(name).pem")).map {
-                .certificate($0)
-            }
-            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: dir.file("certs/\(name).key"), format: .pem))
-        }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.httpVersion = httpVersion
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            let result = try await body(client)
-            try await client.shutdown()
-            return result
-        } catch {
-            try await client.shutdown()
-            throw error
-        }
+        try await TestClient.with(
+            cert: name.map { dir.file("certs/\($0).pem") }, key: name.map { dir.file("certs/\($0).key") },
+            ca: dir.file("ca/ca.pem"), httpVersion: httpVersion, body)
     }
 
     enum Method { case get, post }
