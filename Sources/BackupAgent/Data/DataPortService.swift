@@ -1,6 +1,8 @@
 import BackupClient
 import BackupCore
+import BackupHTTP
 import BackupProtocol
+import Crypto
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -34,6 +36,20 @@ struct DataPortService: Service {
             throw BackupError(.invalidArgument, "A data port needs the coordinator's ticket key (ticket_key).")
         }
         let key = try Ed25519PEM.readPublicKey(keyPath)
+        let listening = LockedBox(false)
+        let listen = configuration.dataListen ?? ("127.0.0.1", 0)
+        do {
+            try await serve(key: key, listening: listening)
+        } catch  where !listening.withLock({ $0 }) {
+            // A port another process holds, an address not on this host: fatal at start-up, named.
+            throw BackupError(
+                .configInvalid,
+                "The data port cannot listen on \(listen.host):\(listen.port) (data_listen in the agent's configuration): \(error)."
+            )
+        }
+    }
+
+    private func serve(key: Curve25519.Signing.PublicKey, listening: LockedBox<Bool>) async throws {
         let (logger, announcement) = (logger, announcement)
         try await CoordinatorClient.with(configuration.coordinator) { client in
             let app = try DataServer.makeApplication(
@@ -45,6 +61,7 @@ struct DataPortService: Service {
                     }
                 }, logger: logger,
                 onRunning: { port in
+                    listening.withLock { $0 = true }
                     logger.info("data port listening", metadata: ["scm.port": "\(port)"])
                     announcement.continuation.yield(port)
                 })
