@@ -20,6 +20,8 @@ public final class ManualClock: Clock, WallClock, @unchecked Sendable {
     private let lock = NSLock()
     private var current = Instant(offset: .zero)
     private var sleepers: [UUID: Sleeper] = [:]
+    /// Sleeps cancelled before they registered (the cancel handler ran first).
+    private var cancelledEarly: Set<UUID> = []
     private let start: Date
 
     public init(start: Date = Date(timeIntervalSince1970: 1_800_000_000)) {
@@ -51,13 +53,15 @@ public final class ManualClock: Clock, WallClock, @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 lock.lock()
-                if deadline <= current || Task.isCancelled {
+                // The cancel handler may have run before this registers: it left the id behind.
+                if cancelledEarly.remove(id) != nil || Task.isCancelled {
                     lock.unlock()
-                    if Task.isCancelled {
-                        continuation.resume(throwing: CancellationError())
-                    } else {
-                        continuation.resume()
-                    }
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                if deadline <= current {
+                    lock.unlock()
+                    continuation.resume()
                     return
                 }
                 sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
@@ -66,6 +70,7 @@ public final class ManualClock: Clock, WallClock, @unchecked Sendable {
         } onCancel: {
             lock.lock()
             let sleeper = sleepers.removeValue(forKey: id)
+            if sleeper == nil { cancelledEarly.insert(id) }
             lock.unlock()
             sleeper?.continuation.resume(throwing: CancellationError())
         }

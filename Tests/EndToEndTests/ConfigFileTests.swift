@@ -119,12 +119,16 @@ struct ConfigFileTests {
             "site.toml:8: coordinator.log_level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"
         ),
     ])
-    func aBadSiteFileIsRefusedNamingFileLineAndKey(_ replace: String, _ with: String, _ expected: String) throws {
-        try withTemporaryDirectory("config-bad") { dir in
-            #expect(Self.good.contains(replace))
-            let r = try check(dir, Self.good.replacingOccurrences(of: replace, with: with))
-            #expect(r.status == 1, "\(r.stdout)")
-            #expect(r.stderr.contains(expected), "\(r.stderr)")
+    func aBadSiteFileIsRefusedNamingFileLineAndKey(_ replace: String, _ with: String, _ expected: String)
+        async throws
+    {
+        try await blocking {
+            try withTemporaryDirectory("config-bad") { dir in
+                #expect(Self.good.contains(replace))
+                let r = try check(dir, Self.good.replacingOccurrences(of: replace, with: with))
+                #expect(r.status == 1, "\(r.stdout)")
+                #expect(r.stderr.contains(expected), "\(r.stderr)")
+            }
         }
     }
 
