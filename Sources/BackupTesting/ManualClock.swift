@@ -87,7 +87,7 @@ public final class ManualClock: Clock, WallClock, @unchecked Sendable {
     }
 
     /// Waits (on real time, briefly) until at least `count` tasks sleep on this clock.
-    public func waitForSleepers(_ count: Int = 1, seconds: Double = 30) async throws {
+    public func waitForSleepers(_ count: Int = 1, seconds: Double = 120) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while sleeperCount < count {
             guard Date() < deadline else {

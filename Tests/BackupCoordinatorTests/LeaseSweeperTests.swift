@@ -8,7 +8,7 @@ import Testing
 
 /// The lease sweeper on a manual clock: a dead agent's lease expires on its own, without
 /// another lease request, and nothing happens before its time.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(5)))
 struct LeaseSweeperTests {
     static func coordinator(_ dir: TemporaryDirectory, clock: ManualClock, logs: LogCapture) throws -> Coordinator {
         var config = CoordinatorConfiguration(

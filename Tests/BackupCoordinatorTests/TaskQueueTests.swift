@@ -8,7 +8,7 @@ import Testing
 
 /// The task queue as a domain type: no SQLite, no socket, a manual clock. Long polls, retries
 /// by failure code, refusals to an old agent and lease refusals as registered codes.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(5)))
 struct TaskQueueTests {
     /// Tasks in memory, by the same ``TaskLifecycle`` rules the catalog applies.
     actor MemoryStore: TaskStore {
