@@ -29,7 +29,7 @@ struct ErrorContractTests {
         #expect(Set(codes).count == codes.count, "a code is registered twice")
         for refusal in [
             TaskLifecycle.Refusal.notLeasable, .staleToken, .notHolder, .expired, .noProgress, .finished,
-            .tokenNotIncreasing,
+            .tokenNotIncreasing, .alreadyApplied,
         ] {
             #expect(ErrorCodes.isRegistered(refusal.code), "\(refusal.code)")
         }

@@ -48,8 +48,34 @@ struct TaskLifecycleTests {
         #expect(r3 == .notHolder)
         try task.complete(by: "srv2", token: 8, now: t0 + 33, error: nil)
         #expect(task.state == .succeeded)
+        // The same result again (the holder re-sending its journal) is a duplicate, not applied twice;
+        // anyone else's is refused.
         let r4 = refusal { try task.complete(by: "srv2", token: 8, now: t0 + 34, error: nil) }
-        #expect(r4 == .finished)
+        #expect(r4 == .alreadyApplied)
+        let r4b = refusal { try task.complete(by: "srv1", token: 8, now: t0 + 34, error: nil) }
+        #expect(r4b == .finished)
+    }
+
+    @Test func aFailureSentTwiceCountsOnce() throws {
+        var task = TaskLifecycle()
+        try task.lease(to: "a", token: 1, now: t0, duration: 30)
+        try task.complete(by: "a", token: 1, now: t0 + 1, error: "disk full")
+        #expect(task.state == .queued)
+        let again = refusal { try task.complete(by: "a", token: 1, now: t0 + 2, error: "disk full") }
+        #expect(again == .alreadyApplied)
+        // Another body under the same lease is no duplicate: refused as any late message.
+        let other = refusal {
+            try task.complete(
+                by: "a", token: 1, now: t0 + 2, failure: nil, rule: .permanent, digest: "another body")
+        }
+        #expect(other == .staleToken)
+        #expect(task.state == .queued && task.attempts == 1)
+        // A life cycle stored before results were marked decodes without the mark.
+        var stored = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(task)) as! [String: Any]
+        stored.removeValue(forKey: "lastResult")
+        let old = try JSONDecoder().decode(
+            TaskLifecycle.self, from: try JSONSerialization.data(withJSONObject: stored))
+        #expect(old.lastResult == nil && old.state == .queued)
     }
 
     @Test func tokensMustIncreaseAndALeasedTaskIsNotHandedOutTwice() throws {

@@ -62,6 +62,8 @@ struct TaskQueueTests {
 
         func tasks(limit: Int) -> [TaskInfo] { rows.keys.sorted(by: >).prefix(limit).compactMap { rows[$0]?.task } }
 
+        func task(_ id: Int64) -> TaskInfo? { rows[id]?.task }
+
         func version(of node: String) -> String? { versions[node] }
 
         static func info(_ task: TaskInfo, _ lifecycle: TaskLifecycle) -> TaskInfo {

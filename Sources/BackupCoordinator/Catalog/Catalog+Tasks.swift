@@ -160,6 +160,11 @@ extension Catalog {
             arguments: [lifecycle.state.rawValue, try encode(lifecycle), lifecycle.notBefore, id])
     }
 
+    /// Task `id`, or nil when there is none.
+    public func task(_ id: Int64) async throws -> TaskInfo? {
+        try await pool.read { db in try Self.task(db, id: id) }
+    }
+
     private static func task(_ db: Database, id: Int64) throws -> TaskInfo? {
         try Row.fetchOne(db, sql: "SELECT * FROM task WHERE id = ?", arguments: [id]).map(info)
     }

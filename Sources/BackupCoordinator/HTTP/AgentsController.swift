@@ -42,8 +42,9 @@ struct AgentsController {
                     .badRequest, .malformedJSON,
                     "A copies report names the copies a node received; listings and deletions come with task results.")
             }
-            // Believed only for the artifacts a transfer now leased is bringing to this node.
-            let expected = try await catalog.leasedTransfers(to: peer.name)
+            // Believed only for the artifacts a transfer brings to this node, and only with the
+            // reference digest (``ReportAuthority/receipt(paths:)``).
+            let expected = try await catalog.transfers(to: peer.name)
             try await catalog.record(
                 body, node: peer.name, authority: .receipt(paths: expected), now: wallClock.currentDate)
             return Response(status: .noContent)

@@ -29,6 +29,9 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         case noProgress = "no-progress"
         case finished = "task-finished"
         case tokenNotIncreasing = "fencing-token-not-increasing"
+        /// The holder sent the result of this lease again (re-sending its journal after a
+        /// restart): it was applied once and is not applied twice. Never an error on the wire.
+        case alreadyApplied = "result-already-applied"
 
         /// The registered error code (``ErrorCodes``).
         public var code: BackupError.Code { BackupError.Code(rawValue: rawValue) }
@@ -43,6 +46,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
             case .noProgress: "no progress was reported within the stall limit; the lease is not renewed"
             case .finished: "it is finished already"
             case .tokenNotIncreasing: "the fencing token does not exceed the previous one"
+            case .alreadyApplied: "this result of this lease was applied already"
             }
         }
     }
@@ -66,6 +70,17 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public private(set) var notBefore: Date?
     /// Hand-outs allowed before the task fails for good. The default is 3.
     public let maxAttempts: Int
+    /// The holder, token and body digest of the last result applied; the same again is
+    /// ``Refusal/alreadyApplied``, a different body under that lease is refused as usual. Nil
+    /// before the first result (and in life cycles stored before results were idempotent).
+    public private(set) var lastResult: ResultMark?
+
+    /// Who sent a result, under which lease, with which body (SHA-256 of its canonical JSON).
+    public struct ResultMark: Sendable, Equatable, Codable {
+        public var agent: String
+        public var token: UInt64
+        public var digest: String?
+    }
 
     public init(maxAttempts: Int = 3) {
         self.maxAttempts = max(1, maxAttempts)
@@ -115,9 +130,12 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     /// attempts (and the task's own) were made; the retry delay doubles as above.
     public mutating func complete(
         by agent: String, token: UInt64, now: Date, failure: TaskFailure?, rule: RetryRule,
-        retryDelay: TimeInterval = 0
+        retryDelay: TimeInterval = 0, digest: String? = nil
     ) throws(Refusal) {
+        let mark = ResultMark(agent: agent, token: token, digest: digest)
+        if lastResult == mark { throw .alreadyApplied }
         try checkHolder(agent, token: token, now: now)
+        lastResult = mark
         if let failure {
             release(reason: failure.message, allowed: rule.retryable ? min(maxAttempts, rule.maxAttempts) : 0)
             lastErrorCode = failure.code

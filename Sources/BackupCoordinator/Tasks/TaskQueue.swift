@@ -121,14 +121,43 @@ public struct TaskQueue: Sendable {
     /// Records the holder's result: a failure is judged by its code (``RetryPolicy``); a task
     /// to retry wakes its node's pollers.
     public func complete(_ id: Int64, by node: String, _ result: ResultRequest) async throws -> TaskInfo {
+        try await record(id, by: node, result).task
+    }
+
+    /// What became of a result: applied now, or applied before (the holder sent it again).
+    public struct Completion: Sendable {
+        public var task: TaskInfo
+        /// False for a result of the same lease applied before.
+        public var applied: Bool
+    }
+
+    /// ``complete(_:by:_:)``, telling a fresh result from one sent again; other refusals throw.
+    public func record(_ id: Int64, by node: String, _ result: ResultRequest) async throws -> Completion {
+        do {
+            return Completion(task: try await apply(id, by: node, result), applied: true)
+        } catch let error as BackupError where error.code == .resultAlreadyApplied {
+            guard let task = try await store.task(id) else {
+                throw BackupError(.unknownTask, "There is no task \(id).")
+            }
+            logger.info("task result sent again; applied once", metadata: ["scm.task": "\(id)", "scm.node": "\(node)"])
+            return Completion(task: task, applied: false)
+        }
+    }
+
+    private func apply(_ id: Int64, by node: String, _ result: ResultRequest) async throws -> TaskInfo {
         let now = wallClock.currentDate
         let failure = result.reportedFailure
         let rule = failure.map { RetryPolicy.rule(for: $0.code) } ?? .permanent
         let retrySeconds = retrySeconds
+        // The same body again is a re-sent journal entry; another body under the same lease is not.
+        var accumulator = DigestAccumulator(.sha256)
+        try WireJSON.encoder().encode(result).withUnsafeBytes { accumulator.update($0) }
+        let digest = accumulator.finalize().sha256
         let task = try await apply(id, detail: result.detail) {
             (lifecycle: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
             try lifecycle.complete(
-                by: node, token: result.fencingToken, now: now, failure: failure, rule: rule, retryDelay: retrySeconds)
+                by: node, token: result.fencingToken, now: now, failure: failure, rule: rule, retryDelay: retrySeconds,
+                digest: digest)
         }
         logger.debug(
             "task result",

@@ -12,9 +12,17 @@ public struct TaskResults: Sendable {
     let wallClock: any WallClock
 
     public func accept(_ id: Int64, from node: String, _ result: ResultRequest) async throws -> TaskInfo {
-        let task = try await queue.complete(id, by: node, result)
+        let completion: TaskQueue.Completion
+        do {
+            completion = try await queue.record(id, by: node, result)
+        } catch let error as BackupError where Self.lateCodes.contains(error.code) {
+            try await recordLate(id, from: node, result, refusal: error)
+            throw error
+        }
+        let task = completion.task
+        // Only the holder of the current lease gets here, and a result sent again was recorded.
+        guard completion.applied else { return task }
         let now = wallClock.currentDate
-        // Only the holder of the current lease gets here.
         if let report = result.artifacts {
             try await catalog.record(report, node: node, authority: Self.authority(of: task, node: node), now: now)
             if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: node, now: now) }
@@ -23,6 +31,30 @@ public struct TaskResults: Sendable {
             _ = try await desk.repairAgain(order, now: now)
         }
         return task
+    }
+
+    /// The refusals of a result that came too late to be the task's outcome.
+    static let lateCodes: Set<BackupError.Code> = [.leaseExpired, .staleFencingToken, .notLeaseHolder, .taskFinished]
+
+    /// A late result is not the task's outcome, but what it proves goes into the catalog: the
+    /// artifact a backup made on the task's own node (so it is not made again), a copy the
+    /// task's receiver computed (believed only when its digest equals the reference), what a
+    /// purge on its node deleted. A late verify or inventory may be stale and is dropped.
+    private func recordLate(_ id: Int64, from node: String, _ result: ResultRequest, refusal: BackupError) async throws
+    {
+        guard let report = result.artifacts, result.reportedFailure == nil, let task = try await queue.store.task(id)
+        else { return }
+        let authority: ReportAuthority
+        switch task.kind {
+        case .backup where task.node == node, .purge where task.node == node,
+            .transfer where task.transfer?.receiver == node:
+            authority = Self.authority(of: task, node: node)
+        default: return
+        }
+        try await catalog.record(report, node: node, authority: authority, now: wallClock.currentDate)
+        queue.logger.notice(
+            "late result: its facts recorded, not the task's outcome",
+            metadata: ["scm.task": "\(id)", "scm.node": "\(node)", "scm.code": "\(refusal.code.rawValue)"])
     }
 
     /// What a task's result may tell the catalog, from what the task asked (see ``ReportAuthority``).

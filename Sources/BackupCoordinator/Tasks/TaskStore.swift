@@ -20,6 +20,8 @@ public protocol TaskStore: Sendable {
     ) async throws -> TaskInfo?
     /// Every task, newest first, at most `limit`.
     func tasks(limit: Int) async throws -> [TaskInfo]
+    /// Task `id`, or nil when there is none.
+    func task(_ id: Int64) async throws -> TaskInfo?
     /// The version `node` registered with, if any.
     func version(of node: String) async throws -> String?
 }

@@ -186,10 +186,11 @@ struct TransferDesk: Sendable {
 }
 
 extension Catalog {
-    /// The paths transfers now leased are bringing to `receiver`.
-    func leasedTransfers(to receiver: String) async throws -> Set<String> {
+    /// The paths transfers bring or brought to `receiver`, in any state: a copy that arrives
+    /// after its lease ran out (the hub was down, the clocks disagree) is still that transfer's.
+    func transfers(to receiver: String) async throws -> Set<String> {
         Set(
-            try await tasks(limit: 100_000).filter { $0.kind == .transfer && $0.state == .leased }
+            try await tasks(limit: 100_000).filter { $0.kind == .transfer }
                 .compactMap { t in t.transfer.flatMap { $0.receiver == receiver ? $0.path : nil } })
     }
 

@@ -75,6 +75,8 @@ extension BackupError.Code {
     public static let noProgress = Self(rawValue: "no-progress")
     public static let taskFinished = Self(rawValue: "task-finished")
     public static let fencingTokenNotIncreasing = Self(rawValue: "fencing-token-not-increasing")
+    /// A result sent again for a lease whose result was applied (answered 200, not an error).
+    public static let resultAlreadyApplied = Self(rawValue: "result-already-applied")
 
     // MARK: Task failures an agent reports
 
@@ -159,7 +161,7 @@ public enum ErrorCodes {
         .init(code: .taskNotLeasable, status: 409), .init(code: .staleFencingToken, status: 409),
         .init(code: .notLeaseHolder, status: 409), .init(code: .leaseExpired, status: 409),
         .init(code: .noProgress, status: 409), .init(code: .taskFinished, status: 409),
-        .init(code: .fencingTokenNotIncreasing, status: 409),
+        .init(code: .fencingTokenNotIncreasing, status: 409), .init(code: .resultAlreadyApplied, status: nil),
         // Task failures.
         .init(code: .leaseLost, status: nil), .init(code: .peerUnreachable, status: nil),
         .init(code: .stalled, status: nil),
