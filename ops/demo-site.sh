@@ -122,6 +122,9 @@ for _ in $(seq 100); do [ -s "$DIR/port" ] && break; sleep 0.1; done
 PORT=$(cat "$DIR/port")
 echo "coordinator listening on https://127.0.0.1:$PORT (log: $DIR/coordinator.log)"
 for node in cms02 backup1; do
+    # Each store gets its marker once; the agent works only in the store with that id.
+    mkdir -p "$DIR/$node"
+    STORE_ID=$("$SCM_BACKUP_BIN" init-store --store "$DIR/$node/store" | awk '{print $NF}')
     cat >"$DIR/$node.toml" <<EOF
 [agent]
 coordinator = "https://127.0.0.1:$PORT"
@@ -129,6 +132,7 @@ certificate = "pki/$node.pem"
 key = "pki/$node.key"
 ca = "pki/ca.pem"
 store = "$node/store"
+store_id = "$STORE_ID"
 source_roots = ["$DIR/$node/scm"]
 lease_wait_seconds = 5
 data_listen = "127.0.0.1:0"

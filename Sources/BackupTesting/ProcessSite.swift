@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 
 #if canImport(Glibc)
@@ -22,6 +23,10 @@ public final class ProcessSite: @unchecked Sendable {
     public var pairingExtra: [String: String]
     public var leaseSeconds: Double
     public private(set) var processes: [String: BackgroundProcess] = [:]
+    /// Each node's store id, fixed at its first start (its store initialised then, as
+    /// `scm-backup init-store` does); a restart keeps it, so a store swapped or emptied since
+    /// is refused by the agent as it would be on a real node.
+    public private(set) var storeIDs: [String: String] = [:]
 
     /// Makes the CA and the certificates of `hub` (coordinator), `root` (admin) and one agent
     /// certificate per node.
@@ -92,9 +97,12 @@ public final class ProcessSite: @unchecked Sendable {
         _ name: String, sourceRoots: [String]? = nil, tools: [String: String] = [:], dataPort: Bool = false,
         extra: String = "", arguments: [String] = []
     ) throws {
+        let store = dir.file("store-\(name)")
+        let id = try storeIDs[name] ?? Store(root: store).adopt().id
+        storeIDs[name] = id
         try SiteConfigFiles.writeAgent(
             dir.file("agent-\(name).toml"), coordinator: url, name: name, certs: dir.file("certs"),
-            pki: dir.file("pki"), store: dir.file("store-\(name)"), sourceRoots: sourceRoots ?? [dir.path],
+            pki: dir.file("pki"), store: store, storeID: id, sourceRoots: sourceRoots ?? [dir.path],
             tools: tools, dataPort: dataPort, extra: extra)
         processes[name] = try BackgroundProcess(
             Paths.scmBackupBinary, ["agent", "--config", dir.file("agent-\(name).toml")] + arguments,

@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 
 /// Writes the TOML configuration files of a test site: the hub's (`[coordinator]`, nodes,
@@ -75,9 +76,12 @@ public enum SiteConfigFiles {
     /// Without `sourceRoots` its sources may lie anywhere in the folder of `path`.
     public static func writeAgent(
         _ path: String, coordinator: String, name: String, certs: String, pki: String, store: String,
-        leaseWait: Int = 2, sourceRoots: [String]? = nil, tools: [String: String] = [:], dataPort: Bool = false,
-        extra: String = ""
+        storeID: String? = nil, leaseWait: Int = 2, sourceRoots: [String]? = nil, tools: [String: String] = [:],
+        dataPort: Bool = false, extra: String = ""
     ) throws {
+        // As an operator does with `scm-backup init-store`: the store gets its marker once, and
+        // the agent's file names its id.
+        let id = try storeID ?? Store(root: store).adopt().id
         var text = """
             [agent]
             coordinator = \(quote(coordinator))
@@ -87,6 +91,7 @@ public enum SiteConfigFiles {
             store = \(quote(store))
             lease_wait_seconds = \(leaseWait)
             purge_key = \(quote(pki + "/purge-signing.pub"))
+            store_id = \(quote(id))
 
             """
         let roots = sourceRoots ?? [(path as NSString).deletingLastPathComponent]

@@ -37,6 +37,11 @@ struct AgentCommand: AsyncParsableCommand {
                 print(
                     "\(config): ok: node \(configuration.node), coordinator \(configuration.coordinator.url), store \(configuration.storePath), kinds \(configuration.kinds.joined(separator: " "))"
                 )
+                // The file is right; the store may be a disk not mounted yet: said, not fatal here
+                // (the agent itself refuses to start without it).
+                do { _ = try configuration.store() } catch let error as BackupError {
+                    FileHandle.standardError.write(Data("warning: \(error.message)\n".utf8))
+                }
                 return
             }
             logLevel.bootstrap(configured: configuration.logLevel)

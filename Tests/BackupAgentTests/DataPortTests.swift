@@ -46,7 +46,10 @@ struct DataPortTests {
                 coordinator: CoordinatorEndpoint(
                     url: "https://127.0.0.1:1", certificate: dir.file("certs/backup1.pem"),
                     privateKey: dir.file("certs/backup1.key"), caCertificate: dir.file("ca/ca.pem")),
-                storePath: store ?? dir.file("backup1"), node: "backup1")
+                storePath: store ?? dir.file("backup1"),
+                // A folder without a marker gets an id no marker has: the agent refuses it, as it must.
+                storeID: (try? Store(root: store ?? dir.file("backup1")).readMarker())??.id ?? "no-marker",
+                node: "backup1")
             config.dataListen = ("127.0.0.1", 0)
             config.ticketKeyPath = dir.file("ca/ticket-signing.pub")
             config.stallSeconds = 3

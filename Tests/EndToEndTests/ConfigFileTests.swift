@@ -157,7 +157,7 @@ struct ConfigFileTests {
                     of: "svnadmin = \"/usr/bin/svnadmin\"", with: "trac_admin = \"/nowhere/trac-admin\"")
                 #expect(
                     try refused(text).contains(
-                        "\(file):12: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
+                        "\(file):13: tools.trac_admin: '/nowhere/trac-admin' is not an executable file"))
                 text = original.replacingOccurrences(of: "lease_wait_seconds = 2", with: "lease_wait = 2")
                 #expect(try refused(text).contains("\(file):7: agent.lease_wait: unknown key"))
                 text = original.replacingOccurrences(

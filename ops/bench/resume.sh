@@ -65,6 +65,7 @@ certificate = "pki/$1.pem"
 key = "pki/$1.key"
 ca = "pki/ca.pem"
 store = "store-$1"
+store_id = "$($BIN init-store --store "store-$1" | awk '{print $NF}')"
 source_roots = ["$WORK"]
 lease_wait_seconds = 2
 data_listen = "$2"

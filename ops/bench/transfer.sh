@@ -75,6 +75,7 @@ PIDS+=($!)
 for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 PORT=$(cat "$WORK/port")
 for n in src dst; do
+    STORE_ID=$($BIN init-store --store "$WORK/store-$n" | awk '{print $NF}')
     cat >"$WORK/$n.toml" <<EOF
 [agent]
 coordinator = "https://127.0.0.1:$PORT"
@@ -82,6 +83,7 @@ certificate = "pki/$n.pem"
 key = "pki/$n.key"
 ca = "pki/ca.pem"
 store = "store-$n"
+store_id = "$STORE_ID"
 source_roots = ["$WORK"]
 lease_wait_seconds = 5
 data_listen = "127.0.0.1:0"

@@ -51,13 +51,25 @@ struct DataPortService: Service {
 
     private func serve(key: Curve25519.Signing.PublicKey, listening: LockedBox<Bool>) async throws {
         let (logger, announcement) = (logger, announcement)
+        let journal = ResultJournal(configuration)
         try await CoordinatorClient.with(configuration.coordinator) { client in
             let app = try DataServer.makeApplication(
                 configuration, ticketKey: key, state: state,
                 report: { report in
-                    do { try await client.reportCopies(report) } catch {
-                        // The copy is published; the next inventory tells the catalog if this report is lost.
-                        logger.warning("could not report a received copy", metadata: ["scm.error": "\(error)"])
+                    // Journalled first: a report the hub does not take now is sent again by the
+                    // session after it reconnects (``ResultJournal``).
+                    var journalled: String?
+                    do { journalled = try journal.write(report) } catch {
+                        logger.error(
+                            "a received copy's report cannot be journalled", metadata: ["scm.error": "\(error)"])
+                    }
+                    do {
+                        try await client.reportCopies(report)
+                        if let journalled { try journal.remove(journalled) }
+                    } catch {
+                        logger.warning(
+                            "could not report a received copy; it is sent again after the next registration",
+                            metadata: ["scm.error": "\(error)"])
                     }
                 }, logger: logger,
                 onRunning: { port in

@@ -117,10 +117,9 @@ public enum DataServer {
             do { location = try store.location(ofRelative: relative) } catch let error as BackupError {
                 throw WireError(.badRequest, .badPath, error.message)
             }
-            guard try store.readMarker() != nil else {
+            do { _ = try configuration.store() } catch let error as BackupError {
                 throw WireError(
-                    .serviceUnavailable, .storeMarker,
-                    "Store '\(store.root)' of '\(node)' has no marker file: is its disk mounted? It refuses transfers.")
+                    .serviceUnavailable, .storeMarker, "Node '\(node)' refuses transfers: \(error.message)")
             }
             return (ticket, location)
         }

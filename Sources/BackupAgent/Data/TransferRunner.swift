@@ -32,12 +32,7 @@ struct TransferRunner: Sendable {
                 .io,
                 "Node '\(other)' has no data port the coordinator knows of (is its agent running with data_listen?).")
         }
-        let store = Store(root: configuration.storePath)
-        guard try store.readMarker() != nil else {
-            throw BackupError(
-                .storeMarker,
-                "Store '\(store.root)' has no marker file: is its disk mounted? The agent refuses to work in it.")
-        }
+        let store = try configuration.store()
         let location = try store.location(ofRelative: order.path)
         // This node must be the party that opens the connection, and the other party a peer
         // it accepts; the connection accepts only the other party's agent certificate.

@@ -13,8 +13,13 @@ import Logging
 /// compromised or mistaken hub cannot make it read another part of the machine.
 public struct AgentConfiguration: Sendable {
     public var coordinator: CoordinatorEndpoint
-    /// The agent's store folder (must carry its marker, or be new and empty).
+    /// The agent's store folder; it must carry the marker with ``storeID``.
     public var storePath: String
+    /// The id of the store's marker (`store_id`, printed by `scm-backup init-store`): the agent
+    /// works only in a store that carries it, and never writes a marker itself.
+    public var storeID: String
+    /// The file this configuration was read from, for messages ("agent.toml" when built in code).
+    public var file = "agent.toml"
     /// The node's name: the common name of its certificate.
     public var node: String
     /// Folders the node's sources must lie in (links resolved); nil: the node backs up nothing.
@@ -47,18 +52,30 @@ public struct AgentConfiguration: Sendable {
     /// Timeouts and caps of the data port (`handshake_timeout`, `idle_timeout`,
     /// `max_connections`, `max_connections_per_address` in `[agent]`).
     public var dataLimits = ListenerLimits()
+    /// How long a backup, verify or inventory goes on while no renewal gets through (the hub is
+    /// away) once its lease has run out by the agent's clock; its result is journalled and
+    /// reported when the hub is back. Past this, the work stops (a hung tool does not hold an
+    /// `svnadmin freeze` forever). `offline_work_seconds`; the default is 3600.
+    public var offlineWorkSeconds: Double = 3600
     /// The variables `[tools].env` adds; a pre-backup step gets these and nothing else.
     public var toolEnvironment: [String: String] = [:]
 
     public init(
-        coordinator: CoordinatorEndpoint, storePath: String, node: String, sourceRoots: [String]? = nil,
-        tools: SourceTools = SourceTools()
+        coordinator: CoordinatorEndpoint, storePath: String, storeID: String, node: String,
+        sourceRoots: [String]? = nil, tools: SourceTools = SourceTools()
     ) {
         self.coordinator = coordinator
         self.storePath = storePath
+        self.storeID = storeID
         self.node = node
         self.sourceRoots = sourceRoots
         self.tools = tools
+    }
+
+    /// The agent's store, after checking that it carries the marker with ``storeID``
+    /// (``Store/openExisting(_:id:configuredIn:)``); every task and the data port open it so.
+    public func store() throws -> Store {
+        try Store.openExisting(storePath, id: storeID, configuredIn: file)
     }
 
     /// The kinds this node can back up: those whose tools it finds (Trac, SQLite and folders
@@ -98,8 +115,16 @@ public struct AgentConfiguration: Sendable {
                 "'\(endpoint.certificate)' is a \(identity.role.rawValue) certificate; an agent needs an agent certificate"
             )
         }
+        let storePath = file.resolve(try a.requiredString("store"))
+        guard let storeID = try a.string("store_id") else {
+            throw a.error(
+                "store_id",
+                "missing: the id of the store's marker; run 'scm-backup init-store --store \(storePath)' (once, on the mounted disk) and copy the id it prints"
+            )
+        }
         var config = AgentConfiguration(
-            coordinator: endpoint, storePath: file.resolve(try a.requiredString("store")), node: identity.name)
+            coordinator: endpoint, storePath: storePath, storeID: storeID, node: identity.name)
+        config.file = path
         if let roots = try a.strings("source_roots") {
             for root in roots where !root.hasPrefix("/") || root.split(separator: "/").contains("..") {
                 throw a.error("source_roots", "'\(root)' must be an absolute path without '..'")
@@ -128,6 +153,10 @@ public struct AgentConfiguration: Sendable {
         if let s = try a.double("stall_seconds") {
             guard (1...3600).contains(s) else { throw a.error("stall_seconds", "\(s) is outside 1...3600") }
             config.stallSeconds = s
+        }
+        if let s = try a.double("offline_work_seconds") {
+            guard (0...86400).contains(s) else { throw a.error("offline_work_seconds", "\(s) is outside 0...86400") }
+            config.offlineWorkSeconds = s
         }
         if config.dataListen != nil && config.ticketKeyPath == nil {
             throw a.error("data_listen", "a data port needs ticket_key (the coordinator's ticket-signing.pub)")

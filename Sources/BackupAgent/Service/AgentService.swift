@@ -26,11 +26,9 @@ struct AgentService: Service {
     let announcement: DataPortAnnouncement?
 
     public func run() async throws {
-        // A new or empty store gets its marker now, so that its disk shows at registration;
-        // a non-empty one without a marker (an unmounted disk) stays refused, task by task.
-        do { _ = try Store.openForWriting(configuration.storePath) } catch {
-            logger.error("the store cannot be used", metadata: ["scm.error": "\(error)"])
-        }
+        // An agent never works in a store that is not its own (an unmounted disk's mount point,
+        // another disk): it refuses to start, and each task checks again (a disk can go later).
+        _ = try configuration.store()
         let stopping = StopFlag()
         let dataPort = dataPortState
         var port: Int?
@@ -49,6 +47,7 @@ struct AgentService: Service {
                     do {
                         let registered = try await register(client, dataPort: registeredPort)
                         keepRevocations(registered.revokedSerials, dataPort)
+                        try await deliverJournal(client)
                         backoff.reset()
                         try await serve(
                             client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping,
@@ -69,7 +68,7 @@ struct AgentService: Service {
     /// the data port's.
     private func keepRevocations(_ serials: [String], _ dataPort: DataPortState) {
         var merged = Set(serials.map { $0.lowercased() })
-        do { merged = try Store(root: configuration.storePath).mergeRevokedSerials(merged) } catch {
+        do { merged = try configuration.store().mergeRevokedSerials(merged) } catch {
             // The data port still gets the coordinator's list; the next answer tries the disk again.
             logger.error("the revocation list cannot be kept in the store", metadata: ["scm.error": "\(error)"])
         }
@@ -104,11 +103,17 @@ struct AgentService: Service {
                     try await Task.sleep(for: .seconds(heartbeatSeconds))
                     var fs = statvfs()
                     let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
-                    let answer = try await client.send(
-                        "POST", "/v1/agents/heartbeat",
-                        body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
-                        as: RegisterResponse.self)
-                    keepRevocations(answer.revokedSerials, dataPort)
+                    do {
+                        let answer = try await client.send(
+                            "POST", "/v1/agents/heartbeat",
+                            body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
+                            as: RegisterResponse.self)
+                        keepRevocations(answer.revokedSerials, dataPort)
+                    } catch {
+                        // The lease loop notices a lost hub by itself; a task in hand goes on
+                        // (its renewals decide), so a missed heartbeat does not end the session.
+                        logger.warning("heartbeat failed", metadata: ["scm.error": "\(error)"])
+                    }
                 }
             }
             group.addTask {
@@ -144,6 +149,22 @@ struct AgentService: Service {
         let clock = ContinuousClock()
         let leaseEnd = LockedBox(
             clock.now.advanced(by: .milliseconds(Int64(1000 * Self.secondsLeft(task.leaseExpiresAt)))))
+        // Node-local work survives a hub that is away or a lease that ran out: its result is
+        // journalled and its facts recorded late; moving or deleting copies stops at once.
+        let nodeLocal = Self.nodeLocalKinds.contains(task.kind)
+        let journal = ResultJournal(configuration)
+        if task.kind == .backup, let done = previouslyMade(task, journal) {
+            // The same backup came back (its lease ran out while the hub was away): the
+            // artifact it made is reported under the new lease, not made again.
+            logger.notice(
+                "task done before; reporting its journalled result",
+                metadata: metadata.merging(["scm.token": "\(done.fencingToken)"]) { $1 })
+            var report = done.result
+            report.fencingToken = task.fencingToken
+            try await deliver(task, report, journal, metadata, client)
+            return
+        }
+        let offlineLimit = configuration.offlineWorkSeconds
         let outcome: Result<TaskOutcome, any Error> = await withTaskGroup(of: Result<TaskOutcome, any Error>?.self) {
             group in
             group.addTask {
@@ -181,17 +202,26 @@ struct AgentService: Service {
                         let renewed = try await client.send(
                             "POST", "/v1/tasks/\(task.id)/renew",
                             body: RenewRequest(fencingToken: task.fencingToken, progressed: progressed, progress: now),
-                            as: TaskInfo.self)
+                            as: TaskInfo.self, timeout: .milliseconds(Int64(period * 1000)))
                         if let fresh = renewed.transfer?.ticket { ticket.withLock { $0 = fresh } }
                         let left = Self.secondsLeft(renewed.leaseExpiresAt)
                         leaseEnd.withLock { $0 = clock.now.advanced(by: .milliseconds(Int64(1000 * left))) }
                     } catch let error as BackupError where Self.leaseRefusals.contains(error.code) {
+                        if nodeLocal && !Self.endRefusals.contains(error.code) {
+                            // Nobody else can hold this node's backup: finish it and report late.
+                            logger.warning(
+                                "lease refused; finishing the node's own task to report it late",
+                                metadata: metadata.merging(["scm.code": "\(error.code.rawValue)"]) { $1 })
+                            return nil
+                        }
                         return lose("the coordinator refused the renewal (\(error.code)): \(error.message)")
                     } catch {
-                        // The hub may be briefly away: the work goes on while the lease lasts.
+                        // The hub may be briefly away: the work goes on while the lease lasts
+                        // (and node-local work for `offline_work_seconds` more).
                         logger.warning(
                             "lease renewal failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
-                        if clock.now >= leaseEnd.withLock({ $0 }) {
+                        let grace: Duration = nodeLocal ? .milliseconds(Int64(offlineLimit * 1000)) : .zero
+                        if clock.now >= leaseEnd.withLock({ $0 }).advanced(by: grace) {
                             return lose("no renewal got through before the lease ran out (\(error))")
                         }
                     }
@@ -218,14 +248,104 @@ struct AgentService: Service {
             report = ResultRequest(fencingToken: task.fencingToken, failure: TaskFailure(error))
             logger.warning("task failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
         }
+        try await deliver(task, report, journal, metadata, client)
+    }
+
+    /// Journals a task's result (fsynced), then sends it; a result the hub did not take for
+    /// good stays journalled and the session reconnects (``deliverJournal(_:)`` sends it again).
+    private func deliver(
+        _ task: TaskInfo, _ report: ResultRequest, _ journal: ResultJournal, _ metadata: Logger.Metadata,
+        _ client: CoordinatorClient
+    ) async throws {
+        var entry = ResultJournal.TaskEntry(
+            taskId: task.id, kind: task.kind, fencingToken: report.fencingToken, finishedAt: Date(), delivered: false,
+            result: report)
+        do { try journal.write(entry) } catch {
+            // Unjournalled, the result is still sent; only a crash before the answer loses it.
+            logger.error(
+                "the result cannot be journalled", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+        }
+        try await send(&entry, client, journal, metadata)
+    }
+
+    /// Sends every journalled result not yet delivered, then the data port's copies reports,
+    /// oldest first; drops what is past its week.
+    private func deliverJournal(_ client: CoordinatorClient) async throws {
+        let journal = ResultJournal(configuration)
+        let entries: [ResultJournal.TaskEntry]
+        let copies: [(path: String, entry: ResultJournal.CopiesEntry)]
         do {
-            _ = try await client.send("POST", "/v1/tasks/\(task.id)/result", body: report, as: TaskInfo.self)
-        } catch let error as BackupError {
-            // Refused (a lost lease, a finished task): the coordinator keeps the truth; the
-            // agent goes on with its next task instead of reconnecting.
-            logger.warning("task result refused", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+            for lost in try journal.prune() {
+                logger.error(
+                    "a journalled result was never delivered and is dropped after a week",
+                    metadata: ["scm.task": "\(lost.taskId)"])
+            }
+            entries = try journal.tasks().filter { !$0.delivered }
+            copies = try journal.copies()
+        } catch {
+            logger.error("the result journal cannot be read", metadata: ["scm.error": "\(error)"])
+            return
+        }
+        for var entry in entries {
+            let metadata: Logger.Metadata = ["scm.task": "\(entry.taskId)", "scm.kind": "\(entry.kind.rawValue)"]
+            logger.info("sending a journalled result", metadata: metadata)
+            try await send(&entry, client, journal, metadata)
+        }
+        for (path, entry) in copies {
+            try await client.reportCopies(entry.report)
+            try journal.remove(path)
         }
     }
+
+    /// Sends one journalled result; marks it delivered once the hub took it or refused it for
+    /// good, and rethrows anything else (the hub away, a server error) to reconnect.
+    private func send(
+        _ entry: inout ResultJournal.TaskEntry, _ client: CoordinatorClient, _ journal: ResultJournal,
+        _ metadata: Logger.Metadata
+    ) async throws {
+        do {
+            _ = try await client.send(
+                "POST", "/v1/tasks/\(entry.taskId)/result", body: entry.result, as: TaskInfo.self)
+        } catch let error as BackupError where Self.finalAnswers.contains(error.code) {
+            // Refused for good (a lease that ran out, a finished task): the coordinator keeps
+            // the truth and recorded what the result proves; the agent goes on.
+            logger.warning("task result refused", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+        }
+        entry.delivered = true
+        do { try journal.write(entry) } catch {
+            // Sent again after a restart, it is applied once (the hub knows the token).
+            logger.warning(
+                "the delivered result cannot be marked", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+        }
+    }
+
+    /// The journalled success of a backup handed out again, while its artifacts are in the store.
+    private func previouslyMade(_ task: TaskInfo, _ journal: ResultJournal) -> ResultJournal.TaskEntry? {
+        let entry: ResultJournal.TaskEntry?
+        do { entry = try journal.success(of: task.id) } catch {
+            logger.warning("the result journal cannot be read", metadata: ["scm.error": "\(error)"])
+            return nil
+        }
+        guard let entry, let copies = entry.result.artifacts?.copies, !copies.isEmpty else { return nil }
+        let store = Store(root: configuration.storePath)
+        for copy in copies {
+            // Gone (purged, moved) or unreadable: made again.
+            let found = (try? FileSystem.linkStatus(store.root + "/" + copy.path)).flatMap { $0 }
+            guard found != nil else { return nil }
+        }
+        return entry
+    }
+
+    /// Kinds whose work stays on this node: nobody else can hold their lease meanwhile.
+    static let nodeLocalKinds: Set<TaskKind> = [.backup, .verify, .inventory]
+
+    /// Renewal refusals that end node-local work too: the task was cancelled or is gone.
+    static let endRefusals: Set<BackupError.Code> = [.taskFinished, .unknownTask]
+
+    /// Answers after which a result is delivered: the coordinator heard it and decided.
+    static let finalAnswers: Set<BackupError.Code> = leaseRefusals.union([
+        .malformedJSON, .bodyTooLarge, .invalidArgument,
+    ])
 
     /// The codes with which the coordinator says a lease is gone.
     static let leaseRefusals: Set<BackupError.Code> = [

@@ -105,14 +105,9 @@ struct TaskRunner: Sendable {
         )
     }
 
-    /// The store for read-only tasks; an unmounted store (no marker) is refused, not read.
+    /// The store for read-only tasks; an unmounted or other disk (no marker, another id) is
+    /// refused, not read: its listing would tell the catalog the node's copies are gone.
     static func storeForReading(_ configuration: AgentConfiguration) throws -> Store {
-        let store = Store(root: configuration.storePath)
-        guard try store.readMarker() != nil else {
-            throw BackupError(
-                .storeMarker,
-                "Store '\(store.root)' has no marker file: is its disk mounted? The agent refuses to work in it.")
-        }
-        return store
+        try configuration.store()
     }
 }

@@ -12,7 +12,7 @@ extension TaskRunner {
         _ logger: Logger
     ) throws -> TaskOutcome {
         var spec = try configuration.spec(definition)
-        let store = try Store.openForWriting(configuration.storePath)
+        let store = try configuration.store()
         if let step = spec.preBackup {
             progress.set("pre-backup step \(step.name)")
             try runStep(step, source: definition.name, logger)

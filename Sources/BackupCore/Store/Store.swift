@@ -53,6 +53,26 @@ public struct Store: Sendable {
         return store
     }
 
+    /// Opens a store that must already carry the marker with `id` (an agent's `store_id`):
+    /// nothing is ever written here, so an unmounted disk's empty mount point or another disk is
+    /// refused, naming the folder and both ids, instead of being adopted.
+    public static func openExisting(_ root: String, id: String, configuredIn file: String) throws -> Store {
+        let store = Store(root: root)
+        guard let marker = try store.readMarker() else {
+            throw BackupError(
+                .storeMarker,
+                "Store '\(store.root)' has no marker file \(StoreMarker.fileName): is its disk mounted? \(file) names store_id \(id); the agent never makes a marker itself (for a new store, run 'scm-backup init-store --store \(store.root)' and put the id it prints into store_id)."
+            )
+        }
+        guard marker.id == id else {
+            throw BackupError(
+                .storeMarker,
+                "Store '\(store.root)' has id \(marker.id), not store_id \(id) of \(file): is the right disk mounted there?"
+            )
+        }
+        return store
+    }
+
     /// Writes a marker into an existing folder (adopting a legacy tree); returns the marker,
     /// the existing one if there is one.
     @discardableResult

@@ -1,0 +1,150 @@
+import BackupTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Results survive the coordinator going away (issue 11, V1 and V2), with real processes: a
+/// backup that finishes while the hub is down is catalogued once it is back and is not made
+/// again; a copy pushed while the hub is down is catalogued from the receiver's journalled
+/// report. Each agent journals its result in the store before sending it.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct DurableResultsTests {
+    struct Task: Decodable {
+        var id: Int64
+        var state: String
+        var attempts: Int
+        var kind: String
+    }
+
+    struct Artifact: Decodable {
+        struct Copy: Decodable {
+            var node: String
+            var path: String
+            var state: String
+        }
+        var source: String
+        var copies: [Copy]
+    }
+
+    static func log(_ site: ProcessSite, _ name: String) throws -> String {
+        try String(
+            contentsOfFile: site.dir.file(name == "hub" ? "coordinator.log" : "agent-\(name).log"), encoding: .utf8)
+    }
+
+    static func artifactFiles(_ folder: String) -> [String] {
+        (FileManager.default.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? []).filter {
+            $0.hasSuffix(".tar.gz") && !$0.hasPrefix(".")
+        }
+    }
+
+    @Test func aBackupFinishedWhileTheHubIsDownIsCataloguedOnceAndNotMadeAgain() async throws {
+        try await blocking {
+            try withTemporaryDirectory("durable") { dir in
+                try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 2)
+                // A pre-backup step that notes it started, then takes longer than the lease.
+                let started = dir.file("step-started")
+                let slow = dir.file("slow-step")
+                try "#!/bin/sh\ntouch '\(started)'\nsleep 8\n".write(toFile: slow, atomically: true, encoding: .utf8)
+                chmod(slow, 0o755)
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init(
+                            "srv1", sources: [("repo", "svn", dir.file("repo"))],
+                            sourceExtra: ["repo": "pre_backup = \"slow\""])
+                    ], leaseSeconds: 5)
+                try site.startCoordinator()
+                try site.startAgent("srv1", extra: "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(slow))]")
+                try site.waitUntil("srv1 registered") { try site.admin(["nodes"]).stdout.contains("online") }
+                try ProcessSite.ok(
+                    try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "repo"]))
+                try site.waitUntil("the backup started") { FileManager.default.fileExists(atPath: started) }
+
+                // The hub dies 1 s into the backup; the agent finishes it and cannot report it.
+                site.stop("hub", SIGKILL)
+                try site.waitUntil("the backup finished without the hub", seconds: 60) {
+                    try Self.log(site, "srv1").contains("task succeeded")
+                }
+                let journal = dir.file("store-srv1/.scm-backup-results")
+                #expect(
+                    ((try? FileManager.default.contentsOfDirectory(atPath: journal)) ?? []).contains {
+                        $0.hasPrefix("task-")
+                    }, "the result is journalled in the store")
+
+                // The agent dies too before the hub is back; both restart after the lease ran out:
+                // the restarted agent sends its journal, the artifact is catalogued.
+                site.stop("srv1", SIGKILL)
+                try site.startCoordinator()
+                try site.startAgent("srv1", extra: "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(slow))]")
+                try site.waitUntil("the backup task succeeded", seconds: 90) {
+                    try site.json([Task].self, ["tasks", "list"]).first?.state == "succeeded"
+                }
+                let tasks = try site.json([Task].self, ["tasks", "list"])
+                #expect(tasks.count == 1 && tasks[0].attempts <= 2, "\(tasks)")
+                let made = Self.artifactFiles(dir.file("store-srv1"))
+                #expect(made.count == 1, "the backup ran once: \(made)")
+                let artifacts = try site.json([Artifact].self, ["artifacts", "--source", "repo"])
+                #expect(artifacts.count == 1, "\(artifacts)")
+                #expect(artifacts.first?.copies.map { "\($0.node) \($0.state)" } == ["srv1 intact"])
+                #expect(artifacts.first?.copies.first.map { made.contains($0.path) } == true)
+                let agentLog = try Self.log(site, "srv1")
+                #expect(agentLog.contains("sending a journalled result"), "the agent re-sent its journal")
+                #expect(
+                    !agentLog.contains("pre-backup step ran"), "the restarted agent did not run the backup again")
+            }
+        }
+    }
+
+    @Test func aCopyPushedWhileTheHubIsDownIsCatalogued() async throws {
+        try await blocking {
+            try withTemporaryDirectory("durable-copy") { dir in
+                // 8 MiB that do not compress, pushed at 4 MiB/s: about 2 s on the wire.
+                try FileManager.default.createDirectory(atPath: dir.file("big"), withIntermediateDirectories: true)
+                var rng = SystemRandomNumberGenerator()
+                try Data((0..<(8 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(
+                    to: URL(fileURLWithPath: dir.file("big/blob.bin")))
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init("srv1", sources: [("big", "folder", dir.file("big"))]), .init("vault", roles: ["backup"]),
+                    ],
+                    pairings: [("srv1", "vault")], leaseSeconds: 12, transfers: true,
+                    pairingExtra: ["vault": "bandwidth_limit = \"4 MiB/s\""])
+                try site.startCoordinator()
+                for name in ["srv1", "vault"] { try site.startAgent(name, dataPort: true) }
+                try site.waitUntil("both agents registered") {
+                    try site.admin(["nodes"]).stdout.components(separatedBy: "online ").count - 1 == 2
+                }
+                try ProcessSite.ok(
+                    try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "big"]))
+                try site.waitUntil("the backup succeeded") {
+                    try site.json([Task].self, ["tasks", "list"]).first?.state == "succeeded"
+                }
+                try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
+                // The hub dies once the copy is on its way.
+                try site.waitUntil("the copy is under way", seconds: 30) {
+                    (FileManager.default.enumerator(atPath: dir.file("store-vault"))?.compactMap { $0 as? String } ?? [])
+                        .contains { $0.hasSuffix(".partial") }
+                }
+                site.stop("hub", SIGKILL)
+                try site.waitUntil("the receiver could not report the copy", seconds: 30) {
+                    try Self.log(site, "vault").contains("could not report a received copy")
+                }
+                #expect(Self.artifactFiles(dir.file("store-vault")).count == 1)
+
+                try site.startCoordinator()
+                try site.waitUntil("the copy is catalogued", seconds: 60) {
+                    let artifacts = try site.json([Artifact].self, ["artifacts", "--source", "big"])
+                    return artifacts.first?.copies.contains { $0.node == "vault" && $0.state == "intact" } == true
+                }
+                try site.waitUntil("every task finished", seconds: 60) {
+                    try site.json([Task].self, ["tasks", "list"]).allSatisfy { $0.state == "succeeded" }
+                }
+                #expect(Self.artifactFiles(dir.file("store-vault")).count == 1)
+            }
+        }
+    }
+}
