@@ -12,8 +12,36 @@ import GRDB
 public struct Catalog: Sendable {
     let pool: DatabasePool
 
-    /// Opens (creating and migrating) the catalog at `path`.
+    /// The file beside the catalog that says one was made here, and which (its epoch): a
+    /// catalog that is later missing is then an accident to repair, not a new site.
+    public static func witnessPath(of path: String) -> String { path + ".epoch" }
+
+    /// Opens (creating and migrating) the catalog at `path`. A new catalog is made only where
+    /// none was before: a missing catalog whose witness (``witnessPath(of:)``) says one existed,
+    /// a 0-byte file, a file SQLite cannot read or whose pages fail `PRAGMA quick_check`, and a
+    /// catalog of another epoch than its witness's are refused with the file and the remedy,
+    /// so the hub never starts afresh by accident (its fencing counter back at 0).
     public init(path: String) throws {
+        let witness = Self.witnessPath(of: path)
+        let remedy =
+            "restore the catalog from its backup, or rebuild it from the stores ('scm-backup catalog rebuild'); the coordinator does not start on it"
+        let witnessed: String? =
+            try FileSystem.linkStatus(witness) == nil
+            ? nil
+            : String(decoding: try FileSystem.readSmallFile(witness), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        switch try FileSystem.linkStatus(path) {
+        case .none:
+            if let witnessed {
+                throw BackupError(
+                    .io,
+                    "The catalog '\(path)' is missing, but this hub had one (epoch \(witnessed), see '\(witness)'): \(remedy). To start a new, empty catalog on purpose, remove '\(witness)' first."
+                )
+            }
+        case .some(let st) where st.st_size == 0:
+            throw BackupError(.io, "The catalog '\(path)' is empty (0 bytes), so it is no catalog: \(remedy).")
+        case .some: break
+        }
         // The catalog and its WAL hold the site's map of every copy: owner only. SQLite gives
         // the -wal and -shm files the database's own mode.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -30,8 +58,27 @@ public struct Catalog: Sendable {
         }
         var config = Configuration()
         config.busyMode = .timeout(5)
-        pool = try DatabasePool(path: path, configuration: config)
-        try Catalog.migrator.migrate(pool)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            guard check == ["ok"] else {
+                throw BackupError(
+                    .io, "SQLite finds it damaged (\(check.prefix(3).joined(separator: "; ")))")
+            }
+            try Catalog.migrator.migrate(pool)
+        } catch {
+            let reason = (error as? BackupError)?.message ?? "\(error)"
+            throw BackupError(.io, "The catalog '\(path)' cannot be used: \(reason): \(remedy).")
+        }
+        let epoch = try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'epoch'") }
+        guard let epoch else { throw BackupError(.io, "The catalog '\(path)' has no epoch: \(remedy).") }
+        if let witnessed, witnessed != epoch {
+            throw BackupError(
+                .io,
+                "The catalog '\(path)' has epoch \(epoch), not this hub's \(witnessed) ('\(witness)'): another site's catalog? \(remedy). To adopt it on purpose, remove '\(witness)' first."
+            )
+        }
+        if witnessed == nil { try FileSystem.writeAtomically(Array("\(epoch)\n".utf8), to: witness) }
     }
 
     static var migrator: DatabaseMigrator {
