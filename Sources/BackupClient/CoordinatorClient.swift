@@ -107,7 +107,8 @@ public struct CoordinatorClient: Sendable {
         _ = try await send("POST", "/v1/agents/copies", body: report, as: Empty.self, allowEmpty: true)
     }
 
-    struct Empty: Decodable {}
+    /// An answer without a body (204).
+    public struct Empty: Decodable {}
 
     /// `POST /v1/agents/register`.
     public func register(_ request: RegisterRequest) async throws -> RegisterResponse {

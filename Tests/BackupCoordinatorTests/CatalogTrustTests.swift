@@ -61,6 +61,59 @@ struct CatalogTrustTests {
         }
     }
 
+    @Test func aListingThatWouldEraseManyCopiesIsHeldUntilAnAdminAcceptsIt() async throws {
+        try await withTemporaryDirectory("trust-hold") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let now = Date()
+            try await catalog.register(
+                name: "srv1", role: .agent,
+                RegisterRequest(
+                    version: "test", storePath: "/srv/store", diskTotal: 1, diskFree: 1, kinds: [], agentClock: nil,
+                    dataPort: nil), now: now)
+            let copies = (0..<10).map { i in
+                Self.copy(Self.good, path: "srv1/svn/env/2026/12/01/02000\(i)/env-7.tar.gz")
+            }.map { c in
+                var c = c
+                c.stamp = String(c.path.split(separator: "/")[3...6].joined(separator: "/"))
+                return c
+            }
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: copies), node: "srv1",
+                authority: .originBackup(sources: ["env"]),
+                now: now)
+            func held() async throws -> String? {
+                try await catalog.nodes(now: now, onlineWithin: 60).first { $0.name == "srv1" }?.hold
+            }
+            func count() async throws -> Int { try await catalog.artifacts(node: "srv1").count }
+            // An empty disk lists nothing: held, nothing erased.
+            try await catalog.record(
+                ArtifactReport(complete: true, copies: []), node: "srv1", authority: .inventory, now: now)
+            #expect(try await count() == 10)
+            let reason = try #require(try await held())
+            #expect(reason.contains("would mark 10 of its 10 copies missing") && reason.contains("accept-missing"))
+            // Two of ten (20 %) are believed, and the hold lifts.
+            try await catalog.record(
+                ArtifactReport(complete: true, copies: Array(copies.dropFirst(2))), node: "srv1", authority: .inventory,
+                now: now)
+            #expect(try await count() == 8)
+            #expect(try await held() == nil)
+            // Held again, then accepted by an admin: the next listing applies.
+            try await catalog.record(
+                ArtifactReport(complete: true, copies: Array(copies.suffix(1))), node: "srv1", authority: .verify,
+                now: now)
+            let stillHeld = try await held()
+            #expect(try await count() == 8)
+            #expect(stillHeld != nil)
+            #expect(try await catalog.acceptMissing(node: "srv1"))
+            #expect(try await catalog.acceptMissing(node: "vault") == false)
+            try await catalog.record(
+                ArtifactReport(complete: true, copies: Array(copies.suffix(1))), node: "srv1", authority: .inventory,
+                now: now)
+            #expect(try await count() == 1)
+            #expect(try await held() == nil)
+        }
+    }
+
     @Test func anUnsolicitedReportOnlyLowersAndNeverSetsItsOwnVerificationTime() async throws {
         try await withTemporaryDirectory("trust-unsolicited") { dir in
             let catalog = try Catalog(path: dir.file("catalog.sqlite"))

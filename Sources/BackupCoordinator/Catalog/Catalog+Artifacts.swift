@@ -93,14 +93,30 @@ extension Catalog {
             }
         }
         let listed = Set(report.copies.map(\.path))
+        let missingMax = inventoryMissingMax
         try await pool.write { db in
             if report.complete, authority == .inventory || authority == .verify {
                 // Quarantined copies are outside the store's listing; they stay until repaired.
-                for path in try String.fetchAll(
+                let held = try String.fetchAll(
                     db, sql: "SELECT path FROM copy WHERE node = ? AND state != 'quarantined'", arguments: [node])
-                where !listed.contains(path) {
+                let missing = held.filter { !listed.contains($0) }
+                let accepted =
+                    try Bool.fetchOne(db, sql: "SELECT accepted FROM inventory_hold WHERE node = ?", arguments: [node])
+                    ?? false
+                // One copy gone is always believed (and repaired); more than the share is held.
+                if missing.count > max(1, Int(missingMax * Double(held.count))), !accepted {
+                    let reason =
+                        "a listing of \(now.formatted(.iso8601)) would mark \(missing.count) of its \(held.count) copies missing (more than inventory_missing_max \(Int(missingMax * 100)) %): is its store's disk mounted? It is held; 'scm-backup nodes accept-missing --node \(node)' lets the next listing apply"
+                    try db.execute(
+                        sql:
+                            "INSERT OR REPLACE INTO inventory_hold (node, reason, heldAt, accepted) VALUES (?, ?, ?, 0)",
+                        arguments: [node, reason, now])
+                    return
+                }
+                for path in missing {
                     try db.execute(sql: "DELETE FROM copy WHERE node = ? AND path = ?", arguments: [node, path])
                 }
+                try db.execute(sql: "DELETE FROM inventory_hold WHERE node = ?", arguments: [node])
             }
             if case .purge(let ordered) = authority {
                 for path in report.deleted ?? [] where ordered.contains(path) {

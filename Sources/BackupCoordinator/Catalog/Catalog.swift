@@ -11,6 +11,8 @@ import GRDB
 /// cooperative pool's threads (of which the hub has as many as cores).
 public struct Catalog: Sendable {
     let pool: DatabasePool
+    /// See ``CoordinatorConfiguration/inventoryMissingMax``.
+    public var inventoryMissingMax = 0.2
 
     /// The file beside the catalog that says one was made here, and which (its epoch): a
     /// catalog that is later missing is then an accident to repair, not a new site.
@@ -122,6 +124,15 @@ public struct Catalog: Sendable {
             try db.alter(table: "artifact") { t in t.add(column: "regressions", .text) }
         }
         registerEventMigrations(&migrator)
+        // A complete listing that would mark too many of a node's copies missing, held.
+        migrator.registerMigration("v6-inventory-hold") { db in
+            try db.create(table: "inventory_hold") { t in
+                t.primaryKey("node", .text)
+                t.column("reason", .text).notNull()
+                t.column("heldAt", .datetime).notNull()
+                t.column("accepted", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 
@@ -191,10 +202,25 @@ public struct Catalog: Sendable {
         }
     }
 
+    /// Lets the next complete listing of `node` apply although it marks many copies missing
+    /// (an admin confirmed the loss); false when no listing of it is held.
+    public func acceptMissing(node: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE inventory_hold SET accepted = 1 WHERE node = ?", arguments: [node])
+            return db.changesCount > 0
+        }
+    }
+
     /// Every known node; online when its last heartbeat is within `onlineWithin` seconds.
     public func nodes(now: Date, onlineWithin: TimeInterval) async throws -> [NodeStatus] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM node ORDER BY name").map { row in
+            let holds = Dictionary(
+                try Row.fetchAll(db, sql: "SELECT node, reason, accepted FROM inventory_hold").map { row in
+                    let accepted: Bool = row["accepted"]
+                    let reason: String = row["reason"]
+                    return (row["node"] as String, accepted ? reason + " (accepted: the next listing applies)" : reason)
+                }, uniquingKeysWith: { a, _ in a })
+            return try Row.fetchAll(db, sql: "SELECT * FROM node ORDER BY name").map { row in
                 let kindsText: String = row["kinds"]
                 let name: String = row["name"]
                 let kinds: [String]
@@ -210,7 +236,7 @@ public struct Catalog: Sendable {
                     diskTotal: row["diskTotal"], diskFree: row["diskFree"], kinds: kinds,
                     registeredAt: row["registeredAt"],
                     lastHeartbeatAt: last, online: last.map { now.timeIntervalSince($0) <= onlineWithin } ?? false,
-                    clockOffsetSeconds: row["clockOffset"], dataPort: row["dataPort"])
+                    clockOffsetSeconds: row["clockOffset"], dataPort: row["dataPort"], hold: holds[name])
             }
         }
     }

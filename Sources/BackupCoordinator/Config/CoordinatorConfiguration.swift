@@ -28,6 +28,10 @@ public struct CoordinatorConfiguration: Sendable {
     /// The first retry delay of a failed task, doubled for each later attempt. The default is
     /// 10 seconds.
     public var retrySeconds: Double = 10
+    /// The share of a node's copies one complete listing (inventory, verify) may mark missing
+    /// at once; a listing that would mark more is held for an admin (`nodes` says why) instead
+    /// of erasing them: it is most likely an unmounted or swapped disk. The default is 0.2.
+    public var inventoryMissingMax = 0.2
     /// The least severe log level written (`log_level`: trace, debug, info, notice, warning,
     /// error, critical). The default is info; `--log-level` overrides it.
     public var logLevel: Logger.Level = .info

@@ -269,6 +269,10 @@ extension CoordinatorConfiguration {
             }
             config.purgeKey = path
         }
+        if let v = try c.double("inventory_missing_max") {
+            guard (0...1).contains(v) else { throw c.error("inventory_missing_max", "\(v) is outside 0...1") }
+            config.inventoryMissingMax = v
+        }
         if let v = try c.double("retry_seconds") {
             guard (0...3600).contains(v) else { throw c.error("retry_seconds", "\(v) is outside 0...3600") }
             config.retrySeconds = v

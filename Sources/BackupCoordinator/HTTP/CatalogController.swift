@@ -3,7 +3,8 @@ import BackupHTTP
 import BackupProtocol
 import Hummingbird
 
-/// What operators read: `GET /v1/nodes`, `/v1/artifacts`, `/v1/events`.
+/// What operators read: `GET /v1/nodes`, `/v1/artifacts`, `/v1/events`; and an admin's
+/// `POST /v1/nodes/{name}/accept-missing` for a held listing.
 struct CatalogController {
     let coordinator: Coordinator
 
@@ -14,6 +15,19 @@ struct CatalogController {
         router.get("/v1/nodes") { _, context in
             _ = try context.requirePeer([.operator, .admin], for: "list nodes")
             return try JSONResponse.make(try await nodes.list())
+        }
+        router.post("/v1/nodes/:name/accept-missing") { _, context in
+            let peer = try context.requirePeer([.admin], for: "accept a node's missing copies")
+            let name = try context.parameters.require("name")
+            guard try await catalog.acceptMissing(node: name) else {
+                throw WireError(
+                    .unprocessableContent, .notFound, "No listing of node '\(AuditText.escape(name))' is held.")
+            }
+            try await audit.record(
+                peer, request: "POST /v1/nodes/\(name)/accept-missing",
+                detail: "accepted that node \(name)'s next listing may mark many copies missing", logger: context.logger
+            )
+            return Response(status: .noContent)
         }
         router.get("/v1/artifacts") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list artifacts")

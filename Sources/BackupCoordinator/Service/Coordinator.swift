@@ -34,6 +34,8 @@ public struct Coordinator: Sendable {
         clock: any Clock<Duration> = ContinuousClock(), logger: Logger = Logger(label: "scm-backup.coordinator")
     ) throws {
         self.configuration = configuration
+        var catalog = catalog
+        catalog.inventoryMissingMax = configuration.inventoryMissingMax
         self.catalog = catalog
         self.wallClock = wallClock
         self.clock = clock
@@ -43,7 +45,7 @@ public struct Coordinator: Sendable {
         revocations = RevocationSource(path: configuration.revocationList, logger: logger)
         refusals = RefusalLog()
         let desk = TransferDesk(
-            site: configuration.site, catalog: catalog, signals: signals,
+            site: configuration.site, catalog: self.catalog, signals: signals,
             ticketKey: try configuration.ticketKey.map { try Ed25519PEM.readPrivateKey($0) },
             purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) },
             signedLifetime: 2 * configuration.leaseSeconds, logger: logger)

@@ -80,13 +80,17 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var clockOffsetSeconds: Double?
     /// Its data port, when it runs one.
     public var dataPort: Int?
+    /// Why the catalog holds this node's last complete listing instead of applying it (too
+    /// many copies missing at once: an unmounted disk?); nil when nothing is held.
+    public var hold: String?
     public init(
         name: String, role: String, version: String?, storePath: String?, diskTotal: Int64?, diskFree: Int64?,
         kinds: [String],
         registeredAt: Date?, lastHeartbeatAt: Date?, online: Bool, roles: [String]? = nil,
-        clockOffsetSeconds: Double? = nil, dataPort: Int? = nil
+        clockOffsetSeconds: Double? = nil, dataPort: Int? = nil, hold: String? = nil
     ) {
         self.dataPort = dataPort
+        self.hold = hold
         self.roles = roles
         self.clockOffsetSeconds = clockOffsetSeconds
         self.name = name
