@@ -69,9 +69,15 @@ struct DurableResultsTests {
                     try Self.log(site, "srv1").contains("task succeeded")
                 }
                 let journal = dir.file("store-srv1/.scm-backup-results")
+                // Journalled once its file has its final name (not while it is a .partial).
+                try site.waitUntil("the result is journalled") {
+                    ((try? FileManager.default.contentsOfDirectory(atPath: journal)) ?? []).contains {
+                        $0.hasPrefix("task-") && $0.hasSuffix(".json")
+                    }
+                }
                 #expect(
                     ((try? FileManager.default.contentsOfDirectory(atPath: journal)) ?? []).contains {
-                        $0.hasPrefix("task-")
+                        $0.hasPrefix("task-") && $0.hasSuffix(".json")
                     }, "the result is journalled in the store")
 
                 // The agent dies too before the hub is back; both restart after the lease ran out:

@@ -65,7 +65,7 @@ struct TaskRunner: Sendable {
     ) throws -> TaskOutcome {
         switch try task.spec() {
         case .backup(let definition): try backup(definition, configuration, progress, logger)
-        case .verify(let paths): try verify(paths, configuration, progress)
+        case .verify(let paths): try verify(paths, references: task.references, configuration, progress)
         case .inventory: try inventory(configuration, progress)
         case .purge(let order): try purge(order, task, configuration, progress)
         case .transfer:

@@ -297,6 +297,33 @@ extension Catalog {
         }
     }
 
+    /// The references a verify of `node` judges by (``CopyReference``): its copies outside
+    /// quarantine (only `paths`, when given) whose artifact the origin confirmed.
+    public func references(node: String, paths: [String]?) async throws -> [CopyReference] {
+        let wanted = paths.map(Set.init)
+        return try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT copy.path, artifact.* FROM copy JOIN artifact ON copy.artifactId = artifact.id
+                    WHERE copy.node = ? AND copy.state != 'quarantined' AND artifact.confirmed = 1
+                        AND (artifact.sha256 IS NOT NULL OR artifact.md5 IS NOT NULL)
+                    ORDER BY copy.path
+                    """, arguments: [node]
+            ).compactMap { row -> CopyReference? in
+                let path: String = row["path"]
+                if let wanted, !wanted.contains(path) { return nil }
+                let regressions: String? = row["regressions"]
+                let flags = try regressions.map { try WireJSON.decoder().decode([String].self, from: Data($0.utf8)) }
+                return CopyReference(
+                    path: path, size: row["size"], sha256: row["sha256"], md5: row["md5"],
+                    facts: TransferTicket.Facts(
+                        origin: row["origin"], kind: row["kind"], source: row["source"], revision: row["revision"],
+                        created: row["created"], regressions: flags))
+            }
+        }
+    }
+
     /// The copies of `node` due for verification: not verified for `olderThan` seconds (never
     /// verified first, then the oldest), as many as `budget` bytes of reading allow (at least one).
     public func verificationDue(node: String, olderThan: TimeInterval, budget: Int64?, now: Date) async throws

@@ -44,7 +44,8 @@ struct TasksController {
             guard let task = try await queue.lease(for: peer.name, waitSeconds: body.waitSeconds) else {
                 return try JSONResponse.make(LeaseResponse(task: nil))
             }
-            return try JSONResponse.make(LeaseResponse(task: try await desk.equip(task, now: wallClock.currentDate)))
+            return try JSONResponse.make(
+                LeaseResponse(task: try await desk.equip(task, now: wallClock.currentDate, leasing: true)))
         }
         router.post("/v1/tasks/:id/renew") { request, context in
             let peer = try await context.siteAgent(nodes, for: "renew leases")

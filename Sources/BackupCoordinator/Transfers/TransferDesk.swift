@@ -83,8 +83,15 @@ struct TransferDesk: Sendable {
     /// Adds what a leased task needs signed, bound to this lease's fencing token: a transfer a
     /// fresh ticket (with the catalog's facts) and the other party's data URL, a purge its
     /// order naming each copy's size and digest.
-    func equip(_ task: TaskInfo, now: Date) async throws -> TaskInfo {
+    func equip(_ task: TaskInfo, now: Date, leasing: Bool = false) async throws -> TaskInfo {
         if task.kind == .purge { return try await equipPurge(task, now: now) }
+        if task.kind == .verify {
+            // Once, with the lease (not with every renewal): what the copies must be.
+            guard leasing else { return task }
+            var equipped = task
+            equipped.references = try await catalog.references(node: task.node, paths: task.artifacts)
+            return equipped
+        }
         guard task.kind == .transfer, var order = task.transfer, let key = ticketKey else { return task }
         guard let known = try await catalog.facts(ofPath: order.path) else {
             throw BackupError(
@@ -124,12 +131,15 @@ struct TransferDesk: Sendable {
         return equipped
     }
 
-    /// After a verify: each copy it quarantined is repaired from a node whose copy is intact.
+    /// After a verify: each copy it quarantined or found missing is repaired from a node whose
+    /// copy is intact. (A mutant it could not move aside, on a read-only store, is reported and
+    /// waits: no transfer overwrites it.)
     func scheduleRepairs(_ report: ArtifactReport, node: String, now: Date) async throws -> [TaskInfo] {
         guard ticketKey != nil else { return [] }
         var repairs: [TaskInfo] = []
         let active = try await catalog.activeTransfers()
-        for copy in report.copies where copy.state == .quarantined && !active.contains(node + "|" + copy.path) {
+        for copy in report.copies
+        where (copy.state == .quarantined || copy.state == .missing) && !active.contains(node + "|" + copy.path) {
             guard
                 let artifact = try await catalog.artifacts(source: copy.source).first(where: {
                     $0.origin == copy.origin && $0.kind == copy.kind && $0.stamp == copy.stamp

@@ -93,3 +93,77 @@ extension Store {
         }
     }
 }
+
+/// The verdict on one artifact judged by the catalog's reference rather than its sidecar.
+public struct ReferenceCheck: Sendable {
+    /// `.intact` when the bytes match the reference, `.mutant` when they do not (whatever the
+    /// sidecar says), `.unreadable` when they cannot be read.
+    public var status: VerifyStatus
+    /// What was computed, when the bytes could be read.
+    public var digests: ArtifactDigests?
+    /// What was wrong with the sidecar of matching bytes (missing, garbled, disagreeing), and
+    /// whether it was rewritten; nil when it was right.
+    public var sidecarProblem: String?
+    /// True when the sidecar is right now (it was, or it was rewritten).
+    public var sidecarRight: Bool
+}
+
+extension Store {
+    /// Recomputes an artifact's digests and compares them with `reference` (size and SHA-256,
+    /// or MD5 for a legacy artifact), the catalog's record of what its origin made: a swapped,
+    /// flipped or truncated artifact is a mutant even when its sidecar was swapped with it.
+    /// When the bytes match but the sidecar is missing, garbled or disagrees, the sidecar is
+    /// rewritten atomically from `sidecar` (the catalog's facts with the digests computed here).
+    public func verify(
+        _ artifact: StoredArtifact, reference: ArtifactDigests, sidecar: (ArtifactDigests) -> DNA
+    ) -> ReferenceCheck {
+        var problem: String?
+        var dna: DNA?
+        if !artifact.hasSidecar {
+            problem = "no sidecar"
+        } else {
+            do {
+                dna = try DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+            } catch {
+                problem = "its sidecar cannot be read (\(error))"
+            }
+        }
+        var selection: DigestSelection = reference.sha256 != nil ? .sha256 : .md5
+        if let dna { selection.formUnion(dna.digestsToCheck) }
+        let digests: ArtifactDigests
+        do { digests = try Store.digest(artifact.path, selection) } catch {
+            return ReferenceCheck(status: .unreadable("\(error)"), sidecarRight: false)
+        }
+        var reasons: [String] = []
+        if digests.size != reference.size {
+            reasons.append("\(digests.size) bytes, the catalog recorded \(reference.size)")
+        }
+        if let want = reference.sha256 {
+            if digests.sha256 != want.lowercased() {
+                reasons.append("sha256 \(digests.sha256 ?? "-") instead of the catalog's \(want)")
+            }
+        } else if let want = reference.md5, digests.md5 != want.lowercased() {
+            reasons.append("md5 \(digests.md5 ?? "-") instead of the catalog's \(want)")
+        }
+        guard reasons.isEmpty else {
+            return ReferenceCheck(status: .mutant(reasons), digests: digests, sidecarRight: false)
+        }
+        if let dna {
+            var wrong = dna.mismatches(digests)
+            let fileName = (artifact.path as NSString).lastPathComponent
+            if !dna.artifact.isEmpty && dna.artifact != fileName { wrong.append("it describes '\(dna.artifact)'") }
+            if !wrong.isEmpty { problem = "its sidecar disagrees (\(wrong.joined(separator: "; ")))" }
+        }
+        guard let problem else { return ReferenceCheck(status: .intact, digests: digests, sidecarRight: true) }
+        do {
+            try FileSystem.writeAtomically(try sidecar(digests).encoded(), to: artifact.sidecarPath)
+            return ReferenceCheck(
+                status: .intact, digests: digests,
+                sidecarProblem: problem + "; rewritten from the catalog's facts", sidecarRight: true)
+        } catch {
+            return ReferenceCheck(
+                status: .intact, digests: digests, sidecarProblem: problem + "; it cannot be rewritten: \(error)",
+                sidecarRight: false)
+        }
+    }
+}

@@ -103,6 +103,10 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     /// For `purge`, set when leased: the signed order (`scm-backup-purge-order/1`); an agent
     /// deletes nothing without it.
     public var purgeOrder: String?
+    /// For `verify`, set when leased: the catalog's reference of each copy in its scope (the
+    /// named ones, or every copy of the node outside quarantine) whose artifact its origin
+    /// confirmed. The agent judges a copy's bytes by it, not by the sidecar beside them.
+    public var references: [CopyReference]?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: TaskState, attempts: Int, fencingToken: UInt64,
@@ -233,4 +237,25 @@ public struct ResultRequest: Codable, Sendable, Equatable {
 public struct HandBackRequest: Codable, Sendable, Equatable {
     public var fencingToken: UInt64
     public init(fencingToken: UInt64) { self.fencingToken = fencingToken }
+}
+
+/// What the catalog holds of one copy a verify checks: what its bytes must be (size and the
+/// origin's digest) and the facts to rewrite its sidecar from when the sidecar is gone or
+/// garbled but the bytes match.
+public struct CopyReference: Codable, Sendable, Equatable {
+    /// Store-relative path of the copy.
+    public var path: String
+    public var size: Int64
+    /// The reference digest (SHA-256; MD5 only for a legacy artifact without one).
+    public var sha256: String?
+    public var md5: String?
+    public var facts: TransferTicket.Facts
+
+    public init(path: String, size: Int64, sha256: String?, md5: String?, facts: TransferTicket.Facts) {
+        self.path = path
+        self.size = size
+        self.sha256 = sha256
+        self.md5 = md5
+        self.facts = facts
+    }
 }

@@ -1,0 +1,141 @@
+import BackupTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Verification judges against the catalog and every damage leads to a repair (issue 11, V3,
+/// V4, V6, V7), with real processes: srv1 pushes four artifacts to vault, whose copies are then
+/// damaged in four ways. One verify of vault rewrites a deleted and a garbled sidecar from the
+/// catalog's facts, quarantines an artifact swapped together with its sidecar, reports an
+/// artifact removed beside its sidecar as missing, and the last two are repaired from srv1. A
+/// mutant that cannot be moved aside is still reported.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct VerifyRepairTests {
+    struct Task: Decodable {
+        var id: Int64
+        var state: String
+        var kind: String
+        var detail: String?
+    }
+
+    struct Artifact: Decodable {
+        struct Copy: Decodable {
+            var node: String
+            var path: String
+            var state: String
+            var problem: String?
+        }
+        var source: String
+        var fileName: String
+        var copies: [Copy]
+    }
+
+    static func settle(_ site: ProcessSite) throws -> [Task] {
+        var tasks: [Task] = []
+        try site.waitUntil("every task finished", seconds: 120) {
+            tasks = try site.json([Task].self, ["tasks", "list"])
+            return tasks.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.state) }
+        }
+        return tasks
+    }
+
+    @Test func everyDamageIsRepairedOrReported() async throws {
+        try await blocking {
+            try withTemporaryDirectory("verify-repair") { dir in
+                let names = ["deleted", "garbled", "swapped", "removed"]
+                for (i, name) in names.enumerated() {
+                    try FileManager.default.createDirectory(atPath: dir.file(name), withIntermediateDirectories: true)
+                    try String(repeating: "\(name) \(i)\n", count: 200 + i).write(
+                        toFile: dir.file("\(name)/file.txt"), atomically: true, encoding: .utf8)
+                }
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init("srv1", sources: names.map { ($0, "folder", dir.file($0)) }),
+                        .init("vault", roles: ["backup"]),
+                    ], pairings: [("srv1", "vault")], transfers: true)
+                try site.startCoordinator()
+                for name in ["srv1", "vault"] { try site.startAgent(name, dataPort: true) }
+                try site.waitUntil("both online") {
+                    try site.admin(["nodes"]).stdout.components(separatedBy: "online ").count - 1 == 2
+                }
+                for name in names {
+                    try ProcessSite.ok(
+                        try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", name]))
+                }
+                #expect(try Self.settle(site).allSatisfy { $0.state == "succeeded" })
+                try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
+                #expect(try Self.settle(site).allSatisfy { $0.state == "succeeded" })
+                var path: [String: String] = [:]
+                for a in try site.json([Artifact].self, ["artifacts"]) { path[a.source] = a.copies[0].path }
+                let vault = { (source: String) in dir.file("store-vault/" + path[source]!) }
+                let origin = { (source: String) in dir.file("store-srv1/" + path[source]!) }
+                func bytes(_ p: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: p)) }
+                let goodSidecar = try bytes(vault("deleted") + ".dna")
+
+                // The damage.
+                try FileManager.default.removeItem(atPath: vault("deleted") + ".dna")
+                let garbledBytes = try bytes(vault("garbled"))
+                let garbledSidecar = try String(contentsOfFile: vault("garbled") + ".dna", encoding: .utf8)
+                try Data("{\"format\": \"scm-backup-dna/1\", \"sha25".utf8).write(
+                    to: URL(fileURLWithPath: vault("garbled") + ".dna"))
+                // "swapped" gets garbled's bytes, with a sidecar that agrees with them.
+                let swappedName = (path["swapped"]! as NSString).lastPathComponent
+                let garbledName = (path["garbled"]! as NSString).lastPathComponent
+                try garbledBytes.write(to: URL(fileURLWithPath: vault("swapped")))
+                try garbledSidecar.replacingOccurrences(of: garbledName, with: swappedName).write(
+                    toFile: vault("swapped") + ".dna", atomically: true, encoding: .utf8)
+                // "removed" loses its artifact, its sidecar stays.
+                try FileManager.default.removeItem(atPath: vault("removed"))
+
+                try ProcessSite.ok(try site.admin(["verify", "--node", "vault"]))
+                let tasks = try Self.settle(site)
+                #expect(tasks.allSatisfy { $0.state == "succeeded" }, "\(tasks)")
+                let verify = try #require(tasks.first { $0.kind == "verify" }?.detail)
+                #expect(verify.contains("2 sidecars rewritten from the catalog's facts"), "\(verify)")
+                #expect(verify.contains("missing: " + path["removed"]!), "\(verify)")
+                #expect(verify.contains("mutants (quarantined): " + path["swapped"]!), "\(verify)")
+                // Sidecars back; the swapped copy aside and both lost ones repaired from the origin.
+                #expect(FileManager.default.fileExists(atPath: vault("deleted") + ".dna"))
+                #expect(FileManager.default.fileExists(atPath: dir.file("store-vault/.quarantine/" + path["swapped"]!)))
+                for name in ["swapped", "removed"] {
+                    #expect(try bytes(vault(name)) == bytes(origin(name)), "\(name) repaired")
+                }
+                let local = try Command.scmBackup(["verify", "--store", dir.file("store-vault")])
+                #expect(
+                    local.status == 0, "every copy on vault verifies by its sidecar: \(local.stdout)\(local.stderr)")
+                for a in try site.json([Artifact].self, ["artifacts"]) {
+                    #expect(
+                        a.copies.map { "\($0.node) \($0.state)" }.sorted() == ["srv1 intact", "vault intact"],
+                        "\(a.source)")
+                }
+                #expect(try site.admin(["mutants"]).stdout.contains("no mutants"))
+                _ = goodSidecar
+
+                // A mutant that cannot be moved aside (its quarantine folder is blocked) is still reported.
+                let handle = try #require(FileHandle(forUpdatingAtPath: vault("deleted")))
+                try handle.seek(toOffset: 50)
+                let byte = try #require(try handle.read(upToCount: 1)?.first)
+                try handle.seek(toOffset: 50)
+                try handle.write(contentsOf: Data([byte ^ 0x01]))
+                try handle.close()
+                let blocked = dir.file(
+                    "store-vault/.quarantine/" + (path["deleted"]! as NSString).deletingLastPathComponent)
+                try FileManager.default.createDirectory(
+                    atPath: (blocked as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blocked))
+                try ProcessSite.ok(try site.admin(["verify", "--node", "vault"]))
+                _ = try Self.settle(site)
+                let mutants = try site.admin(["mutants"])
+                #expect(mutants.status == 4, "\(mutants.stdout)\(mutants.stderr)")
+                #expect(
+                    mutants.stdout.contains(path["deleted"]!) && mutants.stdout.contains("cannot be quarantined"),
+                    "\(mutants.stdout)")
+                #expect(FileManager.default.fileExists(atPath: vault("deleted")), "left where it is")
+            }
+        }
+    }
+}
