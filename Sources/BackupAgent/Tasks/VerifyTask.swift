@@ -95,7 +95,8 @@ extension TaskRunner {
         // A copy the catalog holds in this verify's scope whose artifact is gone: missing, to be sent again.
         var missing: [String] = []
         for reference in references ?? [] where !seen.contains(reference.path) {
-            guard let location = try? store.location(ofRelative: reference.path) else { continue }  // Not in the layout: not ours to judge.
+            // A path outside the layout is not this store's to judge.
+            guard let location = try? store.location(ofRelative: reference.path) else { continue }
             let sidecar = try FileSystem.linkStatus(store.path(of: location) + ".dna") != nil
             copies.append(
                 copyReport(
