@@ -154,12 +154,21 @@ public struct CoordinatorClient: Sendable {
 
     /// A refusal from one of our servers as an error carrying its wire code and message
     /// ("<who> refused <what> (<status>): <message>").
-    package static func refusal(status: Int, body: Data, by who: String, of what: String) -> BackupError {
-        // A body that is not our JSON error (a proxy's page, say) is shown as text.
-        let wire = try? WireJSON.decoder().decode(ErrorResponse.self, from: body)
+    package static func refusal(
+        status: Int, body: Data, by who: String, of what: String, errorHeader: String? = nil
+    ) -> BackupError {
+        // A body that is not our JSON error (a proxy's page, say) is shown as text; an answer
+        // without a body (HEAD) may carry the error in its header.
+        let decoder = WireJSON.decoder()
+        let wire =
+            (try? decoder.decode(ErrorResponse.self, from: body))
+            ?? errorHeader.flatMap { Data(base64Encoded: $0) }.flatMap {
+                try? decoder.decode(ErrorResponse.self, from: $0)
+            }
+        let text = String(decoding: body, as: UTF8.self)
         return BackupError(
             BackupError.Code(rawValue: wire?.error.code ?? "http-\(status)"),
-            "\(who) refused \(what) (\(status)): \(wire?.error.message ?? String(decoding: body, as: UTF8.self))")
+            "\(who) refused \(what) (\(status)): \(wire?.error.message ?? (text.isEmpty ? "no reason given" : text))")
     }
 
     /// A transport error in words: a refused certificate says so (BoringSSL reports it at the

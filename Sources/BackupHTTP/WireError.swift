@@ -1,6 +1,7 @@
 import BackupCore
 import BackupProtocol
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -25,7 +26,12 @@ public struct WireError: HTTPResponseError {
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        try JSONResponse.make(ErrorResponse(code: code.rawValue, message: message, id: id), status: status)
+        var response = try JSONResponse.make(
+            ErrorResponse(code: code.rawValue, message: message, id: id), status: status)
+        // A HEAD answer carries no body: the error travels in a header too (``ErrorResponse/header``).
+        let json = try WireJSON.encoder().encode(ErrorResponse(code: code.rawValue, message: message, id: id))
+        if let name = HTTPField.Name(ErrorResponse.header) { response.headers[name] = json.base64EncodedString() }
+        return response
     }
 }
 

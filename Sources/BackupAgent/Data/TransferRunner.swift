@@ -222,7 +222,8 @@ struct TransferRunner: Sendable {
         guard !(200..<300).contains(Int(response.status.code)) else { return }
         let body = try await response.body.collect(upTo: 1 << 20)
         throw CoordinatorClient.refusal(
-            status: Int(response.status.code), body: Data(buffer: body), by: "'\(node)'", of: "\(what) of '\(path)'")
+            status: Int(response.status.code), body: Data(buffer: body), by: "'\(node)'", of: "\(what) of '\(path)'",
+            errorHeader: response.headers.first(name: ErrorResponse.header))
     }
 
     static func summary(

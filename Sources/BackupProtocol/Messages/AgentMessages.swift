@@ -118,6 +118,10 @@ public struct ErrorResponse: Codable, Sendable, Equatable {
     }
     public var error: Body
 
+    /// The header that repeats an error answer as base64 of this JSON, for answers without a
+    /// body (a refused `HEAD` on a data port).
+    public static let header = "SCM-Error"
+
     public init(code: String, message: String, id: String? = nil) {
         error = Body(code: code, message: message, id: id)
     }
