@@ -40,6 +40,26 @@ struct RetentionTests {
         #expect(Self.kept(policy, Self.candidates(ages)) == ["a0", "a1", "a2", "a3"])
     }
 
+    @Test func anOriginClockThatRanAheadDoesNotMakeAnOlderArtifactTheNewest() {
+        // Revision 11 was made while the server's clock ran 3 h ahead: it looks newer than 12.
+        let t = Date(timeIntervalSince1970: 1_764_554_400)
+        let skewed = [
+            RetentionPolicy.Candidate(id: "r10", created: t, revision: 10),
+            RetentionPolicy.Candidate(id: "r11", created: t + 86400 + 3 * 3600, revision: 11),
+            RetentionPolicy.Candidate(id: "r12", created: t + 86400 + 3600, revision: 12),
+        ]
+        #expect(Self.kept(RetentionPolicy(keepLast: 1), skewed) == ["r12"])
+        // Without numeric revisions (git, folders) the coordinator's arrival time orders them.
+        let arrived = skewed.map { c in
+            RetentionPolicy.Candidate(
+                id: c.id, created: c.created, arrivedAt: t + Double(c.revision!) * 60)
+        }
+        #expect(Self.kept(RetentionPolicy(keepLast: 1), arrived) == ["r12"])
+        // With neither, only the origin's clock is left.
+        let bare = skewed.map { RetentionPolicy.Candidate(id: $0.id, created: $0.created) }
+        #expect(Self.kept(RetentionPolicy(keepLast: 1), bare) == ["r11"])
+    }
+
     @Test func regressionsNeverFillASlotAndAreAlwaysKept() {
         // The three newest are a broken repository's backups (revision went backwards).
         let ages: [Double] = [0, 1, 2, 3, 4, 5]

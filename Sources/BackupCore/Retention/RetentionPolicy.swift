@@ -31,12 +31,35 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
     /// One artifact as retention sees it.
     public struct Candidate: Sendable, Equatable {
         public var id: String
+        /// When its origin made it, by the origin's clock: ages and calendar buckets count from it.
         public var created: Date
         public var isRegression: Bool
-        public init(id: String, created: Date, isRegression: Bool = false) {
+        /// The source's revision when it is a number that only grows (Subversion's), else nil.
+        public var revision: Int?
+        /// When the coordinator first recorded it, by its own clock; nil where unknown (a local store).
+        public var arrivedAt: Date?
+        public init(
+            id: String, created: Date, isRegression: Bool = false, revision: Int? = nil, arrivedAt: Date? = nil
+        ) {
             self.id = id
             self.created = created
             self.isRegression = isRegression
+            self.revision = revision
+            self.arrivedAt = arrivedAt
+        }
+    }
+
+    /// Newest first, not by the origin's clock alone, which may once have run ahead: by revision
+    /// when every candidate has a numeric one (a later revision is later content), else by the
+    /// coordinator's arrival time when every candidate has one, else by creation time; ties by
+    /// creation time, then id.
+    static func newestFirst(_ candidates: [Candidate]) -> [Candidate] {
+        let byRevision = !candidates.isEmpty && candidates.allSatisfy { $0.revision != nil }
+        let byArrival = !candidates.isEmpty && candidates.allSatisfy { $0.arrivedAt != nil }
+        return candidates.sorted { a, b in
+            if byRevision, a.revision != b.revision { return a.revision! > b.revision! }
+            if !byRevision, byArrival, a.arrivedAt != b.arrivedAt { return a.arrivedAt! > b.arrivedAt! }
+            return a.created != b.created ? a.created > b.created : a.id > b.id
         }
     }
 
@@ -47,11 +70,11 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
         public var reasons: [String]
     }
 
-    /// Decides for each candidate, newest first. Always keeps at least the newest good one.
-    /// Equal creation times (DNA times have whole seconds) are ordered by id, which for store
-    /// artifacts is the path, whose unique stamp folder orders them.
+    /// Decides for each candidate, newest first (``newestFirst(_:)``). Always keeps at least the
+    /// newest good one. Equal times (DNA times have whole seconds) are ordered by id, which for
+    /// store artifacts is the path, whose unique stamp folder orders them.
     public func decide(_ candidates: [Candidate]) -> [Decision] {
-        let sorted = candidates.sorted { $0.created != $1.created ? $0.created > $1.created : $0.id > $1.id }
+        let sorted = Self.newestFirst(candidates)
         var reasons: [String: [String]] = [:]
         let good = sorted.filter { !$0.isRegression }
         for c in sorted where c.isRegression { reasons[c.id, default: []].append("regression: kept for review") }

@@ -68,8 +68,13 @@ extension Store {
                 }
             }
             guard let created = dna?.created ?? artifact.location?.stampDate else { continue }
+            // Subversion revisions only grow: they order artifacts whatever the origin's clock said.
+            let isSvn = artifact.location.flatMap { SourceKind(storeName: $0.kind) } == .svn
+            let revision = isSvn ? (dna?.revision ?? artifact.location?.revision).flatMap { Int($0) } : nil
             candidates.append(
-                .init(id: artifact.path, created: created, isRegression: !(dna?.regressions ?? []).isEmpty))
+                .init(
+                    id: artifact.path, created: created, isRegression: !(dna?.regressions ?? []).isEmpty,
+                    revision: revision))
         }
         var decisions = policy.decide(candidates)
         // The newest good artifact that verifies is kept whatever the policy says.
