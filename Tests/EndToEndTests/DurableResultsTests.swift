@@ -104,6 +104,37 @@ struct DurableResultsTests {
         }
     }
 
+    @Test func aSIGTERMMidBackupFinishesTheBackupAndReportsItBeforeExiting() async throws {
+        try await blocking {
+            try withTemporaryDirectory("durable-sigterm") { dir in
+                try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 2)
+                let started = dir.file("step-started")
+                let slow = dir.file("slow-step")
+                try "#!/bin/sh\ntouch '\(started)'\nsleep 4\n".write(toFile: slow, atomically: true, encoding: .utf8)
+                chmod(slow, 0o755)
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init(
+                            "srv1", sources: [("repo", "svn", dir.file("repo"))],
+                            sourceExtra: ["repo": "pre_backup = \"slow\""])
+                    ])
+                try site.startCoordinator()
+                try site.startAgent("srv1", extra: "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(slow))]")
+                try site.waitUntil("srv1 registered") { try site.admin(["nodes"]).stdout.contains("online") }
+                try ProcessSite.ok(
+                    try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "repo"]))
+                try site.waitUntil("the backup started") { FileManager.default.fileExists(atPath: started) }
+                let log = try #require(site.process("srv1")).logPath
+                let status = site.stop("srv1", SIGTERM)
+                #expect(status == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                let tasks = try site.json([Task].self, ["tasks", "list"])
+                #expect(tasks.first?.state == "succeeded", "finished and reported before the exit: \(tasks)")
+                #expect(Self.artifactFiles(dir.file("store-srv1")).count == 1)
+            }
+        }
+    }
+
     @Test func aCopyPushedWhileTheHubIsDownIsCatalogued() async throws {
         try await blocking {
             try withTemporaryDirectory("durable-copy") { dir in
