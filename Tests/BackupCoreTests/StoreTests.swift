@@ -117,6 +117,36 @@ struct StoreTests {
         }
     }
 
+    @Test func whatCrashedBackupsLeftIsRemovedAndAReceivingPartialKept() async throws {
+        try await blocking {
+            try withTemporaryDirectory { dir in
+                let published = try backup(dir)
+                let store = Store(root: dir.file("store"))
+                let stampFolder = (published.path as NSString).deletingLastPathComponent
+                let source = published.location.source
+                // A crashed backup's archive in a stamp folder of its own, one beside a published
+                // artifact, a received copy's partial, and staging folders of this node and another.
+                let crashedFolder = (stampFolder as NSString).deletingLastPathComponent + "/235959"
+                try FileManager.default.createDirectory(atPath: crashedFolder, withIntermediateDirectories: true)
+                let crashed = crashedFolder + "/\(source).tar.gz.partial"
+                let beside = stampFolder + "/\(source).tar.gz.partial"
+                let receiving = published.path + ".partial"
+                for file in [crashed, beside, receiving] { try Data("x".utf8).write(to: URL(fileURLWithPath: file)) }
+                for folder in ["\(Self.node)-folder-tree-1234abcd", "other-folder-tree-99999999"] {
+                    try FileManager.default.createDirectory(
+                        atPath: dir.file("store/.staging/" + folder), withIntermediateDirectories: true)
+                }
+                let removed = try store.removeCrashedBackupWork(node: Self.node)
+                #expect(
+                    Set(removed) == [crashed, beside, dir.file("store/.staging/\(Self.node)-folder-tree-1234abcd")])
+                #expect(!FileManager.default.fileExists(atPath: crashedFolder), "its empty stamp folder went with it")
+                #expect(FileManager.default.fileExists(atPath: published.path), "the published artifact stays")
+                #expect(FileManager.default.fileExists(atPath: receiving), "a receiving partial is kept to resume")
+                #expect(FileManager.default.fileExists(atPath: dir.file("store/.staging/other-folder-tree-99999999")))
+            }
+        }
+    }
+
     @Test func aLegacyTreeIsReadAsItIs() async throws {
         try await blocking {
             try withTemporaryDirectory("legacy") { dir in

@@ -28,7 +28,15 @@ struct AgentService: Service {
     public func run() async throws {
         // An agent never works in a store that is not its own (an unmounted disk's mount point,
         // another disk): it refuses to start, and each task checks again (a disk can go later).
-        _ = try configuration.store()
+        let store = try configuration.store()
+        // No backup of this agent runs yet: what crashed ones left is garbage.
+        do {
+            for path in try store.removeCrashedBackupWork(node: configuration.node) {
+                logger.notice("removed what a crashed backup left", metadata: ["scm.path": "\(path)"])
+            }
+        } catch {
+            logger.warning("what crashed backups left cannot be removed", metadata: ["scm.error": "\(error)"])
+        }
         let stopping = StopFlag()
         let dataPort = dataPortState
         var port: Int?

@@ -217,3 +217,39 @@ extension Store {
         throw BackupError(.io, "No free stamp folder under '\(sourceFolder)' within two minutes of \(now).")
     }
 }
+
+extension Store {
+    /// Removes what crashed backups of `node` left behind: its staging folders
+    /// (`.staging/<node>-…`) and its partial archives (`<node>/<kind>/<source>/<stamp>/<source>.tar.gz.partial`,
+    /// with the stamp folder when nothing else is in it). A received copy's partial
+    /// (`<source>-<revision>.tar.gz.partial`) is not a backup's and is kept for resumption.
+    /// An agent calls this at start, when no backup of its own can be running. Returns the
+    /// paths removed.
+    public func removeCrashedBackupWork(node: String) throws -> [String] {
+        var removed: [String] = []
+        let staging = root + "/.staging"
+        if try FileSystem.linkStatus(staging) != nil {
+            for entry in try FileSystem.entries(of: staging) where entry.hasPrefix("\(node)-") {
+                try removeTree(staging + "/" + entry)
+                removed.append(staging + "/" + entry)
+            }
+        }
+        let origin = root + "/" + node
+        guard try FileSystem.linkStatus(origin) != nil else { return removed }
+        let files = FileManager.default.enumerator(atPath: origin)?.compactMap { $0 as? String } ?? []
+        for relative in files where relative.hasSuffix(".tar.gz.partial") {
+            let parts = relative.split(separator: "/").map(String.init)
+            // kind/source/YYYY/MM/DD/HHMMSS/file
+            guard parts.count == 7, parts[6] == "\(parts[1]).tar.gz.partial" else { continue }
+            let path = origin + "/" + relative
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw BackupError(
+                    .io, "Cannot remove the crashed backup's '\(path)': \(String(cString: strerror(errno))).")
+            }
+            removed.append(path)
+            // The stamp folder goes with it when nothing else is in it; rmdir refuses otherwise, as wanted.
+            _ = rmdir((path as NSString).deletingLastPathComponent)
+        }
+        return removed
+    }
+}
