@@ -35,6 +35,8 @@ struct TransferCommand: AsyncParsableCommand {
                 )
             }
             for path in plan.skipped { print("skipped \(path): \(to) holds it intact") }
+            for path in plan.noSpace ?? [] { print("not queued \(path): no space") }
+            if let reason = plan.noSpaceReason { print("not queued for lack of space: \(reason)") }
             print("\(plan.queued.count) transfers queued, \(plan.skipped.count) skipped")
         }
     }

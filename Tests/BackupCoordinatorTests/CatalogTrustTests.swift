@@ -206,4 +206,40 @@ struct CatalogTrustTests {
             #expect(refused?.code == .notPaired)
         }
     }
+
+    @Test func aTransferIsNotQueuedToANodeWithoutTheSpaceForIt() async throws {
+        try await withTemporaryDirectory("trust-space") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let now = Date()
+            // Two artifacts of 40 MiB on srv1; vault reports 100 MiB free (the margin is 64 MiB).
+            let big = (0..<2).map { i in
+                var c = Self.copy(Self.good, path: "srv1/svn/env/2026/12/01/02000\(i)/env-7.tar.gz", size: 40 << 20)
+                c.stamp = "2026/12/01/02000\(i)"
+                return c
+            }
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: big), node: "srv1", authority: .originBackup(sources: ["env"]),
+                now: now)
+            try await catalog.register(
+                name: "vault", role: .agent,
+                RegisterRequest(
+                    version: "test", storePath: "/srv/store", diskTotal: 1 << 30, diskFree: 100 << 20, kinds: [],
+                    agentClock: nil, dataPort: nil), now: now)
+            let desk = TransferDesk(
+                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), purgeKey: nil,
+                signedLifetime: 120, logger: Logger(label: "test"))
+            let plan = try await desk.plan(TransferRequest(from: "srv1", to: "vault"), operatorName: "root", now: now)
+            #expect(plan.queued.isEmpty)
+            #expect(plan.noSpace?.count == 2)
+            #expect(plan.noSpaceReason?.contains("'vault' reported 104857600 bytes free") == true, "\(plan)")
+            // With 110 MiB free the first fits (40 + 64 margin); then 70 MiB are left, too few for the second.
+            try await catalog.register(
+                name: "vault", role: .agent,
+                RegisterRequest(
+                    version: "test", storePath: "/srv/store", diskTotal: 1 << 30, diskFree: 110 << 20, kinds: [],
+                    agentClock: nil, dataPort: nil), now: now)
+            let some = try await desk.plan(TransferRequest(from: "srv1", to: "vault"), operatorName: "root", now: now)
+            #expect(some.queued.count == 1 && some.noSpace?.count == 1, "\(some)")
+        }
+    }
 }

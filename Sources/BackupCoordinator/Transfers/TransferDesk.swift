@@ -42,14 +42,38 @@ struct TransferDesk: Sendable {
         let (move, skipped) = TransferPlanner.plan(
             try await catalog.artifacts(node: request.from, source: request.source), from: request.from,
             to: request.to, active: try await catalog.activeTransfers(), site: site)
+        // The receiver's free space as it last reported it: what does not fit (with a margin)
+        // is not queued, to fail on a full disk later; it is named instead.
+        let receiver = try await catalog.nodes(now: now, onlineWithin: .infinity).first { $0.name == request.to }
+        var free = receiver?.diskFree
+        let margin = Self.spaceMargin(total: receiver?.diskTotal)
         var queued: [TaskInfo] = []
+        var noSpace: [String] = []
+        var needed: Int64 = 0
         for (artifact, held) in move {
+            if let left = free, artifact.size + margin > left {
+                noSpace.append(held.path)
+                needed += artifact.size
+                continue
+            }
+            free = free.map { $0 - artifact.size }
             queued.append(
                 try await queue(
                     path: held.path, artifact: artifact, from: request.from, to: request.to, purpose: purpose,
                     operatorName: operatorName, now: now))
         }
-        return TransferPlan(queued: queued, skipped: skipped)
+        guard !noSpace.isEmpty else { return TransferPlan(queued: queued, skipped: skipped) }
+        let reason =
+            "'\(request.to)' reported \(receiver?.diskFree ?? 0) bytes free; \(noSpace.count) artifacts of \(needed) bytes do not fit with the margin of \(margin) bytes"
+        logger.warning(
+            "transfers not queued for lack of space",
+            metadata: ["scm.node": "\(request.to)", "scm.count": "\(noSpace.count)", "scm.reason": "\(reason)"])
+        return TransferPlan(queued: queued, skipped: skipped, noSpace: noSpace, noSpaceReason: reason)
+    }
+
+    /// Space a receiver keeps free beyond what it is sent: 2 % of its disk, at least 64 MiB.
+    static func spaceMargin(total: Int64?) -> Int64 {
+        max(64 << 20, (total ?? 0) / 50)
     }
 
     /// Whether `node` may be sent `artifact`: its origin, or a backup node paired with it.

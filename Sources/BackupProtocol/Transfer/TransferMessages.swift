@@ -70,9 +70,16 @@ public struct TransferRequest: Codable, Sendable, Equatable {
 public struct TransferPlan: Codable, Sendable, Equatable {
     public var queued: [TaskInfo]
     public var skipped: [String]
-    public init(queued: [TaskInfo], skipped: [String]) {
+    /// Artifacts not queued because the receiver's reported free space is below their size plus
+    /// a margin; absent when none.
+    public var noSpace: [String]?
+    /// Why they were not queued (the receiver's free space and what they need).
+    public var noSpaceReason: String?
+    public init(queued: [TaskInfo], skipped: [String], noSpace: [String]? = nil, noSpaceReason: String? = nil) {
         self.queued = queued
         self.skipped = skipped
+        self.noSpace = noSpace
+        self.noSpaceReason = noSpaceReason
     }
 }
 
