@@ -138,6 +138,29 @@ extension Catalog {
         }
     }
 
+    /// The transfer tasks, only those in `states` or to `receiver` when given, selected in SQL
+    /// rather than decoded from the whole task history.
+    func transferTasks(in states: [TaskState]? = nil, to receiver: String? = nil) async throws -> [TaskInfo] {
+        try await pool.read { db in
+            if let receiver {
+                return try Row.fetchAll(
+                    db,
+                    sql:
+                        "SELECT * FROM task WHERE kind = 'transfer' AND json_extract(transfer, '$.receiver') = ? ORDER BY id",
+                    arguments: [receiver]
+                ).map(Self.info)
+            }
+            if let states {
+                let marks = states.map { _ in "?" }.joined(separator: ", ")
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM task WHERE kind = 'transfer' AND state IN (\(marks)) ORDER BY id",
+                    arguments: StatementArguments(states.map(\.rawValue))
+                ).map(Self.info)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM task WHERE kind = 'transfer' ORDER BY id").map(Self.info)
+        }
+    }
+
     // MARK: - Rows
 
     /// The ids of the leases it expired.

@@ -224,16 +224,17 @@ extension Catalog {
     /// after its lease ran out (the hub was down, the clocks disagree) is still that transfer's.
     func transfers(to receiver: String) async throws -> Set<String> {
         Set(
-            try await tasks(limit: 100_000).filter { $0.kind == .transfer }
-                .compactMap { t in t.transfer.flatMap { $0.receiver == receiver ? $0.path : nil } })
+            try await transferTasks(to: receiver).compactMap { t in
+                t.transfer.flatMap { $0.receiver == receiver ? $0.path : nil }
+            }
+        )
     }
 
     /// `receiver|path` of every transfer queued or leased.
     func activeTransfers() async throws -> Set<String> {
         Set(
-            try await tasks(limit: 100_000).filter {
-                $0.kind == .transfer && ($0.state == .queued || $0.state == .leased)
-            }
-            .compactMap { t in t.transfer.map { $0.receiver + "|" + $0.path } })
+            try await transferTasks(in: [.queued, .leased]).compactMap { t in
+                t.transfer.map { $0.receiver + "|" + $0.path }
+            })
     }
 }
