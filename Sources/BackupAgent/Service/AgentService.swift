@@ -24,6 +24,10 @@ struct AgentService: Service {
     let dataPortState: DataPortState
     /// Where the data port announces its port; nil without a data port.
     let announcement: DataPortAnnouncement?
+    /// The hub's clock minus this agent's, measured at registration and at every heartbeat
+    /// (the hub's `serverTime`): lease expiries, stamped by the hub's clock, are read with it,
+    /// so a skewed agent clock does not make it renew too late.
+    let hubOffset = LockedBox<TimeInterval>(0)
 
     public func run() async throws {
         // An agent never works in a store that is not its own (an unmounted disk's mount point,
@@ -48,12 +52,14 @@ struct AgentService: Service {
             }
         }
         let registeredPort = port
+        let hubOffset = hubOffset
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
                 var backoff = Backoff()
                 while !stopping.isSet {
                     do {
                         let registered = try await register(client, dataPort: registeredPort)
+                        hubOffset.withLock { $0 = registered.serverTime.timeIntervalSinceNow }
                         keepRevocations(registered.revokedSerials, dataPort)
                         try await deliverJournal(client)
                         backoff.reset()
@@ -116,6 +122,7 @@ struct AgentService: Service {
                             "POST", "/v1/agents/heartbeat",
                             body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
                             as: RegisterResponse.self)
+                        hubOffset.withLock { $0 = answer.serverTime.timeIntervalSinceNow }
                         keepRevocations(answer.revokedSerials, dataPort)
                     } catch {
                         // The lease loop notices a lost hub by itself; a task in hand goes on
@@ -149,14 +156,14 @@ struct AgentService: Service {
     private func execute(_ task: TaskInfo, _ client: CoordinatorClient) async throws {
         let metadata: Logger.Metadata = ["scm.task": "\(task.id)", "scm.kind": "\(task.kind.rawValue)"]
         logger.info("task started", metadata: metadata)
-        let period = max(1.0, (task.leaseExpiresAt?.timeIntervalSinceNow ?? 60) / 3)
+        let period = max(1.0, (secondsLeft(task.leaseExpiresAt) + 1) / 3)
         let progress = ProgressBox()
         let ticket = LockedBox<String?>(task.transfer?.ticket)
         let cancellation = WorkCancellation()
         // The lease as this agent knows it, on the monotonic clock: re-armed by each renewal.
         let clock = ContinuousClock()
         let leaseEnd = LockedBox(
-            clock.now.advanced(by: .milliseconds(Int64(1000 * Self.secondsLeft(task.leaseExpiresAt)))))
+            clock.now.advanced(by: .milliseconds(Int64(1000 * secondsLeft(task.leaseExpiresAt)))))
         // Node-local work survives a hub that is away or a lease that ran out: its result is
         // journalled and its facts recorded late; moving or deleting copies stops at once.
         let nodeLocal = Self.nodeLocalKinds.contains(task.kind)
@@ -212,7 +219,7 @@ struct AgentService: Service {
                             body: RenewRequest(fencingToken: task.fencingToken, progressed: progressed, progress: now),
                             as: TaskInfo.self, timeout: .milliseconds(Int64(period * 1000)))
                         if let fresh = renewed.transfer?.ticket { ticket.withLock { $0 = fresh } }
-                        let left = Self.secondsLeft(renewed.leaseExpiresAt)
+                        let left = secondsLeft(renewed.leaseExpiresAt)
                         leaseEnd.withLock { $0 = clock.now.advanced(by: .milliseconds(Int64(1000 * left))) }
                     } catch let error as BackupError where Self.leaseRefusals.contains(error.code) {
                         if nodeLocal && !Self.endRefusals.contains(error.code) {
@@ -360,10 +367,11 @@ struct AgentService: Service {
         .staleFencingToken, .notLeaseHolder, .leaseExpired, .noProgress, .taskFinished, .unknownTask,
     ]
 
-    /// Seconds from now until `expiry` by the hub's clock (60 when it sent none); the agent
-    /// keeps a second of margin for the trip.
-    static func secondsLeft(_ expiry: Date?) -> Double {
-        max(0, (expiry?.timeIntervalSinceNow ?? 60) - 1)
+    /// Seconds from now until `expiry` by the hub's clock (60 when it sent none), read with the
+    /// measured offset between the clocks; the agent keeps a second of margin for the trip.
+    func secondsLeft(_ expiry: Date?) -> Double {
+        let offset = hubOffset.withLock { $0 }
+        return max(0, (expiry.map { $0.timeIntervalSinceNow - offset } ?? 60) - 1)
     }
 }
 
