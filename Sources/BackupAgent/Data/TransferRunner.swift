@@ -114,7 +114,9 @@ struct TransferRunner: Sendable {
             return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
         }
         let start = Int64(probe.headers.first(name: DataHeader.received) ?? "0") ?? 0
-        let offset = start <= order.size ? start : 0
+        // A partial that holds every byte but was never published (its sidecar could not be
+        // written: the disk was full) has no range left to send: it starts over, like the pull.
+        let offset = start < order.size ? start : 0
         progress.set("sending to \(order.receiver)", done: offset, total: order.size)
         var put = HTTPClientRequest(url: target)
         put.method = .PUT
