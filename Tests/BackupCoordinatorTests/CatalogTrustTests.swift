@@ -12,7 +12,7 @@ import Testing
 /// it: reference digests come from the origin's own backup result, unsolicited reports may
 /// only say a copy got worse, verification times are the coordinator's, and repairs go only
 /// where an artifact belongs.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct CatalogTrustTests {
     static let path = "srv1/svn/env/2026/12/01/020000/env-7.tar.gz"
     static let good = String(repeating: "a", count: 64)
