@@ -136,6 +136,63 @@ public final class ProcessSite: @unchecked Sendable {
         return try decoder.decode(T.self, from: Data(r.stdout.utf8))
     }
 
+    /// A task as `tasks list --json` shows it, the fields the tests read.
+    public struct TaskView: Decodable, Sendable {
+        public var id: Int64
+        public var kind: String
+        public var state: String
+        public var attempts: Int
+        public var lastError: String?
+        public var lastErrorCode: String?
+        public var detail: String?
+    }
+
+    /// An artifact as `artifacts --json` shows it, with its copies.
+    public struct ArtifactView: Decodable, Sendable {
+        public struct Copy: Decodable, Sendable {
+            public var node: String
+            public var path: String
+            public var state: String
+            public var problem: String?
+        }
+        public var source: String
+        public var fileName: String
+        public var sha256: String?
+        public var copies: [Copy]
+    }
+
+    /// Every task, newest first.
+    public func tasks() throws -> [TaskView] { try json([TaskView].self, ["tasks", "list"]) }
+
+    /// Waits until every task has ended (succeeded, failed, cancelled); returns them.
+    @discardableResult
+    public func settle(seconds: Double = 120) throws -> [TaskView] {
+        var all: [TaskView] = []
+        try waitUntil("every task ended", seconds: seconds) {
+            all = try tasks()
+            return all.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.state) }
+        }
+        return all
+    }
+
+    /// Queues a backup of `source` on `node` as the admin.
+    public func backup(_ source: String, on node: String) throws {
+        try Self.ok(try admin(["tasks", "submit", "--kind", "backup", "--node", node, "--source", source]))
+    }
+
+    /// A pre-backup step for an agent's `[pre_backup.slow]` that touches `started` and sleeps
+    /// `seconds`: a backup that takes longer than a lease, or long enough to be hit mid-way.
+    /// Returns the file it touches and the agent.toml lines that define it.
+    public func slowStep(seconds: Int) throws -> (started: String, agentExtra: String) {
+        let started = dir.file("slow-step-started")
+        let script = dir.file("slow-step")
+        try "#!/bin/sh\ntouch '\(started)'\nsleep \(seconds)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        guard chmod(script, 0o755) == 0 else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: script])
+        }
+        return (started, "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(script))]")
+    }
+
     /// Polls `condition` until it holds, up to `seconds`; throws naming `what` otherwise.
     public func waitUntil(_ what: String, seconds: Double = 60, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)

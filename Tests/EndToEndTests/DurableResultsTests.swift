@@ -12,22 +12,7 @@ import Testing
 /// report. Each agent journals its result in the store before sending it.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct DurableResultsTests {
-    struct Task: Decodable {
-        var id: Int64
-        var state: String
-        var attempts: Int
-        var kind: String
-    }
-
-    struct Artifact: Decodable {
-        struct Copy: Decodable {
-            var node: String
-            var path: String
-            var state: String
-        }
-        var source: String
-        var copies: [Copy]
-    }
+    typealias Artifact = ProcessSite.ArtifactView
 
     static func log(_ site: ProcessSite, _ name: String) throws -> String {
         try String(
@@ -44,11 +29,6 @@ struct DurableResultsTests {
         try await blocking {
             try withTemporaryDirectory("durable") { dir in
                 try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 2)
-                // A pre-backup step that notes it started, then takes longer than the lease.
-                let started = dir.file("step-started")
-                let slow = dir.file("slow-step")
-                try "#!/bin/sh\ntouch '\(started)'\nsleep 8\n".write(toFile: slow, atomically: true, encoding: .utf8)
-                chmod(slow, 0o755)
                 let site = try ProcessSite(
                     dir,
                     nodes: [
@@ -56,11 +36,12 @@ struct DurableResultsTests {
                             "srv1", sources: [("repo", "svn", dir.file("repo"))],
                             sourceExtra: ["repo": "pre_backup = \"slow\""])
                     ], leaseSeconds: 5)
+                // A pre-backup step that notes it started, then takes longer than the lease.
+                let (started, slow) = try site.slowStep(seconds: 8)
                 try site.startCoordinator()
-                try site.startAgent("srv1", extra: "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(slow))]")
+                try site.startAgent("srv1", extra: slow)
                 try site.waitUntil("srv1 registered") { try site.admin(["nodes"]).stdout.contains("online") }
-                try ProcessSite.ok(
-                    try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "repo"]))
+                try site.backup("repo", on: "srv1")
                 try site.waitUntil("the backup started") { FileManager.default.fileExists(atPath: started) }
 
                 // The hub dies 1 s into the backup; the agent finishes it and cannot report it.
@@ -84,11 +65,11 @@ struct DurableResultsTests {
                 // the restarted agent sends its journal, the artifact is catalogued.
                 site.stop("srv1", SIGKILL)
                 try site.startCoordinator()
-                try site.startAgent("srv1", extra: "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(slow))]")
+                try site.startAgent("srv1", extra: slow)
                 try site.waitUntil("the backup task succeeded", seconds: 90) {
-                    try site.json([Task].self, ["tasks", "list"]).first?.state == "succeeded"
+                    try site.tasks().first?.state == "succeeded"
                 }
-                let tasks = try site.json([Task].self, ["tasks", "list"])
+                let tasks = try site.tasks()
                 #expect(tasks.count == 1 && tasks[0].attempts <= 2, "\(tasks)")
                 let made = Self.artifactFiles(dir.file("store-srv1"))
                 #expect(made.count == 1, "the backup ran once: \(made)")
@@ -108,10 +89,6 @@ struct DurableResultsTests {
         try await blocking {
             try withTemporaryDirectory("durable-sigterm") { dir in
                 try SourceFixtures.svnRepository(at: dir.file("repo"), commits: 2)
-                let started = dir.file("step-started")
-                let slow = dir.file("slow-step")
-                try "#!/bin/sh\ntouch '\(started)'\nsleep 4\n".write(toFile: slow, atomically: true, encoding: .utf8)
-                chmod(slow, 0o755)
                 let site = try ProcessSite(
                     dir,
                     nodes: [
@@ -119,16 +96,16 @@ struct DurableResultsTests {
                             "srv1", sources: [("repo", "svn", dir.file("repo"))],
                             sourceExtra: ["repo": "pre_backup = \"slow\""])
                     ])
+                let (started, slow) = try site.slowStep(seconds: 4)
                 try site.startCoordinator()
-                try site.startAgent("srv1", extra: "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(slow))]")
+                try site.startAgent("srv1", extra: slow)
                 try site.waitUntil("srv1 registered") { try site.admin(["nodes"]).stdout.contains("online") }
-                try ProcessSite.ok(
-                    try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "repo"]))
+                try site.backup("repo", on: "srv1")
                 try site.waitUntil("the backup started") { FileManager.default.fileExists(atPath: started) }
                 let log = try #require(site.process("srv1")).logPath
                 let status = site.stop("srv1", SIGTERM)
                 #expect(status == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-                let tasks = try site.json([Task].self, ["tasks", "list"])
+                let tasks = try site.tasks()
                 #expect(tasks.first?.state == "succeeded", "finished and reported before the exit: \(tasks)")
                 #expect(Self.artifactFiles(dir.file("store-srv1")).count == 1)
             }
@@ -155,11 +132,8 @@ struct DurableResultsTests {
                 try site.waitUntil("both agents registered") {
                     try site.admin(["nodes"]).stdout.components(separatedBy: "online ").count - 1 == 2
                 }
-                try ProcessSite.ok(
-                    try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "big"]))
-                try site.waitUntil("the backup succeeded") {
-                    try site.json([Task].self, ["tasks", "list"]).first?.state == "succeeded"
-                }
+                try site.backup("big", on: "srv1")
+                try site.waitUntil("the backup succeeded") { try site.tasks().first?.state == "succeeded" }
                 try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
                 // The hub dies once the copy is on its way.
                 try site.waitUntil("the copy is under way", seconds: 30) {
@@ -177,9 +151,7 @@ struct DurableResultsTests {
                     let artifacts = try site.json([Artifact].self, ["artifacts", "--source", "big"])
                     return artifacts.first?.copies.contains { $0.node == "vault" && $0.state == "intact" } == true
                 }
-                try site.waitUntil("every task finished", seconds: 60) {
-                    try site.json([Task].self, ["tasks", "list"]).allSatisfy { $0.state == "succeeded" }
-                }
+                #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
                 #expect(Self.artifactFiles(dir.file("store-vault")).count == 1)
             }
         }

@@ -23,23 +23,7 @@ import Testing
 /// "N faults injected, 0 invariant violations".
 @Suite(.serialized, .timeLimit(.minutes(20)))
 struct FaultSuiteTests {
-    struct Task: Decodable {
-        var id: Int64
-        var kind: String
-        var state: String
-        var lastError: String?
-    }
-
-    struct Artifact: Decodable {
-        struct Copy: Decodable {
-            var node: String
-            var path: String
-            var state: String
-        }
-        var source: String
-        var sha256: String?
-        var copies: [Copy]
-    }
+    typealias Artifact = ProcessSite.ArtifactView
 
     enum Fault: String, CaseIterable {
         case hubKilledMidBackup, agentKilledMidBackup, agentStoppedMidBackup, hubRestarted
@@ -61,8 +45,8 @@ struct FaultSuiteTests {
     final class Run {
         let site: ProcessSite
         let dir: TemporaryDirectory
-        let slowStarted: String
-        let agentExtra: String
+        var slowStarted = ""
+        var agentExtra = ""
         var violations: [String] = []
 
         init(_ dir: TemporaryDirectory) throws {
@@ -72,11 +56,6 @@ struct FaultSuiteTests {
                 try FileManager.default.createDirectory(atPath: dir.file(name), withIntermediateDirectories: true)
                 try "\(name)\n".write(toFile: dir.file("\(name)/state.txt"), atomically: true, encoding: .utf8)
             }
-            slowStarted = dir.file("slow-started")
-            let step = dir.file("slow-step")
-            try "#!/bin/sh\ntouch '\(slowStarted)'\nsleep 3\n".write(toFile: step, atomically: true, encoding: .utf8)
-            chmod(step, 0o755)
-            agentExtra = "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(step))]"
             site = try ProcessSite(
                 dir,
                 nodes: [
@@ -88,6 +67,7 @@ struct FaultSuiteTests {
                         ], sourceExtra: ["slow": "pre_backup = \"slow\""]),
                     .init("vault", roles: ["backup"]),
                 ], pairings: [("srv1", "vault")], leaseSeconds: 5, transfers: true)
+            (slowStarted, agentExtra) = try site.slowStep(seconds: 3)
             try site.startCoordinator()
             try startAgent("srv1")
             try startAgent("vault")
@@ -104,18 +84,9 @@ struct FaultSuiteTests {
             }
         }
 
-        func tasks() throws -> [Task] { try site.json([Task].self, ["tasks", "list"]) }
+        func settle() throws { try site.settle(seconds: 180) }
 
-        func settle() throws {
-            try site.waitUntil("every task ended", seconds: 180) {
-                try tasks().allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.state) }
-            }
-        }
-
-        func backup(_ source: String) throws {
-            try ProcessSite.ok(
-                try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", source]))
-        }
+        func backup(_ source: String) throws { try site.backup(source, on: "srv1") }
 
         /// A vault copy to damage: the newest intact one.
         func vaultCopy() throws -> String? {
@@ -191,7 +162,7 @@ struct FaultSuiteTests {
 
         func check(after fault: String) throws {
             func violated(_ what: String) { violations.append("after \(fault): \(what)") }
-            for t in try tasks() {
+            for t in try site.tasks() {
                 if t.state == "queued" || t.state == "leased" { violated("task \(t.id) is still \(t.state)") }
                 if t.state == "failed" && (t.lastError ?? "").isEmpty {
                     violated("task \(t.id) failed without a reason")

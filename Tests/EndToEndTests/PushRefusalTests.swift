@@ -7,13 +7,6 @@ import Testing
 /// failed task says why instead of ending in a blank.
 @Suite(.timeLimit(.minutes(2)))
 struct PushRefusalTests {
-    struct Task: Decodable {
-        var kind: String
-        var state: String
-        var lastError: String?
-        var lastErrorCode: String?
-    }
-
     @Test func aPushTheReceiverRefusesSaysWhy() async throws {
         try await blocking {
             try withTemporaryDirectory("push-refusal") { dir in
@@ -35,12 +28,12 @@ struct PushRefusalTests {
                 try ProcessSite.ok(
                     try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "conf"]))
                 try site.waitUntil("the backup succeeded") {
-                    try site.json([Task].self, ["tasks", "list"]).first?.state == "succeeded"
+                    try site.tasks().first?.state == "succeeded"
                 }
                 try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
-                var push: Task?
+                var push: ProcessSite.TaskView?
                 try site.waitUntil("the push failed") {
-                    push = try site.json([Task].self, ["tasks", "list"]).first { $0.kind == "transfer" }
+                    push = try site.tasks().first { $0.kind == "transfer" }
                     return push?.state == "failed"
                 }
                 let error = try #require(push?.lastError)

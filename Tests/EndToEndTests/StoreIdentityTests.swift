@@ -12,12 +12,6 @@ import Testing
 /// back it works again. It never writes a marker itself.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct StoreIdentityTests {
-    struct Task: Decodable {
-        var id: Int64
-        var state: String
-        var lastErrorCode: String?
-    }
-
     static func entries(_ path: String) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
     }
@@ -40,11 +34,11 @@ struct StoreIdentityTests {
                 try ProcessSite.ok(
                     try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "conf"]))
                 try site.waitUntil("the backup failed") {
-                    try site.json([Task].self, ["tasks", "list"]).first.map {
+                    try site.tasks().first.map {
                         $0.state == "failed" || $0.lastErrorCode != nil
                     } == true
                 }
-                #expect(try site.json([Task].self, ["tasks", "list"]).first?.lastErrorCode == "store-marker")
+                #expect(try site.tasks().first?.lastErrorCode == "store-marker")
                 #expect(Self.entries(store).isEmpty, "nothing written to the mount point: \(Self.entries(store))")
 
                 // Restarted over the empty mount point, it refuses to start, naming the store and the fix.
@@ -73,7 +67,7 @@ struct StoreIdentityTests {
                 try ProcessSite.ok(
                     try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", "conf"]))
                 try site.waitUntil("the second backup succeeded") {
-                    try site.json([Task].self, ["tasks", "list"]).first?.state == "succeeded"
+                    try site.tasks().first?.state == "succeeded"
                 }
             }
         }

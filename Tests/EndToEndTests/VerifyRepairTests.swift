@@ -14,33 +14,7 @@ import Testing
 /// mutant that cannot be moved aside is still reported.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct VerifyRepairTests {
-    struct Task: Decodable {
-        var id: Int64
-        var state: String
-        var kind: String
-        var detail: String?
-    }
-
-    struct Artifact: Decodable {
-        struct Copy: Decodable {
-            var node: String
-            var path: String
-            var state: String
-            var problem: String?
-        }
-        var source: String
-        var fileName: String
-        var copies: [Copy]
-    }
-
-    static func settle(_ site: ProcessSite) throws -> [Task] {
-        var tasks: [Task] = []
-        try site.waitUntil("every task finished", seconds: 120) {
-            tasks = try site.json([Task].self, ["tasks", "list"])
-            return tasks.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.state) }
-        }
-        return tasks
-    }
+    typealias Artifact = ProcessSite.ArtifactView
 
     @Test func everyDamageIsRepairedOrReported() async throws {
         try await blocking {
@@ -62,13 +36,10 @@ struct VerifyRepairTests {
                 try site.waitUntil("both online") {
                     try site.admin(["nodes"]).stdout.components(separatedBy: "online ").count - 1 == 2
                 }
-                for name in names {
-                    try ProcessSite.ok(
-                        try site.admin(["tasks", "submit", "--kind", "backup", "--node", "srv1", "--source", name]))
-                }
-                #expect(try Self.settle(site).allSatisfy { $0.state == "succeeded" })
+                for name in names { try site.backup(name, on: "srv1") }
+                #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
                 try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
-                #expect(try Self.settle(site).allSatisfy { $0.state == "succeeded" })
+                #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
                 var path: [String: String] = [:]
                 for a in try site.json([Artifact].self, ["artifacts"]) { path[a.source] = a.copies[0].path }
                 let vault = { (source: String) in dir.file("store-vault/" + path[source]!) }
@@ -92,7 +63,7 @@ struct VerifyRepairTests {
                 try FileManager.default.removeItem(atPath: vault("removed"))
 
                 try ProcessSite.ok(try site.admin(["verify", "--node", "vault"]))
-                let tasks = try Self.settle(site)
+                let tasks = try site.settle()
                 #expect(tasks.allSatisfy { $0.state == "succeeded" }, "\(tasks)")
                 let verify = try #require(tasks.first { $0.kind == "verify" }?.detail)
                 #expect(verify.contains("2 sidecars rewritten from the catalog's facts"), "\(verify)")
@@ -128,7 +99,7 @@ struct VerifyRepairTests {
                     atPath: (blocked as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
                 try Data("not a folder".utf8).write(to: URL(fileURLWithPath: blocked))
                 try ProcessSite.ok(try site.admin(["verify", "--node", "vault"]))
-                _ = try Self.settle(site)
+                _ = try site.settle()
                 let mutants = try site.admin(["mutants"])
                 #expect(mutants.status == 4, "\(mutants.stdout)\(mutants.stderr)")
                 #expect(
