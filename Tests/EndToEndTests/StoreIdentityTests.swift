@@ -12,8 +12,9 @@ import Testing
 /// back it works again. It never writes a marker itself.
 @Suite(.serialized, .timeLimit(.minutes(3)))
 struct StoreIdentityTests {
-    static func entries(_ path: String) -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+    /// The folder's entries; a folder that cannot be read fails the test instead of looking empty.
+    static func entries(_ path: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path)
     }
 
     @Test func anAgentRefusesAStoreThatIsNotItsOwnAndNeverMakesAMarker() async throws {
@@ -39,7 +40,8 @@ struct StoreIdentityTests {
                     } == true
                 }
                 #expect(try site.tasks().first?.lastErrorCode == "store-marker")
-                #expect(Self.entries(store).isEmpty, "nothing written to the mount point: \(Self.entries(store))")
+                let written = try Self.entries(store)
+                #expect(written.isEmpty, "nothing written to the mount point: \(written)")
 
                 // Restarted over the empty mount point, it refuses to start, naming the store and the fix.
                 site.stop("srv1")
@@ -48,7 +50,8 @@ struct StoreIdentityTests {
                 var log = try #require(site.process("srv1")).output
                 #expect(log.contains("Store '\(store)' has no marker file") && log.contains("store_id \(id)"), "\(log)")
                 #expect(log.contains("init-store"))
-                #expect(Self.entries(store).isEmpty, "no marker made: \(Self.entries(store))")
+                let made = try Self.entries(store)
+                #expect(made.isEmpty, "no marker made: \(made)")
 
                 // Another disk (another store's marker) is refused too.
                 try FileManager.default.removeItem(atPath: store)

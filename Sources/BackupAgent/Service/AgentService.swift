@@ -344,9 +344,16 @@ struct AgentService: Service {
         guard let entry, let copies = entry.result.artifacts?.copies, !copies.isEmpty else { return nil }
         let store = Store(root: configuration.storePath)
         for copy in copies {
-            // Gone (purged, moved) or unreadable: made again.
-            let found = (try? FileSystem.linkStatus(store.root + "/" + copy.path)).flatMap { $0 }
-            guard found != nil else { return nil }
+            let path = store.root + "/" + copy.path
+            do {
+                // Gone (purged, moved): made again.
+                guard try FileSystem.linkStatus(path) != nil else { return nil }
+            } catch {
+                logger.warning(
+                    "a journalled artifact cannot be looked at; the backup is made again",
+                    metadata: ["scm.path": "\(path)", "scm.error": "\(error)"])
+                return nil
+            }
         }
         return entry
     }

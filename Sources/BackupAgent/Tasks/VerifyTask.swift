@@ -61,7 +61,7 @@ extension TaskRunner {
                 // a mutant's own digest is no claim the catalog should weigh.
                 let dna =
                     state == .intact
-                    ? reference.facts.sidecar(path: location.relativePath, digests: check.digests!) : nil
+                    ? check.digests.map { reference.facts.sidecar(path: location.relativePath, digests: $0) } : nil
                 copies.append(
                     copyReport(
                         location, size: check.digests?.size ?? artifact.size, dna: dna, state: state,
