@@ -29,7 +29,7 @@ public enum FixtureTree {
         try write("README.txt", Array("A fixture tree for archive tests.\n".utf8))
         try write("empty.txt", [])
         try write("bin/run.sh", Array("#!/bin/sh\necho hi\n".utf8), mode: 0o755)
-        try write("data/random.bin", (0..<300_000).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        try write("data/random.bin", rng.bytes(300_000))
         try write("data/block-aligned.bin", [UInt8](repeating: 7, count: 4096))
         try write("data/zeros.bin", [UInt8](repeating: 0, count: 200_000))
         let long100 = String(repeating: "d", count: 60) + "/" + String(repeating: "e", count: 60) + "/file-over-100.txt"
@@ -85,5 +85,26 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension RandomNumberGenerator {
+    /// `count` random bytes, eight from each `next()`: filling megabytes one
+    /// `UInt8.random(in:using:)` at a time takes seconds in a debug build, and a test that does
+    /// so on Swift's cooperative pool starves every suite running beside it.
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        out.withUnsafeMutableBytes { raw in
+            var at = 0
+            while at < count {
+                var word = next()
+                let n = min(8, count - at)
+                withUnsafeBytes(of: &word) {
+                    raw.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n)
+                }
+                at += n
+            }
+        }
+        return out
     }
 }

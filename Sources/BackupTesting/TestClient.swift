@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOCore
 import NIOSSL
 
 /// The HTTPS client of in-process tests: it presents a certificate of the test's site CA (or
@@ -6,6 +7,11 @@ import NIOSSL
 /// by address, so it checks the chain but not the identity name (the pinning of real clients
 /// has tests of its own).
 public enum TestClient {
+    /// How long a test request may wait for its answer. Generous: every suite runs in
+    /// parallel on a 2-core CI machine, where an in-process server's answer can wait seconds
+    /// for a thread; a server that really hangs is caught by the suite's time limit.
+    public static let requestTimeout: TimeAmount = .seconds(60)
+
     public static func with<T>(
         cert: String?, key: String?, ca: String, httpVersion: HTTPClient.Configuration.HTTPVersion = .automatic,
         timeout: HTTPClient.Configuration.Timeout? = nil, _ body: (HTTPClient) async throws -> T

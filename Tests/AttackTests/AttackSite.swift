@@ -310,7 +310,7 @@ enum AttackClient {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
-            let response = try await client.execute(request, timeout: .seconds(20))
+            let response = try await client.execute(request, timeout: TestClient.requestTimeout)
             let text = try await response.body.collect(upTo: 4 << 20)
             return (Int(response.status.code), String(buffer: text))
         } catch {

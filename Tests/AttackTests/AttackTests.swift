@@ -38,6 +38,11 @@ struct AttackTests {
     }
 
     @Test func everyAttackIsRefusedAndNothingIsWritten() async throws {
+        // The attacks run CLI processes and wait for port files between their requests.
+        try await onThreadOfItsOwn { try await attacks() }
+    }
+
+    private func attacks() async throws {
         try await withTemporaryDirectory("attack") { dir in
             let site = try AttackSite(dir)
             let v = Verdicts()

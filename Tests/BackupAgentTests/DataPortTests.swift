@@ -33,12 +33,20 @@ struct DataPortTests {
             key = try Ed25519PEM.readPrivateKey(dir.file("ca/ticket-signing.key"))
             // An incompressible 3 MiB artifact on the origin.
             try FileManager.default.createDirectory(atPath: dir.file("src"), withIntermediateDirectories: true)
-            try Data((0..<(3 << 20)).map { _ in UInt8.random(in: 0...255) }).write(
+            var noise = SystemRandomNumberGenerator()
+            try Data(noise.bytes(3 << 20)).write(
                 to: URL(fileURLWithPath: dir.file("src/blob")))
             let origin = try Store.openForWriting(dir.file("origin"))
             artifact = try origin.backupFolder(dir.file("src"), node: "cms02", name: "data")
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: artifact.path)))
             _ = try Store.openForWriting(store ?? dir.file("backup1"))
+        }
+
+        /// Makes the site off Swift's cooperative pool: the CA, the keys, the bytes and the
+        /// archive take seconds of CPU in a debug build, and the servers of every suite
+        /// running beside this one answer on that pool.
+        static func make(_ dir: TemporaryDirectory, store: String? = nil) async throws -> Site {
+            try await blocking { try Site(dir, store: store) }
         }
 
         func configuration(store: String? = nil) -> AgentConfiguration {
@@ -126,7 +134,7 @@ struct DataPortTests {
         request.method = .init(rawValue: method)
         for (k, v) in headers { request.headers.add(name: k, value: v) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await client.execute(request, timeout: .seconds(30))
+        let response = try await client.execute(request, timeout: TestClient.requestTimeout)
         let text = try await response.body.collect(upTo: 16 << 20)
         let fields = Dictionary(
             response.headers.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -138,7 +146,7 @@ struct DataPortTests {
     /// not as the coordinator (a fake hub presenting an agent's certificate is refused).
     @Test func aClientAcceptsOnlyTheCertificateOfThePeerItDials() async throws {
         try await withTemporaryDirectory("dataport-pinned") { dir in
-            let site = try Site(dir)
+            let site = try await Site.make(dir)
             try await site.serving { port in
                 let me = CoordinatorEndpoint(
                     url: "https://127.0.0.1:\(port)", certificate: dir.file("certs/cms02.pem"),
@@ -148,7 +156,7 @@ struct DataPortTests {
                     return try await CoordinatorClient.withHTTPClient(me, pinnedTo: peer) { http in
                         var request = HTTPClientRequest(url: peer.dialURL + "/v1/data/x")
                         request.method = .HEAD
-                        return Int(try await http.execute(request, timeout: .seconds(20)).status.code)
+                        return Int(try await http.execute(request, timeout: TestClient.requestTimeout).status.code)
                     }
                 }
                 let admitted = try await status(as: "backup1", .agent)
@@ -174,7 +182,7 @@ struct DataPortTests {
 
     @Test func aPushIsReceivedVerifiedPublishedAndReportedAndItsTicketIsThenSpent() async throws {
         try await withTemporaryDirectory("data-push") { dir in
-            let site = try Site(dir)
+            let site = try await Site.make(dir)
             let path = site.artifact.location.relativePath
             try await site.serving { port in
                 try await site.client(as: "cms02") { http in
@@ -222,7 +230,7 @@ struct DataPortTests {
 
     @Test func aShortBodyKeepsItsPartialAndTheRestResumesToIdenticalBytes() async throws {
         try await withTemporaryDirectory("data-resume") { dir in
-            let site = try Site(dir)
+            let site = try await Site.make(dir)
             let path = site.artifact.location.relativePath
             try await site.serving { port in
                 try await site.client(as: "cms02") { http in
@@ -259,7 +267,7 @@ struct DataPortTests {
 
     @Test func badTicketsWrongPeersBadPathsAndWrongLengthsAreRefused() async throws {
         try await withTemporaryDirectory("data-refusals") { dir in
-            let site = try Site(dir)
+            let site = try await Site.make(dir)
             let path = site.artifact.location.relativePath
             func put(
                 _ http: HTTPClient, _ port: Int, ticket: String, path: String = path, body: ArraySlice<UInt8>? = nil
@@ -313,7 +321,7 @@ struct DataPortTests {
 
     @Test func aRevokedSendersCertificateIsRefusedByTheDataPort() async throws {
         try await withTemporaryDirectory("data-revoked") { dir in
-            let site = try Site(dir)
+            let site = try await Site.make(dir)
             let serial = try #require(try site.ca.issuedCertificates().first { $0.name == "cms02" }).serial
             try await site.serving(revoked: [serial]) { port in
                 try await site.client(as: "cms02") { http in
@@ -329,7 +337,7 @@ struct DataPortTests {
 
     @Test func aPullServesTheBytesFromARangeWithTheDNA() async throws {
         try await withTemporaryDirectory("data-pull") { dir in
-            let site = try Site(dir)
+            let site = try await Site.make(dir)
             let path = site.artifact.location.relativePath
             // Serve from the origin's store: node backup1's data port holding the artifact.
             try await site.serving(store: dir.file("origin")) { port in
@@ -361,7 +369,7 @@ struct DataPortTests {
             try #require(mount.status == 0, "the test needs to mount a 2 MiB tmpfs (run as root): \(mount.stderr)")
             // Unmount even when an expectation failed; a mount left over would die with the machine.
             defer { _ = try? Command.run("umount", [mountPoint]) }
-            let site = try Site(dir, store: mountPoint)
+            let site = try await Site.make(dir, store: mountPoint)
             // Something already there that must survive.
             try "keep me\n".write(toFile: mountPoint + "/other.txt", atomically: true, encoding: .utf8)
             let path = site.artifact.location.relativePath

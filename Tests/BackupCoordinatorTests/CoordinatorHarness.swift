@@ -104,7 +104,7 @@ struct CoordinatorHarness {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await client.execute(request, timeout: .seconds(15))
+        let response = try await client.execute(request, timeout: TestClient.requestTimeout)
         let text = try await response.body.collect(upTo: 4 << 20)
         return (Int(response.status.code), String(buffer: text))
     }

@@ -180,13 +180,15 @@ struct CoordinatorServerTests {
                 for (version, expected) in [(HTTPClient.Configuration.HTTPVersion.automatic, 2), (.http1Only, 1)] {
                     try await site.withClient(as: "alice", httpVersion: version) { client in
                         let response = try await client.execute(
-                            HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/nodes"), timeout: .seconds(15))
+                            HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/nodes"),
+                            timeout: TestClient.requestTimeout)
                         #expect(response.version.major == expected)
                         #expect(response.status == .ok)
                     }
                     try await site.withClient(as: "srv1", httpVersion: version) { client in
                         let response = try await client.execute(
-                            HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/nodes"), timeout: .seconds(15))
+                            HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/nodes"),
+                            timeout: TestClient.requestTimeout)
                         #expect(response.version.major == expected)
                         #expect(response.status == .forbidden, "the agent's identity is read on \(expected) too")
                     }

@@ -24,7 +24,7 @@ struct DiskFullTests {
                 try "tiny\n".write(toFile: dir.file("small-src/a.txt"), atomically: false, encoding: .utf8)
                 var rng = SeededGenerator(seed: 7)
                 try FileManager.default.createDirectory(atPath: dir.file("big-src"), withIntermediateDirectories: true)
-                let noise = Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255, using: &rng) })
+                let noise = Data(rng.bytes(3_000_000))
                 try noise.write(to: URL(fileURLWithPath: dir.file("big-src/noise.bin")))
 
                 let store = try Store.openForWriting(mountPoint + "/store")

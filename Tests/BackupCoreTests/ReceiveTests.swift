@@ -10,8 +10,8 @@ struct ReceiveTests {
     /// An artifact of a 3 MiB random folder in `dir/origin`; returns it with its bytes.
     private func artifact(_ dir: TemporaryDirectory) throws -> (PublishedArtifact, [UInt8]) {
         try FileManager.default.createDirectory(atPath: dir.file("src/data"), withIntermediateDirectories: true)
-        var bytes = [UInt8](repeating: 0, count: 3 << 20)
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        var noise = SystemRandomNumberGenerator()
+        let bytes = noise.bytes(3 << 20)
         try Data(bytes).write(to: URL(fileURLWithPath: dir.file("src/data/blob")))
         let origin = try Store.openForWriting(dir.file("origin"))
         let published = try origin.backupFolder(dir.file("src/data"), node: "cms02", name: "data")

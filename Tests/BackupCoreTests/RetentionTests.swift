@@ -144,7 +144,7 @@ struct PurgeTests {
         try withTemporaryDirectory("purge-regression") { dir in
             var rng = SeededGenerator(seed: 9)
             try FileManager.default.createDirectory(atPath: dir.file("src"), withIntermediateDirectories: true)
-            try Data((0..<200_000).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(
+            try Data(rng.bytes(200_000)).write(
                 to: URL(fileURLWithPath: dir.file("src/data.bin")))
             let store = try Store.openForWriting(dir.file("store"))
             var good: [PublishedArtifact] = []

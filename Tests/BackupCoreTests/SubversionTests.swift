@@ -7,16 +7,22 @@ import Testing
 @Suite(.timeLimit(.minutes(5)))
 struct SubversionTests {
     @Test func aRepositoryCommittedToDuringTheBackupStillGivesAnArtifactThatVerifiesAndRestores() async throws {
+        // svnadmin, svn commits and the archive block between the awaits.
+        try await onThreadOfItsOwn { try await committedToDuringTheBackup() }
+    }
+
+    private func committedToDuringTheBackup() async throws {
         try await withTemporaryDirectory("svn-live") { dir in
             let repo = dir.file("repo")
             try SourceFixtures.svnRepository(at: repo, commits: 2)
             // A big file makes the hotcopy take a moment while commits keep landing.
             var rng = SeededGenerator(seed: 3)
             let big = dir.file("big.bin")
-            try Data((0..<4_000_000).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(
+            try Data(rng.bytes(4_000_000)).write(
                 to: URL(fileURLWithPath: big))
             #expect(try Command.run("svnmucc", ["-m", "big", "put", big, "file://\(repo)/big.bin"]).status == 0)
-            let committer = Task.detached {
+            // Commits land on a thread of their own while the backups run on this one.
+            async let committed: Int = blocking {
                 var last = 0
                 for i in 0..<30 {
                     last = try SourceFixtures.svnCommit(repo, file: "live\(i % 4).txt", text: "commit \(i)\n")
@@ -30,7 +36,7 @@ struct SubversionTests {
                     try store.backup(
                         SourceSpec(kind: .svn, name: "repo", path: repo, verifySnapshot: true), node: "srv"))
             }
-            let youngest = try await committer.value
+            let youngest = try await committed
             #expect(youngest == 33)
             let revisions = published.compactMap { $0.dna.revision.flatMap(Int.init) }
             #expect(revisions == revisions.sorted(), "revisions never go backwards: \(revisions)")

@@ -118,7 +118,7 @@ struct DurableResultsTests {
                 // 8 MiB that do not compress, pushed at 4 MiB/s: about 2 s on the wire.
                 try FileManager.default.createDirectory(atPath: dir.file("big"), withIntermediateDirectories: true)
                 var rng = SystemRandomNumberGenerator()
-                try Data((0..<(8 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(
+                try Data(rng.bytes((8 << 20))).write(
                     to: URL(fileURLWithPath: dir.file("big/blob.bin")))
                 let site = try ProcessSite(
                     dir,
