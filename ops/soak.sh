@@ -95,7 +95,8 @@ admin() { $BIN "$@" "${ADMIN[@]}"; }
 # Waits until every task is finished; fails naming any that did not succeed.
 settle() {
     for _ in $(seq 1200); do
-        if admin tasks list --json | python3 -c '
+        # Only the open and the failed tasks: the history grows with every cycle.
+        if admin tasks list --json --state queued,leased,failed,cancelled --limit 1000 | python3 -c '
 import json, sys
 tasks = json.load(sys.stdin)
 open_ = [t for t in tasks if t["state"] in ("queued", "leased")]

@@ -70,14 +70,20 @@ public struct CoordinatorClient: Sendable {
         try await send("GET", "/v1/nodes", body: Optional<Int>.none, as: [NodeStatus].self)
     }
 
-    /// `GET /v1/tasks`.
-    public func tasks() async throws -> [TaskInfo] {
-        try await send("GET", "/v1/tasks", body: Optional<Int>.none, as: [TaskInfo].self)
+    /// `GET /v1/tasks`: a page of tasks, newest first, as `query` selects them.
+    public func tasks(_ query: TaskListQuery = TaskListQuery()) async throws -> [TaskInfo] {
+        let parameters = query.queryString
+        return try await send(
+            "GET", "/v1/tasks" + (parameters.isEmpty ? "" : "?" + parameters), body: Optional<Int>.none,
+            as: [TaskInfo].self)
     }
 
-    /// `GET /v1/artifacts`, optionally only those with a copy on `node` or of `source`.
-    public func artifacts(node: String? = nil, source: String? = nil) async throws -> [ArtifactInfo] {
-        var query: [String] = []
+    /// `GET /v1/artifacts`, optionally only those with a copy on `node` or of `source`; with
+    /// `gone`, also those no copy is left of.
+    public func artifacts(node: String? = nil, source: String? = nil, gone: Bool = false) async throws
+        -> [ArtifactInfo]
+    {
+        var query: [String] = gone ? ["gone=true"] : []
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         if let node { query.append("node=" + (node.addingPercentEncoding(withAllowedCharacters: allowed) ?? node)) }
         if let source {

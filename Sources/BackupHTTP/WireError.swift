@@ -45,6 +45,16 @@ public enum JSONResponse {
     }
 }
 
+extension WireError {
+    /// Runs `parse` over a request's query parameters: its ``BackupError`` (a value that is not
+    /// one, named) becomes a 400 refusal with that code and message.
+    public static func badQuery<T>(_ parse: () throws -> T) throws -> T {
+        do { return try parse() } catch let error as BackupError {
+            throw WireError(.badRequest, error.code, error.message)
+        }
+    }
+}
+
 extension Request {
     /// The limit of a JSON body unless a handler says otherwise: 1 MiB.
     public static let maxJSONBytes = 1 << 20

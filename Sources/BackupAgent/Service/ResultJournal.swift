@@ -85,8 +85,11 @@ struct ResultJournal: Sendable {
     }
 
     /// The successful result journalled for task `id` (under any token), if any.
+    /// Only that task's files are read (their names carry its id): a week of entries may be
+    /// thousands, and every backup handed out asks.
     func success(of id: Int64) throws -> TaskEntry? {
-        try tasks().last { $0.taskId == id && $0.result.reportedFailure == nil }
+        try names(prefix: "task-\(id)-").map { try read(TaskEntry.self, $0) }.sorted { $0.finishedAt < $1.finishedAt }
+            .last { $0.taskId == id && $0.result.reportedFailure == nil }
     }
 
     /// Removes a file of the journal (a delivered copies report, an entry past its week).

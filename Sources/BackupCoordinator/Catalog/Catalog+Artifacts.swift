@@ -361,15 +361,35 @@ extension Catalog {
     }
 
     /// Artifacts with their copies, oldest first; only those with a copy on `node`, or of
-    /// `source`, when given.
-    public func artifacts(node: String? = nil, source: String? = nil) async throws -> [ArtifactInfo] {
+    /// `source`, when given. An artifact whose every copy was purged or lost is history, listed
+    /// only with `gone`: the list follows what the stores hold, not every backup ever made.
+    public func artifacts(node: String? = nil, source: String? = nil, gone: Bool = false) async throws
+        -> [ArtifactInfo]
+    {
+        try await artifacts(node: node, source: source, copyPath: nil, gone: gone)
+    }
+
+    /// The artifact a copy at store-relative `path` is of, on whichever node.
+    public func artifact(copyPath path: String) async throws -> ArtifactInfo? {
+        try await artifacts(node: nil, source: nil, copyPath: path, gone: false).first
+    }
+
+    private func artifacts(node: String?, source: String?, copyPath: String?, gone: Bool) async throws
+        -> [ArtifactInfo]
+    {
         try await pool.read { db in
             var sql = "SELECT * FROM artifact"
             var conditions: [String] = []
             var arguments: [(any DatabaseValueConvertible)?] = []
+            if let copyPath {
+                conditions.append("id IN (SELECT artifactId FROM copy WHERE path = ?)")
+                arguments.append(copyPath)
+            }
             if let node {
                 conditions.append("id IN (SELECT artifactId FROM copy WHERE node = ?)")
                 arguments.append(node)
+            } else if !gone {
+                conditions.append("id IN (SELECT artifactId FROM copy)")
             }
             if let source {
                 conditions.append("source = ?")

@@ -131,10 +131,42 @@ extension Catalog {
         }
     }
 
-    /// Every task, newest first, at most `limit`.
-    public func tasks(limit: Int = 1000) async throws -> [TaskInfo] {
+    /// Deletes finished tasks created more than `history.taskDays` ago and events older than
+    /// `history.eventDays`; returns how many of each. Queued and leased tasks are never deleted.
+    /// Indexed, so that a sweep costs little however long the site has run.
+    public func pruneHistory(_ history: HistoryRetention, now: Date) async throws -> (tasks: Int, events: Int) {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM task WHERE createdAt < ? AND state IN ('succeeded', 'failed', 'cancelled')",
+                arguments: [now.addingTimeInterval(-Double(history.taskDays) * 86_400)])
+            let tasks = db.changesCount
+            try db.execute(
+                sql: "DELETE FROM event WHERE at < ?",
+                arguments: [now.addingTimeInterval(-Double(history.eventDays) * 86_400)])
+            return (tasks, db.changesCount)
+        }
+    }
+
+    /// Tasks newest first, at most `query.limit`: only those in `query.states` and with an id
+    /// below `query.before` when given.
+    public func tasks(_ query: TaskListQuery = TaskListQuery()) async throws -> [TaskInfo] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM task ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.info)
+            var conditions: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            if let states = query.states {
+                conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += states.map(\.rawValue)
+            }
+            if let before = query.before {
+                conditions.append("id < ?")
+                arguments.append(before)
+            }
+            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+            arguments.append(query.limit)
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM task\(filter) ORDER BY id DESC LIMIT ?",
+                arguments: StatementArguments(arguments)
+            ).map(Self.info)
         }
     }
 

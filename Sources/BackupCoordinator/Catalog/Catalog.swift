@@ -133,6 +133,14 @@ public struct Catalog: Sendable {
                 t.column("accepted", .boolean).notNull().defaults(to: false)
             }
         }
+        // Lookups a long history must not scan: a copy by its path (repairs), tasks by state
+        // (the open tasks' list) and by age (pruning), events by age.
+        migrator.registerMigration("v7-history-indexes") { db in
+            try db.create(index: "copy_by_path", on: "copy", columns: ["path"])
+            try db.create(index: "task_by_state", on: "task", columns: ["state", "id"])
+            try db.create(index: "task_by_created", on: "task", columns: ["createdAt"])
+            try db.create(index: "event_by_at", on: "event", columns: ["at"])
+        }
         return migrator
     }
 

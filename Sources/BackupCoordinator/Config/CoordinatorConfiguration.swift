@@ -32,6 +32,13 @@ public struct CoordinatorConfiguration: Sendable {
     /// at once; a listing that would mark more is held for an admin (`nodes` says why) instead
     /// of erasing them: it is most likely an unmounted or swapped disk. The default is 0.2.
     public var inventoryMissingMax = 0.2
+    /// How long finished tasks (succeeded, failed, cancelled) stay in the catalog
+    /// (`task_history_days`); older ones are deleted, so that the catalog of a site running for
+    /// years stays small. Artifacts and copies are never pruned: they follow the stores. The
+    /// default is 90 days.
+    public var taskHistoryDays = 90
+    /// How long the audit trail's events stay (`event_history_days`). The default is 400 days.
+    public var eventHistoryDays = 400
     /// The least severe log level written (`log_level`: trace, debug, info, notice, warning,
     /// error, critical). The default is info; `--log-level` overrides it.
     public var logLevel: Logger.Level = .info

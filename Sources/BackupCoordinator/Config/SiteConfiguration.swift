@@ -273,6 +273,14 @@ extension CoordinatorConfiguration {
             guard (0...1).contains(v) else { throw c.error("inventory_missing_max", "\(v) is outside 0...1") }
             config.inventoryMissingMax = v
         }
+        if let v = try c.int("task_history_days") {
+            guard (1...36_500).contains(v) else { throw c.error("task_history_days", "\(v) is outside 1...36500") }
+            config.taskHistoryDays = v
+        }
+        if let v = try c.int("event_history_days") {
+            guard (1...36_500).contains(v) else { throw c.error("event_history_days", "\(v) is outside 1...36500") }
+            config.eventHistoryDays = v
+        }
         if let v = try c.double("retry_seconds") {
             guard (0...3600).contains(v) else { throw c.error("retry_seconds", "\(v) is outside 0...3600") }
             config.retrySeconds = v

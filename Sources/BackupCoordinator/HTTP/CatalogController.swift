@@ -33,11 +33,14 @@ struct CatalogController {
             _ = try context.requirePeer([.operator, .admin], for: "list artifacts")
             let node = request.uri.queryParameters.get("node")
             let source = request.uri.queryParameters.get("source")
-            return try JSONResponse.make(try await catalog.artifacts(node: node, source: source))
+            let gone = request.uri.queryParameters.get("gone") == "true"
+            return try JSONResponse.make(try await catalog.artifacts(node: node, source: source, gone: gone))
         }
         router.get("/v1/events") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list events")
-            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100
+            let limit = try WireError.badQuery {
+                try ListLimit.parse(request.uri.queryParameters.get("limit"), default: 100, max: 10_000)
+            }
             return try JSONResponse.make(try await audit.list(limit: limit))
         }
     }

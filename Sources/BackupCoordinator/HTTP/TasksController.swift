@@ -34,9 +34,10 @@ struct TasksController {
                     + (body.artifacts.map { " naming \($0.count) copies" } ?? ""), logger: context.logger)
             return try JSONResponse.make(task, status: .created)
         }
-        router.get("/v1/tasks") { _, context in
+        router.get("/v1/tasks") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list tasks")
-            return try JSONResponse.make(try await queue.list())
+            let query = try WireError.badQuery { try TaskListQuery(parameter: { request.uri.queryParameters.get($0) }) }
+            return try JSONResponse.make(try await queue.list(query))
         }
         router.post("/v1/tasks/lease") { request, context in
             let peer = try await context.siteAgent(nodes, for: "lease tasks")

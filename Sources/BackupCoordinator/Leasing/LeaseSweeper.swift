@@ -14,6 +14,7 @@ public struct LeaseSweeper: Service {
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let interval: Duration
+    let history: HistoryRetention
     let logger: Logger
 
     /// A quarter of the lease, between 1 and 15 seconds: an expired lease is seen within that.
@@ -33,6 +34,20 @@ public struct LeaseSweeper: Service {
     /// One sweep; a catalog error is logged and the next sweep tries again.
     public func sweep() async {
         do {
+            let now = wallClock.currentDate
+            let pruned = try await catalog.pruneHistory(history, now: now)
+            if pruned.tasks + pruned.events > 0 {
+                logger.info(
+                    "history pruned",
+                    metadata: [
+                        "scm.tasks": "\(pruned.tasks)", "scm.events": "\(pruned.events)",
+                        "scm.taskDays": "\(history.taskDays)", "scm.eventDays": "\(history.eventDays)",
+                    ])
+            }
+        } catch {
+            logger.error("pruning the catalog's history failed", metadata: ["scm.error": "\(error)"])
+        }
+        do {
             for task in try await catalog.expireLeasedTasks(now: wallClock.currentDate) {
                 logger.debug(
                     "lease expired",
@@ -44,5 +59,17 @@ public struct LeaseSweeper: Service {
         } catch {
             logger.error("the lease sweep failed", metadata: ["scm.error": "\(error)"])
         }
+    }
+}
+
+/// How long the catalog keeps finished tasks and audit events (``CoordinatorConfiguration``'s
+/// `taskHistoryDays` and `eventHistoryDays`).
+public struct HistoryRetention: Sendable {
+    public var taskDays: Int
+    public var eventDays: Int
+
+    public init(taskDays: Int, eventDays: Int) {
+        self.taskDays = taskDays
+        self.eventDays = eventDays
     }
 }

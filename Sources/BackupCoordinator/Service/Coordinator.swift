@@ -69,7 +69,10 @@ public struct Coordinator: Sendable {
     public var sweeper: LeaseSweeper {
         LeaseSweeper(
             catalog: catalog, signals: signals, wallClock: wallClock, clock: clock,
-            interval: LeaseSweeper.interval(leaseSeconds: configuration.leaseSeconds), logger: logger)
+            interval: LeaseSweeper.interval(leaseSeconds: configuration.leaseSeconds),
+            history: HistoryRetention(
+                taskDays: configuration.taskHistoryDays, eventDays: configuration.eventHistoryDays),
+            logger: logger)
     }
 
     /// Every service of the process, in start order (they stop in reverse): the API server

@@ -180,8 +180,8 @@ public struct TaskQueue: Sendable {
     }
 
     /// Every task, newest first.
-    public func list(limit: Int = 1000) async throws -> [TaskInfo] {
-        try await store.tasks(limit: limit)
+    public func list(_ query: TaskListQuery = TaskListQuery()) async throws -> [TaskInfo] {
+        try await store.tasks(query)
     }
 
     /// Applies a life-cycle change: `unknown-task` for no such task, the refusal's code

@@ -18,8 +18,8 @@ public protocol TaskStore: Sendable {
         _ id: Int64, progress: TaskProgress?, detail: String?,
         _ change: @escaping @Sendable (inout TaskLifecycle) throws(TaskLifecycle.Refusal) -> Void
     ) async throws -> TaskInfo?
-    /// Every task, newest first, at most `limit`.
-    func tasks(limit: Int) async throws -> [TaskInfo]
+    /// Tasks newest first, as `query` selects them.
+    func tasks(_ query: TaskListQuery) async throws -> [TaskInfo]
     /// Task `id`, or nil when there is none.
     func task(_ id: Int64) async throws -> TaskInfo?
     /// The version `node` registered with, if any.

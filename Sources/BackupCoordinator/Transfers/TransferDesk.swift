@@ -164,11 +164,7 @@ struct TransferDesk: Sendable {
         let active = try await catalog.activeTransfers()
         for copy in report.copies
         where (copy.state == .quarantined || copy.state == .missing) && !active.contains(node + "|" + copy.path) {
-            guard
-                let artifact = try await catalog.artifacts(source: copy.source).first(where: {
-                    $0.origin == copy.origin && $0.kind == copy.kind && $0.stamp == copy.stamp
-                        && $0.fileName == (copy.path as NSString).lastPathComponent
-                })
+            guard let artifact = try await catalog.artifact(copyPath: copy.path), artifact.source == copy.source
             else { continue }
             if let task = try await repair(artifact, path: copy.path, on: node, excluding: [], now: now) {
                 repairs.append(task)
@@ -181,13 +177,7 @@ struct TransferDesk: Sendable {
     func repairAgain(_ failed: TransferOrder, now: Date) async throws -> TaskInfo? {
         guard ticketKey != nil, failed.purpose == .repair else { return nil }
         let tried = (failed.triedSenders ?? []) + [failed.sender]
-        var found = try await catalog.artifacts(node: failed.receiver).first {
-            $0.copies.contains { $0.node == failed.receiver && $0.path == failed.path }
-        }
-        if found == nil {
-            found = try await catalog.artifacts().first { $0.copies.contains { $0.path == failed.path } }
-        }
-        guard let artifact = found else { return nil }
+        guard let artifact = try await catalog.artifact(copyPath: failed.path) else { return nil }
         return try await repair(artifact, path: failed.path, on: failed.receiver, excluding: tried, now: now)
     }
 
