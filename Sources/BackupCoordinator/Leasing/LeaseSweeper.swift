@@ -7,7 +7,9 @@ import ServiceLifecycle
 /// Expires the leases of agents that stopped renewing, on its own, every `interval` of the
 /// monotonic clock: the task goes back to its node's queue (or fails when no attempt is left)
 /// and the node's waiting pollers are woken, so a dead agent's task does not wait for the next
-/// lease request to be noticed.
+/// lease request to be noticed. It also prunes the catalog's history, at the first sweep and then
+/// about every ``pruneInterval`` (a prune is one write transaction that may take seconds on a large
+/// catalog, so it is not repeated every sweep).
 public struct LeaseSweeper: Service {
     let catalog: Catalog
     let signals: TaskSignals
@@ -22,17 +24,29 @@ public struct LeaseSweeper: Service {
         .milliseconds(Int64(min(15, max(1, leaseSeconds / 4)) * 1000))
     }
 
+    /// How often the history is pruned.
+    public static let pruneInterval: Duration = .seconds(3600)
+
     public func run() async throws {
+        // Counted in sweeps: the sleeps are on the monotonic clock.
+        let sweepsPerPrune = max(1, Int(Self.pruneInterval / interval))
         await cancelWhenGracefulShutdown {
+            var sweepsSincePrune = sweepsPerPrune
             while !Task.isCancelled {
                 do { try await clock.sleep(for: interval) } catch { return }  // Cancelled: shutting down.
+                if sweepsSincePrune >= sweepsPerPrune {
+                    await pruneHistory()
+                    sweepsSincePrune = 0
+                }
+                sweepsSincePrune += 1
                 await sweep()
             }
         }
     }
 
-    /// One sweep; a catalog error is logged and the next sweep tries again.
-    public func sweep() async {
+    /// Removes finished tasks and events older than the history retention; an error is logged
+    /// and the next prune tries again.
+    public func pruneHistory() async {
         do {
             let now = wallClock.currentDate
             let pruned = try await catalog.pruneHistory(history, now: now)
@@ -47,6 +61,10 @@ public struct LeaseSweeper: Service {
         } catch {
             logger.error("pruning the catalog's history failed", metadata: ["scm.error": "\(error)"])
         }
+    }
+
+    /// One sweep of expired leases; a catalog error is logged and the next sweep tries again.
+    public func sweep() async {
         do {
             for task in try await catalog.expireLeasedTasks(now: wallClock.currentDate) {
                 logger.debug(

@@ -2,8 +2,11 @@ import Foundation
 
 /// What a receiving store remembers of the coordinator's tickets and orders, so that a
 /// replayed one is refused across restarts: per catalog epoch and task, the highest fencing
-/// token seen, and the ids spent with their expiry (kept until then plus the clock skew, after
-/// which they would be refused as expired anyway).
+/// token seen, the latest expiry of its tickets and orders, and the ids spent with their expiry.
+/// Everything of a task is forgotten ``keepAfterExpiry`` after the latest expiry seen of it,
+/// when each of its tickets would be refused as expired anyway (tickets of an older lease are
+/// issued earlier with the same lifetime, so they expire no later), so the ledger holds only
+/// the tasks of the last few lease periods however long the store lives.
 ///
 /// File `<store>/.scm-backup-ledger` (format `scm-backup-ledger/1`, JSON, see
 /// `Protocol/store.md`), written atomically and fsynced before the work it records is
@@ -20,6 +23,21 @@ public struct TicketLedger: Codable, Equatable, Sendable {
         public var highestToken: UInt64
         /// Spent ids and when each expires.
         public var spent: [String: Date]
+        /// The latest expiry of a ticket or order seen of the task (absent in ledgers written
+        /// before it was kept, where the spent ids' expiries stand for it).
+        public var expiresAt: Date?
+
+        public init(highestToken: UInt64, spent: [String: Date], expiresAt: Date?) {
+            self.highestToken = highestToken
+            self.spent = spent
+            self.expiresAt = expiresAt
+        }
+
+        /// When everything of the task may be forgotten, or nil when nothing says.
+        var forgettableAt: Date? {
+            let latest = ([expiresAt].compactMap { $0 } + spent.values).max()
+            return latest?.addingTimeInterval(TicketLedger.keepAfterExpiry)
+        }
     }
 
     public var format: String
@@ -46,17 +64,19 @@ public struct TicketLedger: Codable, Equatable, Sendable {
         return nil
     }
 
-    /// Notes that `token` of the task was seen, and `id` spent when given; forgets what expired.
+    /// Notes that `token` of the task was seen with a ticket or order expiring at `expiresAt`,
+    /// and `id` spent when given; forgets every task whose tickets have all long expired (an
+    /// entry that says nothing of its expiry, from an older ledger, is forgotten too: any
+    /// ticket it could refuse was issued before this version ran and has expired since).
     public mutating func note(epoch: String, task: Int64, token: UInt64, spent id: String?, expiresAt: Date, now: Date)
     {
-        for (key, var entry) in tasks {
-            entry.spent = entry.spent.filter { now.timeIntervalSince($0.value) < Self.keepAfterExpiry }
-            tasks[key] = entry.spent.isEmpty && key != "\(epoch)/\(task)" && entry.highestToken == 0 ? nil : entry
-        }
-        var entry = tasks["\(epoch)/\(task)"] ?? Task(highestToken: 0, spent: [:])
+        tasks = tasks.filter { _, entry in entry.forgettableAt.map { now < $0 } ?? false }
+        let key = "\(epoch)/\(task)"
+        var entry = tasks[key] ?? Task(highestToken: 0, spent: [:], expiresAt: nil)
         entry.highestToken = max(entry.highestToken, token)
+        entry.expiresAt = max(entry.expiresAt ?? expiresAt, expiresAt)
         if let id { entry.spent[id] = expiresAt }
-        tasks["\(epoch)/\(task)"] = entry
+        tasks[key] = entry
     }
 }
 
