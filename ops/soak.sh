@@ -2,12 +2,13 @@
 # Soak run on 127.0.0.1: N backup -> transfer -> verify -> purge cycles on a small real site
 # (a coordinator; server node 'srv' with an svn repository that gets a commit each cycle and a
 # folder that changes each cycle; backup node 'vault' it pushes to), sampling the resident
-# memory (VmRSS) and open descriptors of every process every SAMPLE cycles. Every task must
+# memory (VmRSS, and RssAnon: the heap without the mapped code) and open descriptors of every process every SAMPLE cycles. Every task must
 # succeed; each node keeps at most KEEP copies per source (older ones are purged with signed
 # orders), so the site's state stays the same size and any growth is the processes' own. Prints the series as CSV (soak.csv in the work folder) and, per process, the first,
 # last and largest sample.
 # Usage: ops/soak.sh [CYCLES] [SAMPLE]      (defaults 100 and 10; SCM_BACKUP_BIN=path uses that
-#        binary instead of a release build; KEEP=3; SOAK_DIR=folder keeps the work folder)
+#        binary instead of a release build; KEEP=3; SOAK_DIR=folder keeps the work folder;
+#        HUB_WRAPPER="heaptrack -o DIR/hub" runs the coordinator under that command)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CYCLES=${1:-100}
@@ -66,10 +67,14 @@ addresses = ["127.0.0.1"]
 server = "srv"
 backup = "vault"
 EOF
-$BIN coordinator --config site.toml --port-file port >coordinator.log 2>&1 &
+# shellcheck disable=SC2086 # HUB_WRAPPER is a command with its arguments.
+${HUB_WRAPPER:-} $BIN coordinator --config site.toml --port-file port >coordinator.log 2>&1 &
 PID[hub]=$!
 for _ in $(seq 100); do [ -s port ] && break; sleep 0.1; done
 PORT=$(cat port)
+# Under a wrapper the coordinator is the wrapper's child: sample it, and stop it (SIGTERM, so
+# the wrapper sees a clean exit) at the end.
+if [ -n "${HUB_WRAPPER:-}" ]; then PID[hub]=$(pgrep -n -f "$BIN coordinator --config site.toml"); fi
 for n in srv vault; do
     STORE_ID=$($BIN init-store --store "store-$n" | awk '{print $NF}')
     cat >"$n.toml" <<EOF
@@ -116,14 +121,15 @@ sys.exit(1 if open_ else 0)'; then
 }
 
 for _ in $(seq 100); do admin nodes | grep -c "online " | grep -q 2 && break; sleep 0.2; done
-echo "cycle,process,rss_kib,fds" >soak.csv
+echo "cycle,process,rss_kib,anon_kib,fds" >soak.csv
 sample() {
     for name in hub srv vault; do
         local p=${PID[$name]}
-        local rss fds
+        local rss anon fds
         rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")
+        anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$p/status")
         fds=$(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 | wc -l)
-        echo "$1,$name,$rss,$fds" >>soak.csv
+        echo "$1,$name,$rss,$anon,$fds" >>soak.csv
     done
 }
 
@@ -164,8 +170,10 @@ print("%d cycles; per process: first / last / max" % int(sys.argv[1]))
 for name in ("hub", "srv", "vault"):
     mine = [r for r in rows if r["process"] == name]
     rss = [int(r["rss_kib"]) for r in mine]
+    anon = [int(r["anon_kib"]) for r in mine]
     fds = [int(r["fds"]) for r in mine]
-    print("%-6s RSS %7.1f / %7.1f / %7.1f MiB   fds %4d / %4d / %4d" % (
-        name, rss[0] / 1024, rss[-1] / 1024, max(rss) / 1024, fds[0], fds[-1], max(fds)))
+    print("%-6s RSS %6.1f / %6.1f / %6.1f MiB   heap %6.1f / %6.1f / %6.1f MiB   fds %3d / %3d / %3d" % (
+        name, rss[0] / 1024, rss[-1] / 1024, max(rss) / 1024, anon[0] / 1024, anon[-1] / 1024,
+        max(anon) / 1024, fds[0], fds[-1], max(fds)))
 EOF
 echo "soak: series in $WORK/soak.csv"

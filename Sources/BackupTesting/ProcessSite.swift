@@ -95,15 +95,15 @@ public final class ProcessSite: @unchecked Sendable {
     /// Writes `name`'s agent.toml and starts it; it waits for the coordinator to be started first.
     public func startAgent(
         _ name: String, sourceRoots: [String]? = nil, tools: [String: String] = [:], dataPort: Bool = false,
-        extra: String = "", arguments: [String] = []
+        leaseWait: Int = 2, extra: String = "", arguments: [String] = []
     ) throws {
         let store = dir.file("store-\(name)")
         let id = try storeIDs[name] ?? Store(root: store).adopt().id
         storeIDs[name] = id
         try SiteConfigFiles.writeAgent(
             dir.file("agent-\(name).toml"), coordinator: url, name: name, certs: dir.file("certs"),
-            pki: dir.file("pki"), store: store, storeID: id, sourceRoots: sourceRoots ?? [dir.path],
-            tools: tools, dataPort: dataPort, extra: extra)
+            pki: dir.file("pki"), store: store, storeID: id, leaseWait: leaseWait,
+            sourceRoots: sourceRoots ?? [dir.path], tools: tools, dataPort: dataPort, extra: extra)
         processes[name] = try BackgroundProcess(
             Paths.scmBackupBinary, ["agent", "--config", dir.file("agent-\(name).toml")] + arguments,
             log: dir.file("agent-\(name).log"))

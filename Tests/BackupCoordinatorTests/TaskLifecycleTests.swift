@@ -27,6 +27,44 @@ struct TaskLifecycleTests {
         #expect(task.state == .succeeded)
     }
 
+    @Test func aConfirmedLeaseRunsItsFullLength() throws {
+        var task = TaskLifecycle()
+        try task.lease(to: "srv1", token: 1, now: t0, duration: 60, confirmWithin: 5)
+        #expect(task.leaseExpiresAt == t0 + 5 && task.confirmBy == t0 + 5)
+        try task.renew(by: "srv1", token: 1, now: t0 + 1, duration: 60, progressed: true, stallLimit: 600)
+        #expect(task.leaseExpiresAt == t0 + 61 && task.confirmBy == nil)
+        let early = task.expire(now: t0 + 30)
+        let due = task.expire(now: t0 + 61)
+        #expect(!early && due)
+        #expect(task.state == .queued && task.attempts == 1, "a confirmed lease that expires counts")
+    }
+
+    @Test func anUnconfirmedLeaseGoesBackWithoutCountingAnAttemptButNotForever() throws {
+        var task = TaskLifecycle(maxAttempts: 3)
+        var now = t0
+        for token in 1...3 {
+            try task.lease(to: "srv1", token: UInt64(token), now: now, duration: 60, confirmWithin: 5)
+            let early = task.expire(now: now + 4)
+            let due = task.expire(now: now + 5)
+            #expect(!early && due)
+            #expect(task.state == .queued && task.attempts == 0)
+            #expect(task.lastError?.contains("was not confirmed in time") == true)
+            now += 10
+        }
+        // A fourth return in a row counts: an agent that never confirms uses the attempts up.
+        for token in 4...6 {
+            try task.lease(to: "srv1", token: UInt64(token), now: now, duration: 60, confirmWithin: 5)
+            let due = task.expire(now: now + 5)
+            #expect(due)
+            now += 10
+        }
+        #expect(task.state == .failed && task.attempts == 3)
+        // A window longer than the lease is cut to the lease.
+        var short = TaskLifecycle()
+        try short.lease(to: "srv1", token: 1, now: t0, duration: 2, confirmWithin: 5)
+        #expect(short.leaseExpiresAt == t0 + 2)
+    }
+
     @Test func anExpiredLeaseReturnsTheTaskAndTheLateResultIsRefused() throws {
         var task = TaskLifecycle()
         try task.lease(to: "srv1", token: 7, now: t0, duration: 30)

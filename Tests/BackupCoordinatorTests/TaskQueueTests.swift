@@ -33,7 +33,9 @@ struct TaskQueueTests {
             return task
         }
 
-        func leaseNext(for node: String, now: Date, duration: TimeInterval) throws -> TaskInfo? {
+        func leaseNext(for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval?) throws
+            -> TaskInfo?
+        {
             for id in rows.keys.sorted() {
                 guard var row = rows[id], row.task.node == node else { continue }
                 _ = row.lifecycle.expire(now: now)
@@ -42,7 +44,8 @@ struct TaskQueueTests {
                     continue
                 }
                 token += 1
-                try row.lifecycle.lease(to: node, token: token, now: now, duration: duration)
+                try row.lifecycle.lease(
+                    to: node, token: token, now: now, duration: duration, confirmWithin: confirmWithin)
                 rows[id] = (Self.info(row.task, row.lifecycle), row.lifecycle)
                 return rows[id]?.task
             }

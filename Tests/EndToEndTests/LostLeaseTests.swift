@@ -72,4 +72,55 @@ struct LostLeaseTests {
             }
         }
     }
+
+    /// W1: an agent that stops answering while its long poll is open (a hung process, a frozen
+    /// host or a cut network: SIGSTOP here, so no FIN reaches the hub). The hub cannot know the
+    /// poll is dead, so the next task goes to it; the lease asks for confirmation within 5 s,
+    /// does not get it, and goes back without counting an attempt (it used to wait out the
+    /// 60-s lease and run as attempt 2). An agent that dies outright closes its connection, and
+    /// its poll is not handed the task at all.
+    @Test func aTaskHandedToAHungAgentsOpenLongPollGoesBackAtOnce() async throws {
+        try await blocking {
+            try withTemporaryDirectory { dir in
+                let sources = dir.file("src")
+                try FileManager.default.createDirectory(atPath: sources + "/conf", withIntermediateDirectories: true)
+                try "x".write(toFile: sources + "/conf/a.txt", atomically: true, encoding: .utf8)
+                let site = try ProcessSite(
+                    dir, nodes: [.init("srv1", sources: [("conf", "folder", sources + "/conf")])], leaseSeconds: 60)
+                try site.startCoordinator()
+                try site.startAgent("srv1", sourceRoots: [sources], leaseWait: 25)
+                try site.waitUntil("srv1 registered") { try site.admin(["nodes"]).stdout.contains("online") }
+                // Past its first, immediate lease request: the agent now waits in a long poll.
+                let log = site.process("srv1")!.logPath
+                try site.waitUntil("the agent registered") {
+                    (try String(contentsOfFile: log, encoding: .utf8)).contains("registered")
+                }
+                Thread.sleep(forTimeInterval: 1)
+                let hung = try #require(site.process("srv1"))
+                kill(hung.pid, SIGSTOP)
+                let hungAt = Date()
+                try site.backup("conf", on: "srv1")
+                var seen = ""
+                do {
+                    try site.waitUntil("the task is queued again", seconds: 30) {
+                        guard let task = try site.tasks().first else { return false }
+                        seen = "\(task.state) attempts \(task.attempts): \(task.lastError ?? "-")"
+                        return task.state == "queued" && task.lastError?.contains("not confirmed") == true
+                    }
+                } catch {
+                    Issue.record("the task is not back in the queue: \(seen)")
+                    throw error
+                }
+                let back = Date().timeIntervalSince(hungAt)
+                #expect(back < 20, "the task came back \(back) s after the agent hung, not after the 60-s lease")
+                #expect(try site.tasks().first?.attempts == 0, "the dead poll's hand-out is not an attempt")
+                // A live agent takes it and runs it as its first attempt.
+                site.stop("srv1", SIGKILL)
+                try site.startAgent("srv1", sourceRoots: [sources], leaseWait: 25)
+                let done = try site.settle(seconds: 60)
+                #expect(done.first?.state == "succeeded")
+                #expect(done.first?.attempts == 1)
+            }
+        }
+    }
 }

@@ -134,7 +134,8 @@ struct AgentService: Service {
             group.addTask {
                 while !stopping.isSet {
                     let lease = try await client.send(
-                        "POST", "/v1/tasks/lease", body: LeaseRequest(waitSeconds: configuration.leaseWaitSeconds),
+                        "POST", "/v1/tasks/lease",
+                        body: LeaseRequest(waitSeconds: configuration.leaseWaitSeconds, confirms: true),
                         as: LeaseResponse.self)
                     guard let task = lease.task else { continue }
                     if stopping.isSet {
@@ -155,15 +156,29 @@ struct AgentService: Service {
     /// Runs a task, renewing its lease a few times per lease period, then reports the result.
     private func execute(_ task: TaskInfo, _ client: CoordinatorClient) async throws {
         let metadata: Logger.Metadata = ["scm.task": "\(task.id)", "scm.kind": "\(task.kind.rawValue)"]
+        // The lease came with a confirmation window (this agent asked for one): confirm it
+        // before any work, which extends it to the full lease.
+        let confirmed: TaskInfo
+        do {
+            confirmed = try await client.send(
+                "POST", "/v1/tasks/\(task.id)/renew",
+                body: RenewRequest(fencingToken: task.fencingToken, progressed: true),
+                as: TaskInfo.self)
+        } catch let error as BackupError where Self.leaseRefusals.contains(error.code) {
+            logger.warning(
+                "lease could not be confirmed; the task is not started",
+                metadata: metadata.merging(["scm.code": "\(error.code.rawValue)"]) { $1 })
+            return
+        }
         logger.info("task started", metadata: metadata)
-        let period = max(1.0, (secondsLeft(task.leaseExpiresAt) + 1) / 3)
+        let period = max(1.0, (secondsLeft(confirmed.leaseExpiresAt) + 1) / 3)
         let progress = ProgressBox()
-        let ticket = LockedBox<String?>(task.transfer?.ticket)
+        let ticket = LockedBox<String?>(confirmed.transfer?.ticket ?? task.transfer?.ticket)
         let cancellation = WorkCancellation()
         // The lease as this agent knows it, on the monotonic clock: re-armed by each renewal.
         let clock = ContinuousClock()
         let leaseEnd = LockedBox(
-            clock.now.advanced(by: .milliseconds(Int64(1000 * secondsLeft(task.leaseExpiresAt)))))
+            clock.now.advanced(by: .milliseconds(Int64(1000 * secondsLeft(confirmed.leaseExpiresAt)))))
         // Node-local work survives a hub that is away or a lease that ran out: its result is
         // journalled and its facts recorded late; moving or deleting copies stops at once.
         let nodeLocal = Self.nodeLocalKinds.contains(task.kind)

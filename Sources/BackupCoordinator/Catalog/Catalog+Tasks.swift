@@ -63,7 +63,9 @@ extension Catalog {
 
     /// Expires overdue leases, then leases `node`'s oldest queued task, if any, with the next
     /// fencing token.
-    public func leaseNext(for node: String, now: Date, duration: TimeInterval) async throws -> TaskInfo? {
+    public func leaseNext(
+        for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval? = nil
+    ) async throws -> TaskInfo? {
         try await pool.write { db in
             _ = try Self.expireLeases(db, now: now)
             guard
@@ -86,7 +88,7 @@ extension Catalog {
             }
             let token = UInt64(next)
             var lifecycle = try Self.decode(row["lifecycle"])
-            try lifecycle.lease(to: node, token: token, now: now, duration: duration)
+            try lifecycle.lease(to: node, token: token, now: now, duration: duration, confirmWithin: confirmWithin)
             let id: Int64 = row["id"]
             try Self.store(db, id: id, lifecycle)
             return try Self.task(db, id: id)

@@ -42,7 +42,10 @@ struct TasksController {
         router.post("/v1/tasks/lease") { request, context in
             let peer = try await context.siteAgent(nodes, for: "lease tasks")
             let body = try await request.decodeJSON(LeaseRequest.self)
-            guard let task = try await queue.lease(for: peer.name, waitSeconds: body.waitSeconds) else {
+            guard
+                let task = try await queue.lease(
+                    for: peer.name, waitSeconds: body.waitSeconds, confirms: body.confirms ?? false)
+            else {
                 return try JSONResponse.make(LeaseResponse(task: nil))
             }
             return try JSONResponse.make(

@@ -28,17 +28,34 @@ public struct LeaseSweeper: Service {
     public static let pruneInterval: Duration = .seconds(3600)
 
     public func run() async throws {
-        // Counted in sweeps: the sleeps are on the monotonic clock.
+        // Counted in sweeps and measured waits: the sleeps are on the monotonic clock.
         let sweepsPerPrune = max(1, Int(Self.pruneInterval / interval))
         await cancelWhenGracefulShutdown {
             var sweepsSincePrune = sweepsPerPrune
+            var sinceSweep = Duration.zero
             while !Task.isCancelled {
-                do { try await clock.sleep(for: interval) } catch { return }  // Cancelled: shutting down.
+                // Until the next regular sweep, or just past the earliest lease confirmation
+                // due before it; a lease handed out meanwhile wakes the wait to plan again.
+                let ticket = await signals.ticket(for: TaskSignals.sweeper)
+                var wait = interval - sinceSweep
+                if let due = await signals.nextConfirmation {
+                    let seconds = max(0, due.timeIntervalSince(wallClock.currentDate)) + 0.05
+                    wait = min(wait, .milliseconds(Int64(seconds * 1000)))
+                }
+                let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+                let (signals, clock) = (signals, clock)
+                sinceSweep += await clock.measure {
+                    await signals.wait(ticket, node: TaskSignals.sweeper, atMost: max(0, seconds), clock: clock)
+                }
+                if Task.isCancelled { return }  // Shutting down.
+                let confirmationsDue = await signals.sweptConfirmations(at: wallClock.currentDate)
+                guard sinceSweep >= interval || confirmationsDue else { continue }
                 if sweepsSincePrune >= sweepsPerPrune {
                     await pruneHistory()
                     sweepsSincePrune = 0
                 }
                 sweepsSincePrune += 1
+                sinceSweep = .zero
                 await sweep()
             }
         }

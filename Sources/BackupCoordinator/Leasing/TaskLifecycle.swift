@@ -17,6 +17,10 @@ import Foundation
 /// a late message from an expired lease is refused. A lease that is not renewed by its
 /// expiry returns the task to the queue: nothing stays locked, nobody needs to unlock.
 /// Renewing requires progress within `stallLimit`, so a hung transfer cannot keep its lease.
+/// A lease handed to an agent that promised to confirm it (`LeaseRequest.confirms`) first runs
+/// only for a short window; its first renewal confirms it and extends it to the full lease. An
+/// unconfirmed lease that expires went to an agent that is gone (a long poll still open when
+/// its process died): the task goes back at once without counting an attempt.
 public struct TaskLifecycle: Sendable, Equatable, Codable {
     public typealias State = TaskState
 
@@ -74,6 +78,12 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     /// ``Refusal/alreadyApplied``, a different body under that lease is refused as usual. Nil
     /// before the first result (and in life cycles stored before results were idempotent).
     public private(set) var lastResult: ResultMark?
+    /// While the current lease waits for its confirming renewal, when it must come (the
+    /// lease's expiry then); nil for a confirmed lease or one given without a window.
+    public private(set) var confirmBy: Date?
+    /// Leases in a row that went back unconfirmed; past `maxAttempts` such returns count as
+    /// attempts again, so an agent that never confirms cannot keep a task going round forever.
+    public private(set) var unconfirmedReturns: Int?
 
     /// Who sent a result, under which lease, with which body (SHA-256 of its canonical JSON).
     public struct ResultMark: Sendable, Equatable, Codable {
@@ -86,8 +96,11 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         self.maxAttempts = max(1, maxAttempts)
     }
 
-    /// Hands the task to `agent` with `token`, which must exceed every earlier token.
-    public mutating func lease(to agent: String, token: UInt64, now: Date, duration: TimeInterval) throws(Refusal) {
+    /// Hands the task to `agent` with `token`, which must exceed every earlier token; with
+    /// `confirmWithin`, for at most that long until the agent's first renewal confirms it.
+    public mutating func lease(
+        to agent: String, token: UInt64, now: Date, duration: TimeInterval, confirmWithin: TimeInterval? = nil
+    ) throws(Refusal) {
         guard state == .queued else { throw state.isFinal ? .finished : .notLeasable }
         guard notBefore.map({ now >= $0 }) ?? true else { throw .notLeasable }
         guard token > fencingToken else { throw .tokenNotIncreasing }
@@ -95,7 +108,8 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         state = .leased
         holder = agent
         fencingToken = token
-        leaseExpiresAt = now.addingTimeInterval(duration)
+        leaseExpiresAt = now.addingTimeInterval(min(duration, confirmWithin ?? duration))
+        confirmBy = confirmWithin == nil ? nil : leaseExpiresAt
         lastProgressAt = now
         attempts += 1
     }
@@ -112,6 +126,10 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
             throw .noProgress
         }
         leaseExpiresAt = now.addingTimeInterval(duration)
+        if confirmBy != nil {
+            confirmBy = nil
+            unconfirmedReturns = nil
+        }
     }
 
     /// Records the holder's result. A failure returns the task to the queue while attempts are
@@ -146,6 +164,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
             state = .succeeded
             holder = nil
             leaseExpiresAt = nil
+            confirmBy = nil
             lastError = nil
             lastErrorCode = nil
         }
@@ -156,6 +175,20 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     @discardableResult
     public mutating func expire(now: Date) -> Bool {
         guard state == .leased, let expiry = leaseExpiresAt, now >= expiry else { return false }
+        if confirmBy != nil {
+            let returns = (unconfirmedReturns ?? 0) + 1
+            unconfirmedReturns = returns
+            if returns <= maxAttempts {
+                // Never started: its agent did not answer, so the attempt is not counted.
+                attempts -= 1
+                release(
+                    reason:
+                        "the lease of \(holder ?? "?") was not confirmed in time (its agent is gone); not counted as an attempt"
+                )
+                lastErrorCode = nil
+                return true
+            }
+        }
         release(reason: "the lease of \(holder ?? "?") expired")
         lastErrorCode = nil
         return true
@@ -167,6 +200,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         state = .queued
         holder = nil
         leaseExpiresAt = nil
+        confirmBy = nil
         attempts -= 1
     }
 
@@ -176,6 +210,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         state = .cancelled
         holder = nil
         leaseExpiresAt = nil
+        confirmBy = nil
     }
 
     private func checkHolder(_ agent: String, token: UInt64, now: Date) throws(Refusal) {
@@ -191,6 +226,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         lastError = reason
         holder = nil
         leaseExpiresAt = nil
+        confirmBy = nil
         state = attempts >= (allowed ?? maxAttempts) ? .failed : .queued
     }
 }

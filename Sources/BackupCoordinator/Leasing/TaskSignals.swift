@@ -12,6 +12,27 @@ actor TaskSignals {
     }
 
     private var slots: [String: [UUID: Slot]] = [:]
+    /// When leases handed out with a confirmation window must be confirmed (``LeaseSweeper``
+    /// sweeps at the earliest, so an unconfirmed lease goes back at once).
+    private var confirmations: [Date] = []
+    /// The slot key the sweeper waits on; no node is named so (names are not empty).
+    static let sweeper = ""
+
+    /// Notes that a lease must be confirmed by `deadline`, and wakes the sweeper to plan for it.
+    func expectConfirmation(by deadline: Date) {
+        confirmations.append(deadline)
+        signal(Self.sweeper)
+    }
+
+    /// The earliest confirmation deadline still ahead of the last sweep, if any.
+    var nextConfirmation: Date? { confirmations.min() }
+
+    /// Forgets the deadlines a sweep at `now` has dealt with; returns whether there were any.
+    func sweptConfirmations(at now: Date) -> Bool {
+        let before = confirmations.count
+        confirmations.removeAll { $0 <= now }
+        return confirmations.count < before
+    }
 
     /// A ticket for `node`'s next signal.
     func ticket(for node: String) -> UUID {

@@ -57,16 +57,32 @@ public struct TaskQueue: Sendable {
         return task
     }
 
+    /// How long a lease given to an agent that confirms leases (``LeaseRequest/confirms``) waits
+    /// for its confirming renewal (at most the lease itself).
+    public static let confirmationWindow: TimeInterval = 5
+
     /// The next task for `node`, waiting up to `waitSeconds` (at most the configured longest
     /// wait) for one to be queued; nil when none came. A task the node's agent is too old for
-    /// fails at once with `agent-too-old`, and the wait goes on for the next.
-    public func lease(for node: String, waitSeconds: Int) async throws -> TaskInfo? {
+    /// fails at once with `agent-too-old`, and the wait goes on for the next. With `confirms`
+    /// the lease lasts ``confirmationWindow`` until the agent's first renewal; unconfirmed, it
+    /// goes back at the sweeper's next look without counting an attempt (the agent is gone).
+    public func lease(for node: String, waitSeconds: Int, confirms: Bool = false) async throws -> TaskInfo? {
         var remaining = Duration.seconds(min(max(waitSeconds, 0), maxWaitSeconds))
         while true {
             // The ticket is taken before looking, so a task queued meanwhile still wakes us.
             let ticket = await signals.ticket(for: node)
-            if let task = try await store.leaseNext(for: node, now: wallClock.currentDate, duration: leaseSeconds) {
+            let leased: TaskInfo?
+            do {
+                leased = try await store.leaseNext(
+                    for: node, now: wallClock.currentDate, duration: leaseSeconds,
+                    confirmWithin: confirms ? Self.confirmationWindow : nil)
+            } catch {
                 await signals.finish(ticket, node: node)
+                throw error
+            }
+            if let task = leased {
+                await signals.finish(ticket, node: node)
+                if confirms, let expiry = task.leaseExpiresAt { await signals.expectConfirmation(by: expiry) }
                 if let why = AgentRequirements.refusal(kind: task.kind, agentVersion: try await store.version(of: node))
                 {
                     try await refuseToOldAgent(task, node: node, why: why)

@@ -11,8 +11,10 @@ public protocol TaskStore: Sendable {
         _ request: SubmitTaskRequest, definition: SourceDefinition?, transfer: TransferOrder?, now: Date,
         maxAttempts: Int
     ) async throws -> TaskInfo
-    /// Expires overdue leases, then leases `node`'s oldest queued task that may go now.
-    func leaseNext(for node: String, now: Date, duration: TimeInterval) async throws -> TaskInfo?
+    /// Expires overdue leases, then leases `node`'s oldest queued task that may go now (for
+    /// `confirmWithin` until the agent confirms it, when given; ``TaskLifecycle``).
+    func leaseNext(for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval?) async throws
+        -> TaskInfo?
     /// Applies `change` to task `id` (nil: no such task); a refusal leaves it unchanged.
     func updateTask(
         _ id: Int64, progress: TaskProgress?, detail: String?,

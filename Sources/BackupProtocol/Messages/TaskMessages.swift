@@ -162,7 +162,15 @@ public struct TaskProgress: Codable, Sendable, Equatable {
 /// `POST /v1/tasks/lease` (agent): wait up to `waitSeconds` (at most 30) for the next task.
 public struct LeaseRequest: Codable, Sendable, Equatable {
     public var waitSeconds: Int
-    public init(waitSeconds: Int) { self.waitSeconds = waitSeconds }
+    /// The agent renews a lease the moment it receives it, before any work: the coordinator
+    /// then gives the lease a short confirmation window, and a lease whose confirming renewal
+    /// does not come (the agent died with its long poll open) goes back at once without
+    /// counting an attempt. Absent (older agents): the full lease, as before.
+    public var confirms: Bool?
+    public init(waitSeconds: Int, confirms: Bool? = nil) {
+        self.waitSeconds = waitSeconds
+        self.confirms = confirms
+    }
 }
 
 /// The answer to a lease request: a task with its lease, or none when the wait ran out.
