@@ -207,6 +207,40 @@ struct CatalogTrustTests {
         }
     }
 
+    @Test func aRepairWithNoSourceLeftIsQueuedWhenAVerifiedCopyAppears() async throws {
+        try await withTemporaryDirectory("trust-waiting") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let now = Date()
+            let desk = TransferDesk(
+                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), purgeKey: nil,
+                signedLifetime: 120, logger: Logger(label: "test"))
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
+                authority: .originBackup(sources: ["env"]), now: now)
+            // The vault holds a copy it listed but never verified: no source for a repair yet.
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "vault",
+                authority: .inventory, now: now)
+            // The origin's only verified copy is quarantined: nothing can repair it now.
+            let quarantined = ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: .quarantined)])
+            try await catalog.record(quarantined, node: "srv1", authority: .verify, now: now)
+            #expect(try await desk.scheduleRepairs(quarantined, node: "srv1", now: now).isEmpty)
+            #expect(try await catalog.artifactsAwaitingRepair().count == 1)
+            // A report of copies that proves nothing (the vault's listing) queues nothing.
+            let listed = ArtifactReport(complete: false, copies: [Self.copy(Self.good, state: .unverified)])
+            #expect(try await desk.repairWaiting(listed, node: "vault", now: now).isEmpty)
+            // The vault's copy is verified intact: the waiting repair goes, from the vault.
+            let verified = ArtifactReport(complete: false, copies: [Self.copy(Self.good)])
+            try await catalog.record(verified, node: "vault", authority: .verify, now: now.addingTimeInterval(10))
+            let repairs = try await desk.repairWaiting(verified, node: "vault", now: now.addingTimeInterval(10))
+            #expect(repairs.map { $0.transfer?.sender } == ["vault"])
+            #expect(repairs.map { $0.transfer?.receiver } == ["srv1"])
+            #expect(repairs.map { $0.transfer?.purpose } == [.repair])
+            // While that repair is queued, another proof does not queue a second one.
+            #expect(try await desk.repairWaiting(verified, node: "vault", now: now.addingTimeInterval(20)).isEmpty)
+        }
+    }
+
     @Test func aTransferIsNotQueuedToANodeWithoutTheSpaceForIt() async throws {
         try await withTemporaryDirectory("trust-space") { dir in
             let catalog = try Catalog(path: dir.file("catalog.sqlite"))

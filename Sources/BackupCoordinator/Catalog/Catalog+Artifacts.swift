@@ -374,8 +374,13 @@ extension Catalog {
         try await artifacts(node: nil, source: nil, copyPath: path, gone: false).first
     }
 
-    private func artifacts(node: String?, source: String?, copyPath: String?, gone: Bool) async throws
-        -> [ArtifactInfo]
+    /// The artifacts with a copy the catalog holds as quarantined or missing (a repair owed).
+    public func artifactsAwaitingRepair() async throws -> [ArtifactInfo] {
+        try await artifacts(node: nil, source: nil, copyPath: nil, gone: false, damaged: true)
+    }
+
+    private func artifacts(node: String?, source: String?, copyPath: String?, gone: Bool, damaged: Bool = false)
+        async throws -> [ArtifactInfo]
     {
         try await pool.read { db in
             var sql = "SELECT * FROM artifact"
@@ -394,6 +399,9 @@ extension Catalog {
             if let source {
                 conditions.append("source = ?")
                 arguments.append(source)
+            }
+            if damaged {
+                conditions.append("id IN (SELECT artifactId FROM copy WHERE state IN ('quarantined', 'missing'))")
             }
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
             sql += " ORDER BY origin, kind, source, stamp, fileName"

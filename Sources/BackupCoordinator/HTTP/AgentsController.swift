@@ -13,6 +13,7 @@ struct AgentsController {
         let heartbeat = coordinator.configuration.heartbeatSeconds
         let revocations = coordinator.revocations
         let catalog = coordinator.catalog
+        let desk = coordinator.desk
         let wallClock = coordinator.wallClock
         router.post("/v1/agents/register") { request, context in
             let peer = try await context.siteAgent(nodes, for: "register as an agent", registering: true)
@@ -45,8 +46,10 @@ struct AgentsController {
             // Believed only for the artifacts a transfer brings to this node, and only with the
             // reference digest (``ReportAuthority/receipt(paths:)``).
             let expected = try await catalog.transfers(to: peer.name)
-            try await catalog.record(
-                body, node: peer.name, authority: .receipt(paths: expected), now: wallClock.currentDate)
+            let now = wallClock.currentDate
+            try await catalog.record(body, node: peer.name, authority: .receipt(paths: expected), now: now)
+            // A copy just received may be the source a waiting repair lacked.
+            _ = try await desk.repairWaiting(body, node: peer.name, now: now)
             return Response(status: .noContent)
         }
     }

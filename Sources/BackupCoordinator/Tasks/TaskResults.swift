@@ -4,7 +4,8 @@ import Foundation
 
 /// What follows a task's result: the life cycle (``TaskQueue/complete(_:by:_:)``), then the
 /// findings into the catalog as far as the task vouches for them, repairs of the copies a
-/// verify quarantined, and a repair that failed for good taken from the next verified copy.
+/// verify quarantined, a repair that failed for good taken from the next verified copy, and
+/// repairs that waited for a source once a copy is proven intact.
 public struct TaskResults: Sendable {
     let queue: TaskQueue
     let catalog: Catalog
@@ -26,6 +27,9 @@ public struct TaskResults: Sendable {
         if let report = result.artifacts {
             try await catalog.record(report, node: node, authority: Self.authority(of: task, node: node), now: now)
             if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: node, now: now) }
+            if task.kind == .verify || task.kind == .transfer {
+                _ = try await desk.repairWaiting(report, node: node, now: now)
+            }
         }
         if task.kind == .transfer, task.state == .failed, let order = task.transfer, order.purpose == .repair {
             _ = try await desk.repairAgain(order, now: now)

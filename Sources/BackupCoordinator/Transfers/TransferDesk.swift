@@ -173,6 +173,32 @@ struct TransferDesk: Sendable {
         return repairs
     }
 
+    /// After copies were proven intact (a verify, a received transfer): every other damaged
+    /// copy of their artifacts that no transfer is bringing back now has a source, so it is
+    /// repaired; a repair that found no source, or failed for good from every one, is retried
+    /// this way when a verified copy appears, instead of being dropped.
+    func repairWaiting(_ report: ArtifactReport, node: String, now: Date) async throws -> [TaskInfo] {
+        guard ticketKey != nil else { return [] }
+        let proven = Set(report.copies.filter { $0.state == .intact }.map(\.path))
+        guard !proven.isEmpty else { return [] }
+        var active = try await catalog.activeTransfers()
+        var repairs: [TaskInfo] = []
+        for artifact in try await catalog.artifactsAwaitingRepair()
+        where artifact.copies.contains(where: { $0.node == node && proven.contains($0.path) && $0.state == .intact }) {
+            for damaged in artifact.copies
+            where damaged.node != node && (damaged.state == .quarantined || damaged.state == .missing)
+                && !active.contains(damaged.node + "|" + damaged.path)
+            {
+                if let task = try await repair(artifact, path: damaged.path, on: damaged.node, excluding: [], now: now)
+                {
+                    active.insert(damaged.node + "|" + damaged.path)
+                    repairs.append(task)
+                }
+            }
+        }
+        return repairs
+    }
+
     /// After a repair failed for good: the next verified copy is tried, never one that failed.
     func repairAgain(_ failed: TransferOrder, now: Date) async throws -> TaskInfo? {
         guard ticketKey != nil, failed.purpose == .repair else { return nil }
