@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// and the node's waiting pollers are woken, so a dead agent's task does not wait for the next
 /// lease request to be noticed. It also prunes the catalog's history, at the first sweep and then
 /// about every ``pruneInterval`` (a prune is one write transaction that may take seconds on a large
-/// catalog, so it is not repeated every sweep).
+/// catalog, so it is not repeated every sweep), and gives the heap's free pages back after
+/// each regular sweep (``HeapTrim``).
 public struct LeaseSweeper: Service {
     let catalog: Catalog
     let signals: TaskSignals
@@ -57,6 +58,7 @@ public struct LeaseSweeper: Service {
                 sweepsSincePrune += 1
                 sinceSweep = .zero
                 await sweep()
+                HeapTrim.trim()
             }
         }
     }
