@@ -28,6 +28,10 @@ struct DiskUsageCommand: ParsableCommand {
     struct Report: Encodable {
         var sources: [Row]
         var totalBytes: Int64
+        /// `.partial` files: received copies a transfer may resume, or what a crashed backup left
+        /// (its agent removes them; see Protocol/store.md).
+        var partials: Int
+        var partialBytes: Int64
         var fileSystemBytes: Int64
         var fileSystemFreeBytes: Int64
     }
@@ -36,7 +40,11 @@ struct DiskUsageCommand: ParsableCommand {
         let printer = Printer(json: output.json)
         try printer.run {
             let store = Store(root: store)
-            let listing = try SourceListing.group(try store.scan(), store: store)
+            let scan = try store.scan()
+            let listing = try SourceListing.group(scan, store: store)
+            let partialBytes = try scan.partials.reduce(Int64(0)) { sum, path in
+                sum + (try FileSystem.linkStatus(path).map { Int64($0.st_size) } ?? 0)
+            }
             var fs = statvfs()
             guard statvfs(store.root, &fs) == 0 else {
                 throw BackupError(
@@ -49,7 +57,8 @@ struct DiskUsageCommand: ParsableCommand {
                     newestStamp: $0.artifacts.map(\.stamp).max())
             }
             let report = Report(
-                sources: rows, totalBytes: rows.reduce(0) { $0 + $1.bytes },
+                sources: rows, totalBytes: rows.reduce(0) { $0 + $1.bytes }, partials: scan.partials.count,
+                partialBytes: partialBytes,
                 fileSystemBytes: Int64(fs.f_blocks) * Int64(fs.f_frsize),
                 fileSystemFreeBytes: Int64(fs.f_bavail) * Int64(fs.f_frsize))
             if output.json {
@@ -59,6 +68,11 @@ struct DiskUsageCommand: ParsableCommand {
             for r in rows {
                 print(
                     "\(formatBytes(r.bytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(r.artifacts) artifacts  \(r.origin)/\(r.kind)/\(r.source)"
+                )
+            }
+            if report.partials > 0 {
+                print(
+                    "\(formatBytes(report.partialBytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(report.partials) partials (transfers to resume, or left by a crash)"
                 )
             }
             print(

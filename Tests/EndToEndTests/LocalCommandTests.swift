@@ -96,11 +96,26 @@ struct LocalCommandTests {
                 #expect(lsJSON.first?.artifacts.count == 1)
                 struct DU: Decodable {
                     var totalBytes: Int64
+                    var partials: Int
+                    var partialBytes: Int64
                     var fileSystemFreeBytes: Int64
                 }
                 let du = try decode(DU.self, try Command.scmBackup(["du", "--store", store, "--json"]).stdout)
                 #expect(du.totalBytes > 0)
+                #expect(du.partials == 0 && du.partialBytes == 0)
                 #expect(du.fileSystemFreeBytes > 0)
+                // A partial (a transfer to resume) is counted apart from the artifacts.
+                let stamp = try #require(
+                    FileManager.default.enumerator(atPath: store)?.compactMap { $0 as? String }.first {
+                        $0.hasSuffix(".tar.gz")
+                    })
+                let partial = store + "/" + (stamp as NSString).deletingLastPathComponent + "/conf-9.tar.gz.partial"
+                try Data(count: 1000).write(to: URL(fileURLWithPath: partial))
+                let withPartial = try decode(DU.self, try Command.scmBackup(["du", "--store", store, "--json"]).stdout)
+                #expect(withPartial.partials == 1 && withPartial.partialBytes == 1000)
+                #expect(withPartial.totalBytes == du.totalBytes)
+                #expect(
+                    try Command.scmBackup(["du", "--store", store]).stdout.contains("1 partials (transfers to resume"))
             }
         }
     }

@@ -170,7 +170,7 @@ public enum DataServer {
                 }
                 ledger.note(
                     epoch: ticket.epoch, task: ticket.taskId, token: ticket.fencingToken, spent: nil,
-                    expiresAt: ticket.expiresAt, now: Date())
+                    expiresAt: ticket.expiresAt, path: ticket.path, now: Date())
             }
             let held = try store.held(location)
             if held != .absent {

@@ -41,6 +41,7 @@ struct AgentService: Service {
         } catch {
             logger.warning("what crashed backups left cannot be removed", metadata: ["scm.error": "\(error)"])
         }
+        removeAbandonedPartials()
         let stopping = StopFlag()
         let dataPort = dataPortState
         var port: Int?
@@ -113,8 +114,13 @@ struct AgentService: Service {
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
+                // About every ten minutes, abandoned received partials are removed.
+                let beatsPerCleanup = max(1, Int(TicketLedger.keepAfterExpiry) / max(1, heartbeatSeconds))
+                var beats = 0
                 while !stopping.isSet {
                     try await Task.sleep(for: .seconds(heartbeatSeconds))
+                    beats += 1
+                    if beats.isMultiple(of: beatsPerCleanup) { removeAbandonedPartials() }
                     var fs = statvfs()
                     let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
                     do {
@@ -145,11 +151,25 @@ struct AgentService: Service {
                         break
                     }
                     try await execute(task, client)
+                    // A task's buffers are freed now; their pages go back (``HeapTrim``).
+                    HeapTrim.trim()
                 }
             }
             // The lease loop ends the group: at shutdown, or with an error to reconnect after.
             try await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Removes the received partials no transfer can resume (``Store/removeAbandonedPartials(now:minimumAge:)``);
+    /// a store that cannot be checked now is left alone and logged.
+    private func removeAbandonedPartials() {
+        do {
+            for path in try configuration.store().removeAbandonedPartials(now: Date()) {
+                logger.notice("removed an abandoned partial", metadata: ["scm.path": "\(path)"])
+            }
+        } catch {
+            logger.warning("abandoned partials cannot be removed", metadata: ["scm.error": "\(error)"])
         }
     }
 

@@ -253,3 +253,33 @@ extension Store {
         return removed
     }
 }
+
+extension Store {
+    /// Removes the partials of received copies that no transfer can resume any more: the
+    /// ticket ledger no longer remembers a task naming the artifact (ten minutes after its
+    /// last ticket expired) and nothing was written to the partial for `minimumAge` seconds. A
+    /// retried transfer gets a fresh ticket and is remembered again, so its partial stays; an
+    /// abandoned one stops holding the space another transfer needs. A backup's partial
+    /// (``removeCrashedBackupWork(node:)``) is not touched. Returns the paths removed.
+    public func removeAbandonedPartials(now: Date, minimumAge: TimeInterval = TicketLedger.keepAfterExpiry) throws
+        -> [String]
+    {
+        let inUse = try readLedger().pathsInUse
+        var removed: [String] = []
+        for path in try scan().partials where path.hasSuffix(".tar.gz.partial") {
+            let relative = String(path.dropFirst(root.count + 1).dropLast(".partial".count))
+            let parts = relative.split(separator: "/").map(String.init)
+            // origin/kind/source/YYYY/MM/DD/HHMMSS/file: a backup's is <source>.tar.gz.partial.
+            if parts.count == 8, parts[7] == "\(parts[2]).tar.gz" { continue }
+            guard !inUse.contains(relative), let st = try FileSystem.linkStatus(path) else { continue }
+            let written = Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))
+            guard now.timeIntervalSince(written) >= minimumAge else { continue }
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw BackupError(
+                    .io, "Cannot remove the abandoned partial '\(path)': \(String(cString: strerror(errno))).")
+            }
+            removed.append(path)
+        }
+        return removed
+    }
+}

@@ -26,11 +26,15 @@ public struct TicketLedger: Codable, Equatable, Sendable {
         /// The latest expiry of a ticket or order seen of the task (absent in ledgers written
         /// before it was kept, where the spent ids' expiries stand for it).
         public var expiresAt: Date?
+        /// The store-relative artifact paths its tickets named: a received partial of one of
+        /// them is kept for resumption while the task is remembered.
+        public var paths: [String]?
 
-        public init(highestToken: UInt64, spent: [String: Date], expiresAt: Date?) {
+        public init(highestToken: UInt64, spent: [String: Date], expiresAt: Date?, paths: [String]? = nil) {
             self.highestToken = highestToken
             self.spent = spent
             self.expiresAt = expiresAt
+            self.paths = paths
         }
 
         /// When everything of the task may be forgotten, or nil when nothing says.
@@ -65,19 +69,24 @@ public struct TicketLedger: Codable, Equatable, Sendable {
     }
 
     /// Notes that `token` of the task was seen with a ticket or order expiring at `expiresAt`,
-    /// and `id` spent when given; forgets every task whose tickets have all long expired (an
+    /// and `id` spent when given, and `path` as the artifact its ticket brings; forgets every task whose tickets have all long expired (an
     /// entry that says nothing of its expiry, from an older ledger, is forgotten too: any
     /// ticket it could refuse was issued before this version ran and has expired since).
-    public mutating func note(epoch: String, task: Int64, token: UInt64, spent id: String?, expiresAt: Date, now: Date)
-    {
+    public mutating func note(
+        epoch: String, task: Int64, token: UInt64, spent id: String?, expiresAt: Date, path: String? = nil, now: Date
+    ) {
         tasks = tasks.filter { _, entry in entry.forgettableAt.map { now < $0 } ?? false }
         let key = "\(epoch)/\(task)"
         var entry = tasks[key] ?? Task(highestToken: 0, spent: [:], expiresAt: nil)
         entry.highestToken = max(entry.highestToken, token)
         entry.expiresAt = max(entry.expiresAt ?? expiresAt, expiresAt)
         if let id { entry.spent[id] = expiresAt }
+        if let path, !(entry.paths ?? []).contains(path) { entry.paths = (entry.paths ?? []) + [path] }
         tasks[key] = entry
     }
+
+    /// The artifact paths of the tasks remembered: their received partials may still resume.
+    public var pathsInUse: Set<String> { Set(tasks.values.flatMap { $0.paths ?? [] }) }
 }
 
 /// Why the ledger refuses a ticket or order; `code` is the wire code.
