@@ -47,6 +47,8 @@ struct AgentCommand: AsyncParsableCommand {
             logLevel.bootstrap(configured: configuration.logLevel)
             var logger = Logger(label: "scm-backup.agent")
             logger[metadataKey: "scm.node"] = "\(configuration.node)"
+            // The tools and pre-backup steps this agent starts die with it (W14).
+            ParentDeath.enable()
             try await Agent(configuration: configuration, logger: logger, dataPortFile: dataPortFile).run()
         } catch {
             printer.report(error)

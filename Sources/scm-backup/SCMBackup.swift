@@ -1,4 +1,5 @@
 import ArgumentParser
+import BackupCore
 import Foundation
 
 /// `scm-backup`: keeps every source-code repository of a site safe.
@@ -25,6 +26,10 @@ struct SCMBackup: AsyncParsableCommand {
 
     /// Runs the command; a usage error exits with 2 (argument-parser's default is 64).
     static func main() async {
+        // A tool started by an agent, to die with it (``ParentDeath``); never a user's command.
+        if CommandLine.arguments.count > 1, CommandLine.arguments[1] == ParentDeath.execToolArgument {
+            ParentDeath.execTool(Array(CommandLine.arguments.dropFirst(2)))
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

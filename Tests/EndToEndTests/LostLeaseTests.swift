@@ -123,4 +123,39 @@ struct LostLeaseTests {
             }
         }
     }
+
+    /// W14: a tool outlived its SIGKILLed agent (`svnadmin hotcopy` went on writing into the dead
+    /// agent's staging folder). Tools now start through the agent's own executable, which asks
+    /// the kernel to kill them when the agent goes (``ParentDeath``).
+    @Test func aToolDiesWithItsSIGKILLedAgent() async throws {
+        try await blocking {
+            try withTemporaryDirectory { dir in
+                let sources = dir.file("src")
+                try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
+                let repo = sources + "/repo"
+                try SourceFixtures.svnRepository(at: repo)
+                let started = dir.file("svnadmin-started")
+                let hang = dir.file("hanging-svnadmin")
+                // The sleep becomes the tool's own process (exec), as svnadmin is.
+                try "#!/bin/sh\ntouch '\(started)'\nexec sleep 117\n".write(
+                    toFile: hang, atomically: true, encoding: .utf8)
+                chmod(hang, 0o755)
+                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("repo", "svn", repo)])])
+                try site.startCoordinator()
+                try site.startAgent("srv1", sourceRoots: [sources], tools: ["svnadmin": hang])
+                try site.waitUntil("srv1 registered") { try site.admin(["nodes"]).stdout.contains("online") }
+                try site.backup("repo", on: "srv1")
+                try site.waitUntil("the tool started", seconds: 60) { FileManager.default.fileExists(atPath: started) }
+                // Should the tool outlive the agent (the failure this tests), it goes with the test;
+                // pkill finding nothing is the passing case, so its status does not matter.
+                defer { _ = try? Command.run("pkill", ["-f", "sleep 117"]) }
+                let running = try Command.run("pgrep", ["-f", "sleep 117"])
+                #expect(running.status == 0, "the hanging tool runs")
+                site.stop("srv1", SIGKILL)
+                try site.waitUntil("the tool is gone with its agent", seconds: 5) {
+                    try Command.run("pgrep", ["-f", "sleep 117"]).status != 0
+                }
+            }
+        }
+    }
 }

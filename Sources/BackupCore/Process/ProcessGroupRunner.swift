@@ -82,13 +82,21 @@ public enum ProcessGroupRunner {
 
         let started = Date()
         var pid: pid_t = 0
-        let cArgs = argv.map { strdup($0) } + [nil]
+        // Checked here as well: through the parent-death helper a missing program would only
+        // show as its exit status 127.
+        guard access(program, X_OK) == 0 else {
+            throw BackupError(
+                errno == ENOENT || errno == EACCES ? .toolMissing : .toolFailed,
+                "Cannot start '\(program)': \(String(cString: strerror(errno))).")
+        }
+        let (executable, spawnArgs) = ParentDeath.command(program, Array(argv.dropFirst()))
+        let cArgs = ([executable] + spawnArgs).map { strdup($0) } + [nil]
         let cEnv = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for p in cArgs { free(p) }
             for p in cEnv { free(p) }
         }
-        let spawned = posix_spawn(&pid, program, &actions, &attributes, cArgs, cEnv)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, cArgs, cEnv)
         close(writeEnd)
         guard spawned == 0 else {
             throw BackupError(

@@ -33,8 +33,9 @@ public enum ToolRunner {
     ) throws -> ToolOutput {
         let process = Process()
         let resolved = try resolve(tool.program)
-        process.executableURL = URL(fileURLWithPath: resolved)
-        process.arguments = arguments
+        let (executable, argv) = ParentDeath.command(resolved, arguments)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = argv
         process.environment = ProcessInfo.processInfo.environment.merging(tool.environment) { $1 }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe()
@@ -82,8 +83,9 @@ public enum ToolRunner {
         _ tool: Tool, _ arguments: [String], readyLine: String, _ body: () throws -> T
     ) throws -> T {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try resolve(tool.program))
-        process.arguments = arguments
+        let (executable, argv) = ParentDeath.command(try resolve(tool.program), arguments)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = argv
         process.environment = ProcessInfo.processInfo.environment.merging(tool.environment) { $1 }
         let out = Pipe()
         let err = Pipe()
