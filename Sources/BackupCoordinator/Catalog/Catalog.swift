@@ -11,6 +11,8 @@ import GRDB
 /// cooperative pool's threads (of which the hub has as many as cores).
 public struct Catalog: Sendable {
     let pool: DatabasePool
+    /// Damage SQLite reports while the hub runs, which stops it (``CatalogDamage``).
+    public let damage: CatalogDamage
     /// See ``CoordinatorConfiguration/inventoryMissingMax``.
     public var inventoryMissingMax = 0.2
 
@@ -24,6 +26,7 @@ public struct Catalog: Sendable {
     /// catalog of another epoch than its witness's are refused with the file and the remedy,
     /// so the hub never starts afresh by accident (its fencing counter back at 0).
     public init(path: String) throws {
+        damage = CatalogDamage(path: path)
         let witness = Self.witnessPath(of: path)
         let remedy =
             "restore the catalog from its backup, or rebuild it from the stores ('scm-backup catalog rebuild'); the coordinator does not start on it"

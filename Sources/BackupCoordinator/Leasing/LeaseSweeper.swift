@@ -31,7 +31,7 @@ public struct LeaseSweeper: Service {
     public func run() async throws {
         // Counted in sweeps and measured waits: the sleeps are on the monotonic clock.
         let sweepsPerPrune = max(1, Int(Self.pruneInterval / interval))
-        await cancelWhenGracefulShutdown {
+        try await cancelWhenGracefulShutdown {
             var sweepsSincePrune = sweepsPerPrune
             var sinceSweep = Duration.zero
             while !Task.isCancelled {
@@ -49,6 +49,9 @@ public struct LeaseSweeper: Service {
                     await signals.wait(ticket, node: TaskSignals.sweeper, atMost: max(0, seconds), clock: clock)
                 }
                 if Task.isCancelled { return }  // Shutting down.
+                // A damaged catalog (seen by a request or a sweep) stops the hub: this service
+                // fails, and the group shuts the process down.
+                if let stop = catalog.damage.error { throw stop }
                 let confirmationsDue = await signals.sweptConfirmations(at: wallClock.currentDate)
                 guard sinceSweep >= interval || confirmationsDue else { continue }
                 if sweepsSincePrune >= sweepsPerPrune {
@@ -58,6 +61,7 @@ public struct LeaseSweeper: Service {
                 sweepsSincePrune += 1
                 sinceSweep = .zero
                 await sweep()
+                if let stop = catalog.damage.error { throw stop }
                 HeapTrim.trim()
             }
         }
@@ -78,6 +82,7 @@ public struct LeaseSweeper: Service {
                     ])
             }
         } catch {
+            _ = catalog.damage.note(error)
             logger.error("pruning the catalog's history failed", metadata: ["scm.error": "\(error)"])
         }
     }
@@ -94,6 +99,7 @@ public struct LeaseSweeper: Service {
                 await signals.signal(task.node)
             }
         } catch {
+            _ = catalog.damage.note(error)
             logger.error("the lease sweep failed", metadata: ["scm.error": "\(error)"])
         }
     }

@@ -68,6 +68,9 @@ public enum CoordinatorServer {
         let router = Router(context: CoordinatorContext.self)
         // First, so that every error below it leaves as JSON; every client here holds a site certificate.
         router.add(middleware: ErrorMiddleware<CoordinatorContext>(revealsInternals: true))
+        router.add(
+            middleware: CatalogDamageMiddleware<CoordinatorContext>(
+                damage: coordinator.catalog.damage, signals: coordinator.signals))
         let revocations = coordinator.revocations
         router.add(
             middleware: IdentityMiddleware<CoordinatorContext>(

@@ -61,6 +61,8 @@ extension BackupError.Code {
     public static let noTicketKey = Self(rawValue: "no-ticket-key")
     /// The coordinator has no key to sign purge orders with.
     public static let noPurgeKey = Self(rawValue: "no-purge-key")
+    /// SQLite found the catalog's pages damaged while the hub ran: it stops (``CatalogDamage``).
+    public static let catalogDamaged = Self(rawValue: "catalog-damaged")
     /// A task whose kind or format the leasing agent's version does not know.
     public static let agentTooOld = Self(rawValue: "agent-too-old")
     /// The coordinator cannot be reached (the CLI, an agent).
@@ -156,6 +158,7 @@ public enum ErrorCodes {
         .init(code: .nothingDue, status: 422), .init(code: .useTransfers, status: 422),
         .init(code: .sameNode, status: 422), .init(code: .notPaired, status: 422),
         .init(code: .noTicketKey, status: 503), .init(code: .noPurgeKey, status: 503),
+        .init(code: .catalogDamaged, status: 503),
         .init(code: .agentTooOld, status: nil), .init(code: .coordinatorUnreachable, status: nil),
         // Leases.
         .init(code: .taskNotLeasable, status: 409), .init(code: .staleFencingToken, status: 409),
