@@ -26,7 +26,7 @@ struct FaultSuiteTests {
     typealias Artifact = ProcessSite.ArtifactView
 
     enum Fault: String, CaseIterable {
-        case hubKilledMidBackup, agentKilledMidBackup, agentStoppedMidBackup, hubRestarted
+        case hubKilledMidBackup, agentKilledMidBackup, agentStoppedMidBackup, hubRestarted, agentHungWhilePolling
         case sidecarDeleted, sidecarGarbled, byteFlipped, artifactSwapped, artifactRemoved
     }
 
@@ -114,6 +114,19 @@ struct FaultSuiteTests {
                     site.stop("srv1", SIGTERM)
                     try startAgent("srv1")
                 }
+                try waitOnline()
+            case .agentHungWhilePolling:
+                // Frozen with its long poll open (no FIN reaches the hub): the next task goes to that
+                // poll, is never confirmed, and must come back to the queue by itself (W1).
+                let agent = try #require(site.process("srv1"))
+                kill(agent.pid, SIGSTOP)
+                try backup("conf")
+                let deadline = Date().addingTimeInterval(15)
+                while Date() < deadline, try site.tasks().first?.lastError?.contains("not confirmed") != true {
+                    usleep(200_000)
+                }
+                site.stop("srv1", SIGKILL)
+                try startAgent("srv1")
                 try waitOnline()
             case .hubRestarted:
                 site.stop("hub", SIGKILL)
