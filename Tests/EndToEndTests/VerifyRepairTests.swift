@@ -1,3 +1,4 @@
+import BackupCore
 import BackupTesting
 import Foundation
 import Testing
@@ -106,6 +107,66 @@ struct VerifyRepairTests {
                     mutants.stdout.contains(path["deleted"]!) && mutants.stdout.contains("cannot be quarantined"),
                     "\(mutants.stdout)")
                 #expect(FileManager.default.fileExists(atPath: vault("deleted")), "left where it is")
+            }
+        }
+    }
+
+    /// A transfer may replace a copy the catalog holds as bad while the bad file is still in
+    /// place (here an inventory, not a verify, saw its sidecar disagree): the receiver moves it
+    /// to quarantine, never deletes it, and receives the good copy; without that word in the
+    /// ticket it would refuse with `exists-different`.
+    @Test(arguments: ["push", "pull"])
+    func aTransferSetsACopyTheCatalogHoldsBadAsideAndReplacesIt(_ direction: String) async throws {
+        try await blocking {
+            try withTemporaryDirectory("replace-bad") { dir in
+                try FileManager.default.createDirectory(atPath: dir.file("conf"), withIntermediateDirectories: true)
+                try String(repeating: "conf\n", count: 300).write(
+                    toFile: dir.file("conf/file.txt"), atomically: true, encoding: .utf8)
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init("srv1", sources: [("conf", "folder", dir.file("conf"))]),
+                        .init("vault", roles: ["backup"]),
+                    ], pairings: [("srv1", "vault")], transfers: true,
+                    pairingExtra: ["vault": "direction = \"\(direction)\""])
+                try site.startCoordinator()
+                for name in ["srv1", "vault"] { try site.startAgent(name, dataPort: true) }
+                try site.waitUntil("both online") {
+                    try site.admin(["nodes"]).stdout.components(separatedBy: "online ").count - 1 == 2
+                }
+                try site.backup("conf", on: "srv1")
+                _ = try site.settle()
+                try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
+                #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
+                let path = try #require(try site.json([Artifact].self, ["artifacts"]).first?.copies.first?.path)
+                let vault = dir.file("store-vault/" + path)
+                // Other bytes, with a sidecar that agrees with them; an inventory sees the mismatch.
+                let other = Data("not the artifact\n".utf8)
+                try other.write(to: URL(fileURLWithPath: vault))
+                let sidecar = try String(contentsOfFile: vault + ".dna", encoding: .utf8)
+                let digest = try Store.digest(vault, .sha256)
+                let good = try #require(
+                    sidecar.range(of: #"[0-9a-f]{64}"#, options: .regularExpression).map { String(sidecar[$0]) })
+                try sidecar.replacingOccurrences(of: good, with: try #require(digest.sha256)).write(
+                    toFile: vault + ".dna", atomically: true, encoding: .utf8)
+                try ProcessSite.ok(try site.admin(["tasks", "submit", "--kind", "inventory", "--node", "vault"]))
+                _ = try site.settle()
+                let held = try site.json([Artifact].self, ["artifacts"]).first?.copies.first { $0.node == "vault" }
+                #expect(held?.state == "mismatch")
+
+                try ProcessSite.ok(try site.admin(["transfer", "--from", "srv1", "--to", "vault"]))
+                let tasks = try site.settle()
+                #expect(
+                    tasks.first?.kind == "transfer" && tasks.first?.state == "succeeded",
+                    "\(tasks.first.map { "\($0)" } ?? "-")")
+                #expect(
+                    try Data(contentsOf: URL(fileURLWithPath: vault))
+                        == Data(contentsOf: URL(fileURLWithPath: dir.file("store-srv1/" + path))))
+                #expect(
+                    try Data(contentsOf: URL(fileURLWithPath: dir.file("store-vault/.quarantine/" + path))) == other,
+                    "the bad file is quarantined, not deleted")
+                let after = try site.json([Artifact].self, ["artifacts"]).first?.copies.first { $0.node == "vault" }
+                #expect(after?.state == "intact")
             }
         }
     }

@@ -172,7 +172,15 @@ public enum DataServer {
                     epoch: ticket.epoch, task: ticket.taskId, token: ticket.fencingToken, spent: nil,
                     expiresAt: ticket.expiresAt, path: ticket.path, now: Date())
             }
-            let held = try store.held(location)
+            var held = try store.held(location)
+            if held != .absent, held != .digest(ticket.sha256 ?? ticket.md5 ?? ""), ticket.replacesBadCopy == true {
+                // The catalog holds this copy as bad: it goes to quarantine, never deleted.
+                let aside = try store.setAside(location)
+                logger.notice(
+                    "a bad copy set aside for the transfer replacing it",
+                    metadata: ["scm.path": "\(ticket.path)", "scm.quarantined": "\(aside ?? "-")"])
+                held = .absent
+            }
             if held != .absent {
                 guard held == .digest(ticket.sha256 ?? ticket.md5 ?? "") else {
                     throw WireError(

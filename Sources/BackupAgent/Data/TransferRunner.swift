@@ -160,11 +160,25 @@ struct TransferRunner: Sendable {
         location: ArtifactLocation
     ) async throws -> TaskOutcome {
         let final = store.path(of: location)
-        if try store.held(location) == .digest(order.sha256 ?? order.md5 ?? "") {
+        let held = try store.held(location)
+        if held == .digest(order.sha256 ?? order.md5 ?? "") {
             return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
         }
-        let held = try FileSystem.linkStatus(final + ".partial").map { Int64($0.st_size) } ?? 0
-        let offset = held < order.size ? held : 0
+        if held != .absent {
+            // Never overwritten: set aside (quarantined) when the catalog holds it as bad, else refused.
+            guard order.replacesBadCopy == true else {
+                throw BackupError(
+                    .refused,
+                    "'\(order.path)' exists on '\(order.receiver)' with another digest; it is never overwritten (a mutant is quarantined first)."
+                )
+            }
+            let aside = try store.setAside(location)
+            logger.notice(
+                "a bad copy set aside for the transfer replacing it",
+                metadata: ["scm.path": "\(order.path)", "scm.quarantined": "\(aside ?? "-")"])
+        }
+        let partial = try FileSystem.linkStatus(final + ".partial").map { Int64($0.st_size) } ?? 0
+        let offset = partial < order.size ? partial : 0
         var get = HTTPClientRequest(url: url + "/v1/data/" + order.path)
         get.headers.add(name: DataHeader.ticket, value: ticket)
         if offset > 0 { get.headers.add(name: "Range", value: "bytes=\(offset)-") }

@@ -121,12 +121,18 @@ struct TransferDesk: Sendable {
             throw BackupError(
                 .notFound, "Transfer task \(task.id) names '\(order.path)', which the catalog no longer lists.")
         }
+        // A copy the catalog holds as bad on the receiver may be set aside for this one.
+        let badStates: Set<CopyState> = [.mismatch, .mutant, .quarantined, .missing]
+        let receiverCopy = try await catalog.artifact(copyPath: order.path)?.copies.first { $0.node == order.receiver }
+        let replaces = receiverCopy.map { badStates.contains($0.state) } == true ? true : nil
         let ticket = await TransferTicket(
             epoch: try catalog.epoch(), taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose,
             path: order.path, sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender,
-            receiver: order.receiver, expiresAt: now.addingTimeInterval(signedLifetime), facts: known.facts)
+            receiver: order.receiver, expiresAt: now.addingTimeInterval(signedLifetime), facts: known.facts,
+            replacesBadCopy: replaces)
         order.ticket = try ticket.signed(with: key)
         order.facts = known.facts
+        order.replacesBadCopy = replaces
         let other = order.initiator == order.sender ? order.receiver : order.sender
         if let port = try await catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
             order.peerURL = "https://\(address.contains(":") ? "[\(address)]" : address):\(port)"

@@ -200,6 +200,17 @@ extension Store {
     /// Moves a mutant artifact and its sidecar to `<store>/.quarantine/<relative path>`, never
     /// deleting it; returns the quarantine path. A copy already quarantined under that name is
     /// kept and the new one gets a numbered suffix.
+    /// Quarantines the file at `location` with its sidecar, when there is one, so that a copy
+    /// the coordinator authorised may be received in its place; returns where it went.
+    public func setAside(_ location: ArtifactLocation) throws -> String? {
+        let path = self.path(of: location)
+        guard let st = try FileSystem.linkStatus(path) else { return nil }
+        let present = StoredArtifact(
+            path: path, location: location, size: Int64(st.st_size),
+            hasSidecar: try FileSystem.linkStatus(path + ".dna") != nil)
+        return try quarantine(present)
+    }
+
     public func quarantine(_ artifact: StoredArtifact) throws -> String {
         guard let location = artifact.location else {
             throw BackupError(.refused, "'\(artifact.path)' is outside the store layout; it is not quarantined.")

@@ -30,6 +30,9 @@ public struct TransferOrder: Codable, Sendable, Equatable {
     /// For a repair: the senders whose copies already failed to arrive intact; the next repair
     /// is taken from another.
     public var triedSenders: [String]?
+    /// Set when leased, as in the ticket (``TransferTicket/replacesBadCopy``): a pulling
+    /// receiver quarantines the bad file at the path before it receives.
+    public var replacesBadCopy: Bool?
 
     public init(
         path: String, sha256: String?, md5: String?, size: Int64, sender: String, receiver: String,

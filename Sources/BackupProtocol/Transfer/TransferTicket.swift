@@ -80,11 +80,16 @@ public struct TransferTicket: Codable, Sendable, Equatable {
     public var receiver: String
     public var expiresAt: Date
     public var facts: Facts
+    /// The catalog holds the receiver's copy at `path` as bad (mismatched, a mutant,
+    /// quarantined or missing): a file there whose sidecar does not name this ticket's digest
+    /// is quarantined (never deleted) and the copy received in its place. Absent or false: such
+    /// a file is refused (`exists-different`), as a transfer never overwrites.
+    public var replacesBadCopy: Bool?
 
     public init(
         epoch: String, id: String = TransferTicket.randomID(), taskId: Int64, fencingToken: UInt64, purpose: Purpose,
         path: String, sha256: String?, md5: String?, size: Int64, sender: String, receiver: String, expiresAt: Date,
-        facts: Facts
+        facts: Facts, replacesBadCopy: Bool? = nil
     ) {
         format = Self.format
         self.epoch = epoch
@@ -100,6 +105,7 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         self.receiver = receiver
         self.expiresAt = expiresAt
         self.facts = facts
+        self.replacesBadCopy = replacesBadCopy
     }
 
     public static func randomID() -> String { SignedEnvelope.randomID() }
