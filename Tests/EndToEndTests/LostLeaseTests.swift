@@ -13,20 +13,34 @@ import Testing
 /// repository goes through within 5 s of the cancel), and nothing is left half-written.
 @Suite(.timeLimit(.minutes(3)))
 struct LostLeaseTests {
+    /// A folder `src` with an svn repository `src/repo`.
+    static func sourcesWithRepository(_ dir: TemporaryDirectory) throws -> (sources: String, repo: String) {
+        let sources = dir.file("src")
+        try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
+        try SourceFixtures.svnRepository(at: sources + "/repo")
+        return (sources, sources + "/repo")
+    }
+
+    /// A stand-in for `tool` that touches a file when it starts, then runs `then` (shell).
+    static func hangingTool(_ dir: TemporaryDirectory, _ tool: String, then: String) throws
+        -> (path: String, started: String)
+    {
+        let started = dir.file("\(tool)-started")
+        let path = dir.file("hanging-\(tool)")
+        try "#!/bin/sh\ntouch '\(started)'\n\(then)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        guard chmod(path, 0o755) == 0 else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        return (path, started)
+    }
+
     @Test func aLostLeaseCancelsARunningBackupAndEndsItsFreeze() async throws {
         try await blocking {
             try withTemporaryDirectory { dir in
-                let sources = dir.file("src")
-                try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
-                let repo = sources + "/repo"
-                try SourceFixtures.svnRepository(at: repo)
+                let (sources, repo) = try Self.sourcesWithRepository(dir)
                 try SourceFixtures.tracEnvironment(at: sources + "/trac", repository: repo)
                 // A trac-admin that hangs inside the freeze: it notes that it started, then sleeps.
-                let started = dir.file("trac-admin-started")
-                let slow = dir.file("slow-trac-admin")
-                try "#!/bin/sh\ntouch '\(started)'\nsleep 120\nexec trac-admin \"$@\"\n".write(
-                    toFile: slow, atomically: true, encoding: .utf8)
-                chmod(slow, 0o755)
+                let (slow, started) = try Self.hangingTool(dir, "trac-admin", then: "sleep 120\nexec trac-admin \"$@\"")
 
                 let site = try ProcessSite(
                     dir,
@@ -130,16 +144,9 @@ struct LostLeaseTests {
     @Test func aToolDiesWithItsSIGKILLedAgent() async throws {
         try await blocking {
             try withTemporaryDirectory { dir in
-                let sources = dir.file("src")
-                try FileManager.default.createDirectory(atPath: sources, withIntermediateDirectories: true)
-                let repo = sources + "/repo"
-                try SourceFixtures.svnRepository(at: repo)
-                let started = dir.file("svnadmin-started")
-                let hang = dir.file("hanging-svnadmin")
+                let (sources, repo) = try Self.sourcesWithRepository(dir)
                 // The sleep becomes the tool's own process (exec), as svnadmin is.
-                try "#!/bin/sh\ntouch '\(started)'\nexec sleep 117\n".write(
-                    toFile: hang, atomically: true, encoding: .utf8)
-                chmod(hang, 0o755)
+                let (hang, started) = try Self.hangingTool(dir, "svnadmin", then: "exec sleep 117")
                 let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("repo", "svn", repo)])])
                 try site.startCoordinator()
                 try site.startAgent("srv1", sourceRoots: [sources], tools: ["svnadmin": hang])
