@@ -156,4 +156,46 @@ struct DurableResultsTests {
             }
         }
     }
+
+    /// The agent died after its backup was published and before the result was journalled
+    /// (simulated here: the artifact is made by the local CLI in the agent's store while the
+    /// task waits): when the task comes back, that artifact is its result, not a second backup.
+    /// A task queued after it makes a new one.
+    @Test func aBackupPublishedButNeverJournalledIsReportedNotMadeAgain() async throws {
+        try await blocking {
+            try withTemporaryDirectory("unjournalled") { dir in
+                let conf = dir.file("conf")
+                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+                try "state 1\n".write(toFile: conf + "/state.txt", atomically: true, encoding: .utf8)
+                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])])
+                try site.startCoordinator()
+                try site.startAgent("srv1")
+                try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
+                site.stop("srv1", SIGKILL)
+                try site.backup("conf", on: "srv1")
+                Thread.sleep(forTimeInterval: 1.1)  // The artifact's stamp is after the task's queueing.
+                let store = dir.file("store-srv1")
+                try ProcessSite.ok(
+                    try Command.scmBackup([
+                        "backup", "--store", store, "--node", "srv1", "--kind", "folder", "--name", "conf", conf,
+                    ]))
+                let artifacts = { Self.artifactFiles(store + "/srv1").sorted() }
+                let made = artifacts()
+                #expect(made.count == 1)
+                try site.startAgent("srv1")
+                let first = try site.settle()
+                #expect(first.first?.state == "succeeded")
+                #expect(first.first?.detail?.contains("never reported") == true, "\(first.first?.detail ?? "-")")
+                #expect(artifacts() == made, "no second backup")
+                let catalogued = try site.json([Artifact].self, ["artifacts"]).flatMap(\.copies).map(\.path)
+                #expect(catalogued == made.map { "srv1/" + $0 })
+                // A task queued after that artifact backs up afresh.
+                Thread.sleep(forTimeInterval: 1.1)
+                try site.backup("conf", on: "srv1")
+                let second = try site.settle()
+                #expect(second.first?.detail?.contains("backed up conf") == true, "\(second.first?.detail ?? "-")")
+                #expect(artifacts().count == 2)
+            }
+        }
+    }
 }

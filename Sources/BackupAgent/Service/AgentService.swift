@@ -214,6 +214,17 @@ struct AgentService: Service {
             try await deliver(task, report, journal, metadata, client)
             return
         }
+        if task.kind == .backup, let definition = task.definition,
+            let made = TaskRunner.madeSince(
+                definition, since: task.createdAt.addingTimeInterval(-hubOffset.withLock { $0 }),
+                configuration: configuration, logger: logger)
+        {
+            logger.notice("a backup made before was never reported; reporting it", metadata: metadata)
+            let report = ResultRequest(
+                fencingToken: task.fencingToken, error: nil, detail: made.detail, artifacts: made.artifacts)
+            try await deliver(task, report, journal, metadata, client)
+            return
+        }
         let offlineLimit = configuration.offlineWorkSeconds
         let outcome: Result<TaskOutcome, any Error> = await withTaskGroup(of: Result<TaskOutcome, any Error>?.self) {
             group in

@@ -54,3 +54,41 @@ extension TaskRunner {
             artifacts: ArtifactReport(complete: false, copies: copies))
     }
 }
+
+extension TaskRunner {
+    /// An artifact of `definition` in this agent's store made since `since` (the moment the
+    /// task was queued, on this agent's clock), as the outcome of the task: a backup whose
+    /// artifact was published but whose result was never journalled (the agent died in
+    /// between) is reported when the task comes back, instead of being made twice (issue 11,
+    /// V2). A later artifact of the same source answers the task as well as a new one would.
+    /// Nil when there is none, for a Trac environment with its repository (two artifacts), and
+    /// when a sidecar cannot be read (then the backup is simply made).
+    static func madeSince(
+        _ definition: SourceDefinition, since: Date, configuration: AgentConfiguration, logger: Logger
+    ) -> TaskOutcome? {
+        guard definition.svnSource == nil else { return nil }
+        do {
+            let store = try configuration.store()
+            let folder = "\(store.root)/\(configuration.node)/\(definition.kind.rawValue)/\(definition.name)"
+            guard try FileSystem.linkStatus(folder) != nil else { return nil }
+            var newest: (StoredArtifact, DNA)?
+            for artifact in try store.scan([folder]).artifacts where artifact.hasSidecar {
+                let dna = try DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                guard let created = dna.created, created >= since, dna.size == artifact.size, artifact.location != nil
+                else { continue }
+                if newest.map({ created > ($0.1.created ?? .distantPast) }) ?? true { newest = (artifact, dna) }
+            }
+            guard let (artifact, dna) = newest, let location = artifact.location else { return nil }
+            let copy = copyReport(location, size: dna.size, dna: dna, state: .intact, verifiedAt: Date())
+            return TaskOutcome(
+                detail:
+                    "\(location.relativePath) (\(dna.size) bytes) was made after this task was queued and never reported (its agent stopped before the result was journalled); reported instead of backing up again",
+                artifacts: ArtifactReport(complete: false, copies: [copy]))
+        } catch {
+            logger.warning(
+                "the store cannot be searched for a backup made before; it is made again",
+                metadata: ["scm.source": "\(definition.name)", "scm.error": "\(error)"])
+            return nil
+        }
+    }
+}
