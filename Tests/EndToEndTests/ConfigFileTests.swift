@@ -119,6 +119,26 @@ struct ConfigFileTests {
             "site.toml:8: coordinator.task_history_days: 0 is outside 1...36500"
         ),
         (
+            "verify_snapshot = true", "verify_snapshot = true\nschedule = \"0 25 * * *\"",
+            "site.toml:17: nodes.srv1.sources.env.schedule: the hour field '25' of '0 25 * * *' has 25, outside 0-23"
+        ),
+        (
+            "verify_snapshot = true", "verify_snapshot = true\ntime_zone = \"Europe/Atlantis\"",
+            "site.toml:17: nodes.srv1.sources.env.time_zone: 'Europe/Atlantis' is not a time zone"
+        ),
+        (
+            "svn_source = \"env\"", "svn_source = \"env\"\nschedule = \"0 3 * * *\"",
+            "nodes.srv1.sources.env-trac.schedule: differs from nodes.srv1.sources.env's"
+        ),
+        (
+            "[nodes.srv1]", "[schedule]\ndefault = \"0 2 * *\"\n\n[nodes.srv1]",
+            "site.toml:10: schedule.default: '0 2 * *' has 4 fields"
+        ),
+        (
+            "[nodes.srv1]", "[schedule]\ncatch_up_within = \"a while\"\n\n[nodes.srv1]",
+            "site.toml:10: schedule.catch_up_within: 'a while' is not a duration"
+        ),
+        (
             "lease_seconds = 60", "lease_seconds = 60\nlog_level = \"loud\"",
             "site.toml:8: coordinator.log_level: 'loud' is not one of trace, debug, info, notice, warning, error, critical"
         ),

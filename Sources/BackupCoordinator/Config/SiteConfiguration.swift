@@ -6,7 +6,8 @@ import Logging
 
 /// The site as the hub's configuration file describes it: its nodes with their roles and
 /// addresses, the sources of each server node, and which backup nodes receive which server's
-/// artifacts. Later issues add schedules, retention and alerts. See `deploy/site.example.toml`.
+/// artifacts, and when each source is backed up ([schedule] and per-source schedule and
+/// time_zone). Later issues add retention and alerts. See `deploy/site.example.toml`.
 public struct SiteConfiguration: Sendable, Equatable {
     /// What a node does in the site.
     public enum Role: String, Sendable, CaseIterable, Codable {
@@ -25,14 +26,18 @@ public struct SiteConfiguration: Sendable, Equatable {
         public var addresses: [String]
         /// Its sources by name (server nodes only).
         public var sources: [String: SourceDefinition]
+        /// When each source is backed up (a Trac environment with an svn source: that source's).
+        public var schedules: [String: SourceSchedule]
 
         public init(
-            name: String, roles: Set<Role>, addresses: [String] = [], sources: [String: SourceDefinition] = [:]
+            name: String, roles: Set<Role>, addresses: [String] = [], sources: [String: SourceDefinition] = [:],
+            schedules: [String: SourceSchedule] = [:]
         ) {
             self.name = name
             self.roles = roles
             self.addresses = addresses
             self.sources = sources
+            self.schedules = schedules
         }
     }
 
@@ -61,16 +66,62 @@ public struct SiteConfiguration: Sendable, Equatable {
         pairings.first { ($0.server == a && $0.backup == b) || ($0.server == b && $0.backup == a) }
     }
 
+    /// The site-wide `[schedule]` table: what a source without its own `schedule` follows.
+    public struct ScheduleDefaults: Sendable, Equatable {
+        /// A cron expression or `"off"`.
+        public var expression = "0 2 * * *"
+        /// An IANA zone name.
+        public var timeZone = "UTC"
+        /// Each source fires this many seconds after its slot at most (its own, fixed share).
+        public var jitterSeconds = 0
+        /// After the hub was down, a slot missed within ``catchUpWithin`` runs once at start.
+        public var catchUp = true
+        public var catchUpWithin: TimeInterval = 86_400
+
+        public init() {}
+    }
+
     public var nodes: [String: Node]
     public var pairings: [Pairing]
+    public var schedule: ScheduleDefaults
 
-    public init(nodes: [Node], pairings: [Pairing] = []) {
+    public init(nodes: [Node], pairings: [Pairing] = [], schedule: ScheduleDefaults = ScheduleDefaults()) {
         self.nodes = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
         self.pairings = pairings
+        self.schedule = schedule
+    }
+
+    /// Reads `[schedule]`: `default`, `time_zone`, `jitter_seconds`, `catch_up`, `catch_up_within`.
+    static func readSchedule(_ top: ConfigTable) throws -> ScheduleDefaults {
+        var defaults = ScheduleDefaults()
+        guard let t = try top.table("schedule") else { return defaults }
+        if let v = try t.int("jitter_seconds") {
+            guard (0...86_400).contains(v) else { throw t.error("jitter_seconds", "\(v) is outside 0...86400") }
+            defaults.jitterSeconds = v
+        }
+        if let zone = try t.string("time_zone") { defaults.timeZone = zone }
+        if let text = try t.string("default") { defaults.expression = text }
+        do {
+            _ = try SourceSchedule(defaults.expression, zone: defaults.timeZone, source: "")
+        } catch {
+            let key = TimeZone(identifier: defaults.timeZone) == nil ? "time_zone" : "default"
+            throw t.error(key, error.message)
+        }
+        if let v = try t.bool("catch_up") { defaults.catchUp = v }
+        if let text = try t.string("catch_up_within") {
+            // The parser's own message is about retention keys; this one names the forms.
+            guard let seconds = try? RetentionPolicy.parseDuration(text), seconds > 0 else {
+                throw t.error("catch_up_within", "'\(text)' is not a duration such as \"24h\", \"90m\" or \"3d\"")
+            }
+            defaults.catchUpWithin = seconds
+        }
+        try t.finish()
+        return defaults
     }
 
     /// Reads `[nodes.*]` (with `[nodes.NAME.sources.*]`) and `[[pairings]]` of `top`.
     static func read(_ top: ConfigTable) throws -> SiteConfiguration {
+        let scheduleDefaults = try readSchedule(top)
         var nodes: [Node] = []
         guard let table = try top.table("nodes"), !table.keys.isEmpty else {
             throw top.error(nil, "the site has no nodes: add a [nodes.NAME] table for each machine running an agent")
@@ -95,16 +146,29 @@ public struct SiteConfiguration: Sendable, Equatable {
                 throw node.error("addresses", "'\(a)' is not a host name or IP address")
             }
             var sources: [String: SourceDefinition] = [:]
+            var schedules: [String: SourceSchedule] = [:]
             if let sourceTable = try node.table("sources") {
                 if !roles.contains(.server) && !sourceTable.keys.isEmpty {
                     throw node.error("sources", "only a node with role 'server' has sources")
                 }
+                var written: [String: (schedule: String?, zone: String?)] = [:]
                 for sourceName in sourceTable.keys {
-                    sources[sourceName] = try readSource(
-                        sourceName, try sourceTable.table(sourceName)!, in: sourceTable)
+                    let sub = try sourceTable.table(sourceName)!
+                    written[sourceName] = (try sub.string("schedule"), try sub.string("time_zone"))
+                    sources[sourceName] = try readSource(sourceName, sub, in: sourceTable)
+                    let (text, zone) = written[sourceName]!
+                    do {
+                        schedules[sourceName] = try SourceSchedule(
+                            text ?? scheduleDefaults.expression, zone: zone ?? scheduleDefaults.timeZone,
+                            source: "\(name)/\(sourceName)", jitterLimit: scheduleDefaults.jitterSeconds)
+                    } catch {
+                        let zoneAtFault = TimeZone(identifier: zone ?? scheduleDefaults.timeZone) == nil
+                        throw sub.error(zoneAtFault ? "time_zone" : "schedule", error.message)
+                    }
                 }
                 try sourceTable.finish()
-                // Pairs: a Trac environment names an svn source of the same node.
+                // Pairs: a Trac environment names an svn source of the same node, and is backed
+                // up with it, under its schedule.
                 for (sourceName, var source) in sources {
                     guard let pair = source.svnSource else { continue }
                     let sub = try sourceTable.table(sourceName)!
@@ -114,10 +178,23 @@ public struct SiteConfiguration: Sendable, Equatable {
                     }
                     source.svnSource = .init(name: svn.name, path: svn.path)
                     sources[sourceName] = source
+                    let own = written[sourceName]!
+                    if own.schedule != nil || own.zone != nil,
+                        schedules[sourceName]?.expression != schedules[svn.name]?.expression
+                            || schedules[sourceName]?.zone != schedules[svn.name]?.zone
+                    {
+                        let key = own.schedule != nil ? "schedule" : "time_zone"
+                        throw sub.error(
+                            key,
+                            "differs from nodes.\(name).sources.\(svn.name)'s: a Trac environment is backed up together with its svn_source, under that source's schedule; remove it here or make the two equal"
+                        )
+                    }
+                    schedules[sourceName] = schedules[svn.name]
                 }
             }
             try node.finish()
-            nodes.append(Node(name: name, roles: roles, addresses: addresses, sources: sources))
+            nodes.append(
+                Node(name: name, roles: roles, addresses: addresses, sources: sources, schedules: schedules))
         }
         try table.finish()
         let byName = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
@@ -150,7 +227,7 @@ public struct SiteConfiguration: Sendable, Equatable {
             try entry.finish()
             pairings.append(Pairing(server: server, backup: backup, direction: direction, bandwidthLimit: limit))
         }
-        return SiteConfiguration(nodes: nodes, pairings: pairings)
+        return SiteConfiguration(nodes: nodes, pairings: pairings, schedule: scheduleDefaults)
     }
 
     private static func readSource(_ name: String, _ t: ConfigTable, in parent: ConfigTable) throws
