@@ -173,7 +173,9 @@ struct DurableResultsTests {
                 try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
                 site.stop("srv1", SIGKILL)
                 try site.backup("conf", on: "srv1")
-                Thread.sleep(forTimeInterval: 1.1)  // The artifact's stamp is after the task's queueing.
+                // Made well after the task was queued (the agent allows two seconds for the wire's
+                // whole-second times).
+                Thread.sleep(forTimeInterval: 3.2)
                 let store = dir.file("store-srv1")
                 try ProcessSite.ok(
                     try Command.scmBackup([
@@ -189,8 +191,8 @@ struct DurableResultsTests {
                 #expect(artifacts() == made, "no second backup")
                 let catalogued = try site.json([Artifact].self, ["artifacts"]).flatMap(\.copies).map(\.path)
                 #expect(catalogued == made.map { "srv1/" + $0 })
-                // A task queued after that artifact backs up afresh.
-                Thread.sleep(forTimeInterval: 1.1)
+                // A task queued well after that artifact backs up afresh.
+                Thread.sleep(forTimeInterval: 3.2)
                 try site.backup("conf", on: "srv1")
                 let second = try site.settle()
                 #expect(second.first?.detail?.contains("backed up conf") == true, "\(second.first?.detail ?? "-")")

@@ -216,7 +216,8 @@ struct AgentService: Service {
         }
         if task.kind == .backup, let definition = task.definition,
             let made = TaskRunner.madeSince(
-                definition, since: task.createdAt.addingTimeInterval(-hubOffset.withLock { $0 }),
+                // Two seconds' allowance: the wire's times are whole seconds, the offset too.
+                definition, since: task.createdAt.addingTimeInterval(-hubOffset.withLock { $0 } - 2),
                 configuration: configuration, logger: logger)
         {
             logger.notice("a backup made before was never reported; reporting it", metadata: metadata)
