@@ -20,6 +20,8 @@ public final class ProcessSite: @unchecked Sendable {
     public var pairings: [(server: String, backup: String)]
     /// Lines added to the hub's `[coordinator]` table and after a pairing (by backup node).
     public var coordinatorExtra: String
+    /// The `[schedule]` table's lines: off unless a test sets one (tests queue their own tasks).
+    public var schedule = "default = \"off\""
     public var pairingExtra: [String: String]
     public var leaseSeconds: Double
     public private(set) var processes: [String: BackgroundProcess] = [:]
@@ -80,7 +82,7 @@ public final class ProcessSite: @unchecked Sendable {
         try SiteConfigFiles.writeCoordinator(
             dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
             database: dir.file("catalog.sqlite"), leaseSeconds: leaseSeconds, nodes: nodes, pairings: pairings,
-            extra: coordinatorExtra, pairingExtra: pairingExtra)
+            extra: coordinatorExtra, pairingExtra: pairingExtra, schedule: schedule)
         processes["hub"] = try BackgroundProcess(
             Paths.scmBackupBinary,
             ["coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port")] + arguments,

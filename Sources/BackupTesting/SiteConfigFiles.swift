@@ -41,8 +41,9 @@ public enum SiteConfigFiles {
     public static func writeCoordinator(
         _ path: String, listen: String, certs: String, pki: String, database: String, leaseSeconds: Double = 60,
         nodes: [Node], pairings: [(server: String, backup: String)] = [], extra: String = "",
-        pairingExtra: [String: String] = [:]
+        pairingExtra: [String: String] = [:], schedule: String = "default = \"off\""
     ) throws {
+        // Tests queue their own tasks: no source fires by itself unless a test gives a schedule.
         var text = """
             [coordinator]
             listen = \(quote(listen))
@@ -55,6 +56,9 @@ public enum SiteConfigFiles {
             retry_seconds = 1
             purge_key = \(quote(pki + "/purge-signing.key"))
             \(extra)
+
+            [schedule]
+            \(schedule)
 
             """
         for node in nodes {

@@ -144,6 +144,18 @@ public struct Catalog: Sendable {
             try db.create(index: "task_by_created", on: "task", columns: ["createdAt"])
             try db.create(index: "event_by_at", on: "event", columns: ["at"])
         }
+        // The scheduler's memory, so that a restart neither repeats nor forgets a slot.
+        migrator.registerMigration("v8-schedule-state") { db in
+            try db.create(table: "schedule_state") { t in
+                t.column("node", .text).notNull()
+                t.column("source", .text).notNull()
+                t.column("lastSlot", .datetime).notNull()
+                t.column("firedAt", .datetime)
+                t.column("task", .integer)
+                t.column("outcome", .text).notNull()
+                t.primaryKey(["node", "source"])
+            }
+        }
         return migrator
     }
 

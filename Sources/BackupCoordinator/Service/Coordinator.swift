@@ -75,11 +75,18 @@ public struct Coordinator: Sendable {
             logger: logger)
     }
 
+    /// The scheduler of this coordinator: each source's backups at its schedule's times.
+    public var scheduler: Scheduler {
+        Scheduler(
+            site: configuration.site, catalog: catalog, submissions: submissions, wallClock: wallClock, clock: clock,
+            logger: logger)
+    }
+
     /// Every service of the process, in start order (they stop in reverse): the API server
     /// last, so that it stops first and the sweeper outlives the requests. `onRunning` gets the
     /// port the API server listens on.
     public func services(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        [sweeper, try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
+        [sweeper, scheduler, try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 
     /// Runs every service until SIGTERM or SIGINT, which drain them gracefully. `onRunning` gets

@@ -1,0 +1,164 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Fires each source's backups at the times of its schedule (``SourceSchedule``), on its own,
+/// from the hub: the nightly cycle an admin used to submit by hand, and the legacy site's root
+/// crontabs. What it did for each source is kept in the catalog (``ScheduleState``), so a
+/// restart between fire times fires nothing twice, and after the hub was down the latest
+/// missed slot runs once at start when it is within `catch_up_within` (and `catch_up` is on),
+/// never once per missed slot; an older one is recorded as missed. A slot that comes while the
+/// source's previous backup is still queued or running is recorded `skipped: still running`.
+///
+/// An svn source that a Trac environment of its node names as `svn_source` is not fired on its
+/// own: the Trac environment's backup copies both under one freeze, on that same schedule.
+/// Time comes from the injected clocks: instants from `wallClock`, sleeps on `clock`, at most
+/// ``longestSleep`` at a time so that a wall clock that jumps is noticed.
+public struct Scheduler: Service {
+    let site: SiteConfiguration
+    let catalog: Catalog
+    let submissions: TaskSubmission
+    let wallClock: any WallClock
+    let clock: any Clock<Duration>
+    let logger: Logger
+
+    /// The longest sleep between two looks.
+    public static let longestSleep: TimeInterval = 60
+    /// A slot reached this late is on time (the sleep's wake-up, a slow look), not a catch-up.
+    public static let onTime: TimeInterval = 120
+
+    /// One scheduled source.
+    struct Entry: Sendable {
+        let node: String
+        let source: String
+        let schedule: SourceSchedule
+        var key: String { node + "/" + source }
+    }
+
+    /// What to do for one source at one look.
+    enum Decision: Equatable {
+        /// Nothing is due.
+        case none
+        /// The source is new to the scheduler: its schedule starts now, nothing is fired.
+        case start(Date)
+        /// Fire the slot (late when it is a catch-up after the hub was down).
+        case fire(slot: Date, late: Bool)
+        /// The slot passed too long ago (the hub was down); it is recorded, not run.
+        case miss(slot: Date)
+    }
+
+    /// The sources to fire.
+    static func entries(_ site: SiteConfiguration) -> [Entry] {
+        site.nodes.values.sorted { $0.name < $1.name }.flatMap { node -> [Entry] in
+            let paired = Set(node.sources.values.compactMap { $0.svnSource?.name })
+            return node.sources.keys.sorted().compactMap { name in
+                guard !paired.contains(name), let schedule = node.schedules[name], schedule.expression != nil else {
+                    return nil
+                }
+                return Entry(node: node.name, source: name, schedule: schedule)
+            }
+        }
+    }
+
+    /// The decision for a source whose last handled slot is `last`, at `now`.
+    static func decide(
+        _ schedule: SourceSchedule, last: Date?, now: Date, defaults: SiteConfiguration.ScheduleDefaults
+    ) -> Decision {
+        guard let last else { return .start(now) }
+        // The slots since the last one handled, up to now: only the latest counts.
+        var latest: Date?
+        var at = last
+        for _ in 0..<100_000 {
+            guard let next = schedule.nextFire(after: at), next <= now else { break }
+            latest = next
+            at = next
+        }
+        guard let latest else { return .none }
+        let age = now.timeIntervalSince(latest)
+        if age <= onTime { return .fire(slot: latest, late: false) }
+        if defaults.catchUp && age <= defaults.catchUpWithin { return .fire(slot: latest, late: true) }
+        return .miss(slot: latest)
+    }
+
+    public func run() async throws {
+        let entries = Self.entries(site)
+        logger.info("scheduler started", metadata: ["scm.sources": "\(entries.count)"])
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var next: Date?
+                do { next = try await look(entries) } catch {
+                    logger.error("the scheduler's look failed", metadata: ["scm.error": "\(error)"])
+                }
+                let now = wallClock.currentDate
+                let seconds = min(Self.longestSleep, max(0.05, (next ?? .distantFuture).timeIntervalSince(now)))
+                // Cancelled: shutting down.
+                do { try await clock.sleep(for: .milliseconds(Int64(seconds * 1000))) } catch { return }
+            }
+        }
+    }
+
+    /// One look at every source: fires what is due, records it; returns the next fire time.
+    func look(_ entries: [Entry]) async throws -> Date? {
+        let now = wallClock.currentDate
+        let states = try await catalog.scheduleStates()
+        var next: Date?
+        for entry in entries {
+            let state = states[entry.key]
+            var handled = state?.lastSlot ?? now
+            switch Self.decide(entry.schedule, last: state?.lastSlot, now: now, defaults: site.schedule) {
+            case .none:
+                break
+            case .start(let at):
+                try await catalog.recordSchedule(
+                    ScheduleState(node: entry.node, source: entry.source, lastSlot: at, outcome: "first seen"))
+            case .fire(let slot, let late):
+                try await fire(entry, slot: slot, late: late, now: now)
+                handled = slot
+            case .miss(let slot):
+                logger.warning(
+                    "a scheduled backup was missed while the hub was down",
+                    metadata: ["scm.node": "\(entry.node)", "scm.source": "\(entry.source)", "scm.slot": "\(slot)"])
+                try await catalog.recordSchedule(
+                    ScheduleState(
+                        node: entry.node, source: entry.source, lastSlot: slot,
+                        outcome: "missed: the hub was down past catch_up_within"))
+                handled = slot
+            }
+            if let fire = entry.schedule.nextFire(after: max(handled, now)) {
+                next = min(next ?? fire, fire)
+            }
+        }
+        return next
+    }
+
+    private func fire(_ entry: Entry, slot: Date, late: Bool, now: Date) async throws {
+        let metadata: Logger.Metadata = [
+            "scm.node": "\(entry.node)", "scm.source": "\(entry.source)", "scm.slot": "\(slot)",
+        ]
+        var state = ScheduleState(node: entry.node, source: entry.source, lastSlot: slot, outcome: "")
+        if try await catalog.backupActive(node: entry.node, source: entry.source) {
+            state.outcome = "skipped: still running"
+            logger.notice("scheduled backup skipped: the previous one still runs", metadata: metadata)
+        } else {
+            do {
+                let task = try await submissions.submit(
+                    SubmitTaskRequest(kind: .backup, node: entry.node, source: entry.source))
+                state.firedAt = now
+                state.task = task.id
+                state.outcome =
+                    "queued task \(task.id)" + (late ? " (the slot was missed while the hub was down; caught up)" : "")
+                logger.info(
+                    "scheduled backup queued", metadata: metadata.merging(["scm.task": "\(task.id)"]) { $1 })
+            } catch let error as BackupError {
+                // Recorded with the slot, which is not tried again; the next slot is.
+                state.outcome = "failed: \(error.message)"
+                logger.error(
+                    "scheduled backup could not be queued", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 }
+                )
+            }
+        }
+        try await catalog.recordSchedule(state)
+    }
+}
