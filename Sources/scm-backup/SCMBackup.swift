@@ -26,6 +26,8 @@ struct SCMBackup: AsyncParsableCommand {
 
     /// Runs the command; a usage error exits with 2 (argument-parser's default is 64).
     static func main() async {
+        // Before any service starts its threads (``HeapTrim``).
+        HeapTrim.limitArenas()
         // A tool started by an agent, to die with it (``ParentDeath``); never a user's command.
         if CommandLine.arguments.count > 1, CommandLine.arguments[1] == ParentDeath.execToolArgument {
             ParentDeath.execTool(Array(CommandLine.arguments.dropFirst(2)))
