@@ -93,6 +93,11 @@ public struct CoordinatorClient: Sendable {
         return try await send("GET", path, body: Optional<Int>.none, as: [ArtifactInfo].self)
     }
 
+    /// `GET /v1/schedules`: each source's schedule, next fire time and last slot.
+    public func schedules() async throws -> [ScheduleInfo] {
+        try await send("GET", "/v1/schedules", body: Optional<Int>.none, as: [ScheduleInfo].self)
+    }
+
     /// `GET /v1/events`: accepted admin requests, newest first.
     public func events(limit: Int) async throws -> [EventInfo] {
         try await send("GET", "/v1/events?limit=\(limit)", body: Optional<Int>.none, as: [EventInfo].self)

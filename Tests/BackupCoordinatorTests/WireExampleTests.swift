@@ -19,7 +19,7 @@ struct WireExampleTests {
         ("transfer-plan", TransferPlan.self), ("lease-response-transfer", LeaseResponse.self),
         ("ticket-payload", TransferTicket.self), ("receive-result", ReceiveResult.self),
         ("copies-report", ArtifactReport.self), ("purge-order-payload", PurgeOrder.self),
-        ("events-response", [EventInfo].self),
+        ("events-response", [EventInfo].self), ("schedules-response", [ScheduleInfo].self),
     ]
 
     @Test func everyExampleIsCovered() throws {

@@ -9,7 +9,8 @@ struct HelpSnapshotTests {
         [], ["backup"], ["verify"], ["ls"], ["du"], ["lastlinks"], ["init-store"], ["archive"],
         ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"], ["purge"], ["recover"],
         ["recover-config"], ["pki"], ["pki", "init"], ["pki", "issue"], ["pki", "list"], ["pki", "revoke"],
-        ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["tasks"],
+        ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["schedules"],
+        ["tasks"],
         ["tasks", "list"],
         ["tasks", "submit"],
     ]

@@ -27,6 +27,20 @@ struct ScheduledBackupTests {
                     first = try site.tasks()
                     return first.contains { $0.kind == "backup" && $0.state == "succeeded" }
                 }
+                // `schedules` shows what the slot did and the next time, a minute on at most.
+                struct Schedule: Decodable {
+                    var source: String
+                    var schedule: String
+                    var nextFire: Date?
+                    var lastOutcome: String?
+                }
+                let schedules = try site.json([Schedule].self, ["schedules"])
+                let shown = try #require(schedules.first { $0.source == "conf" })
+                #expect(shown.schedule == "* * * * *")
+                #expect(shown.lastOutcome?.hasPrefix("queued task") == true, "\(shown.lastOutcome ?? "-")")
+                let nextFire = try #require(shown.nextFire)
+                let ahead = nextFire.timeIntervalSinceNow
+                #expect(ahead > -5 && ahead <= 61, "next in \(ahead) s")
                 // Restarted right away: the slot it fired is remembered, so nothing new is queued
                 // before the next minute.
                 let fired = first.count

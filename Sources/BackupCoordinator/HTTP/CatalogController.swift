@@ -3,7 +3,7 @@ import BackupHTTP
 import BackupProtocol
 import Hummingbird
 
-/// What operators read: `GET /v1/nodes`, `/v1/artifacts`, `/v1/events`; and an admin's
+/// What operators read: `GET /v1/nodes`, `/v1/artifacts`, `/v1/events`, `/v1/schedules`; and an admin's
 /// `POST /v1/nodes/{name}/accept-missing` for a held listing.
 struct CatalogController {
     let coordinator: Coordinator
@@ -28,6 +28,13 @@ struct CatalogController {
                 detail: "accepted that node \(name)'s next listing may mark many copies missing", logger: context.logger
             )
             return Response(status: .noContent)
+        }
+        let site = coordinator.configuration.site
+        let wallClock = coordinator.wallClock
+        router.get("/v1/schedules") { _, context in
+            _ = try context.requirePeer([.operator, .admin], for: "list schedules")
+            let states = try await catalog.scheduleStates()
+            return try JSONResponse.make(Scheduler.list(site, states: states, now: wallClock.currentDate))
         }
         router.get("/v1/artifacts") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list artifacts")

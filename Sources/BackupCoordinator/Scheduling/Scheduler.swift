@@ -162,3 +162,25 @@ public struct Scheduler: Service {
         try await catalog.recordSchedule(state)
     }
 }
+
+extension Scheduler {
+    /// Every source's schedule as `GET /v1/schedules` shows it, at `now`.
+    static func list(_ site: SiteConfiguration, states: [String: ScheduleState], now: Date) -> [ScheduleInfo] {
+        site.nodes.values.sorted { $0.name < $1.name }.flatMap { node -> [ScheduleInfo] in
+            let pairedBy = Dictionary(
+                node.sources.values.compactMap { t in t.svnSource.map { ($0.name, t.name) } },
+                uniquingKeysWith: { first, _ in first })
+            return node.sources.keys.sorted().compactMap { name -> ScheduleInfo? in
+                guard let schedule = node.schedules[name] else { return nil }
+                let state = states[node.name + "/" + name]
+                let with = pairedBy[name]
+                let after = max(state?.lastSlot ?? now, now)
+                return ScheduleInfo(
+                    node: node.name, source: name, schedule: schedule.expression?.text ?? "off",
+                    timeZone: schedule.zone.identifier, jitterSeconds: schedule.jitterSeconds,
+                    nextFire: with == nil ? schedule.nextFire(after: after) : nil, backedUpWith: with,
+                    lastSlot: state?.lastSlot, lastOutcome: state?.outcome, lastTask: state?.task)
+            }
+        }
+    }
+}
