@@ -218,7 +218,7 @@ struct AgentService: Service {
             let made = TaskRunner.madeSince(
                 // Two seconds' allowance: the wire's times are whole seconds, the offset too.
                 definition, since: task.createdAt.addingTimeInterval(-hubOffset.withLock { $0 } - 2),
-                configuration: configuration, logger: logger)
+                configuration: configuration, journal: journal, logger: logger)
         {
             logger.notice("a backup made before was never reported; reporting it", metadata: metadata)
             let report = ResultRequest(

@@ -64,21 +64,30 @@ extension TaskRunner {
     /// Nil when there is none, for a Trac environment with its repository (two artifacts), and
     /// when a sidecar cannot be read (then the backup is simply made).
     static func madeSince(
-        _ definition: SourceDefinition, since: Date, configuration: AgentConfiguration, logger: Logger
+        _ definition: SourceDefinition, since: Date, configuration: AgentConfiguration, journal: ResultJournal,
+        logger: Logger
     ) -> TaskOutcome? {
         guard definition.svnSource == nil else { return nil }
         do {
             let store = try configuration.store()
             let folder = "\(store.root)/\(configuration.node)/\(definition.kind.rawValue)/\(definition.name)"
             guard try FileSystem.linkStatus(folder) != nil else { return nil }
-            var newest: (StoredArtifact, DNA)?
+            // Stamps are UTC creation times: only folders from `since` on are read.
+            let earliest = ArtifactLocation.stamp(for: since.addingTimeInterval(-1))
+            var candidates: [(StoredArtifact, DNA, Date)] = []
             for artifact in try store.scan([folder]).artifacts where artifact.hasSidecar {
+                guard let location = artifact.location, location.stamp >= earliest else { continue }
                 let dna = try DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
-                guard let created = dna.created, created >= since, dna.size == artifact.size, artifact.location != nil
-                else { continue }
-                if newest.map({ created > ($0.1.created ?? .distantPast) }) ?? true { newest = (artifact, dna) }
+                guard let created = dna.created, created >= since, dna.size == artifact.size else { continue }
+                candidates.append((artifact, dna, created))
             }
-            guard let (artifact, dna) = newest, let location = artifact.location else { return nil }
+            guard !candidates.isEmpty else { return nil }
+            // One that a journalled result names was reported (by an earlier task): not this one's.
+            let reported = Set(try journal.tasks().flatMap { $0.result.artifacts?.copies.map(\.path) ?? [] })
+            guard
+                let (artifact, dna, _) = candidates.filter({ !reported.contains($0.0.location!.relativePath) })
+                    .max(by: { $0.2 < $1.2 }), let location = artifact.location
+            else { return nil }
             let copy = copyReport(location, size: dna.size, dna: dna, state: .intact, verifiedAt: Date())
             return TaskOutcome(
                 detail:
