@@ -176,7 +176,8 @@ struct AgentProcessTests {
                     return try decoder.decode([Artifact].self, from: Data(r.stdout.utf8))
                 }
                 var known = try artifacts()
-                #expect(known.count == 3)
+                // Required: the lines below index the three copies; a missing one must not crash the run.
+                try #require(known.count == 3)
                 #expect(known.allSatisfy { $0.copies.count == 1 && $0.copies[0].state == "intact" && $0.sha256 != nil })
                 let paths = known.map { $0.copies[0].path }
 
