@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import HummingbirdCore

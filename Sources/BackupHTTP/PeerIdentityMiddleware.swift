@@ -1,3 +1,4 @@
+import BackupCore
 import BackupProtocol
 import Foundation
 import Hummingbird
@@ -118,18 +119,5 @@ public enum ServerTLS {
         tls.certificateVerification = .noHostnameVerification
         tls.minimumTLSVersion = .tlsv12
         return tls
-    }
-}
-
-/// A value behind a lock, for the few pieces of state shared by request handlers.
-public final class LockedBox<Value: Sendable>: @unchecked Sendable {
-    // Safe: `value` is only read or written while `lock` is held.
-    private let lock = NSLock()
-    private var value: Value
-    public init(_ value: Value) { self.value = value }
-    public func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

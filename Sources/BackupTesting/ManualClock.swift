@@ -37,8 +37,7 @@ public final class ManualClock: Clock, WallClock, @unchecked Sendable {
     public var minimumResolution: Duration { .nanoseconds(1) }
 
     public var currentDate: Date {
-        let offset = now.offset.components
-        return start.addingTimeInterval(Double(offset.seconds) + Double(offset.attoseconds) / 1e18)
+        start.addingTimeInterval(now.offset.inSeconds)
     }
 
     /// How many tasks sleep on this clock now (a test waits for a service to reach its sleep).

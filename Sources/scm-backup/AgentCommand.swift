@@ -48,7 +48,9 @@ struct AgentCommand: AsyncParsableCommand {
             var logger = Logger(label: "scm-backup.agent")
             logger[metadataKey: "scm.node"] = "\(configuration.node)"
             // The tools and pre-backup steps this agent starts die with it (W14).
-            ParentDeath.enable()
+            do { try ParentDeath.enable() } catch let error as BackupError {
+                logger.warning("tools will not die with this agent", metadata: ["scm.error": "\(error.message)"])
+            }
             try await Agent(configuration: configuration, logger: logger, dataPortFile: dataPortFile).run()
         } catch {
             printer.report(error)

@@ -1,3 +1,4 @@
+import BackupCore
 import BackupHTTP
 import BackupTesting
 import Foundation

@@ -58,6 +58,14 @@ struct SchedulerTests {
         #expect(decide(Self.start, back, short) == .miss(slot: Self.start.addingTimeInterval(72 * hour)))
     }
 
+    @Test func aMinuteScheduleAfterAMonthAwayFindsTheLatestSlotWithoutWalkingThemAll() throws {
+        let everyMinute = try SourceSchedule("* * * * *", zone: "UTC", source: "a")
+        let back = Self.start.addingTimeInterval(30 * 86_400 + 30)
+        let decision = Scheduler.decide(
+            everyMinute, last: Self.start, now: back, defaults: try Self.site("* * * * *").schedule)
+        #expect(decision == .fire(slot: Self.start.addingTimeInterval(30 * 86_400), late: false))
+    }
+
     @Test func aPairedSvnSourceIsNotFiredOnItsOwn() throws {
         #expect(Scheduler.entries(try Self.site("*/5 * * * *")).map(\.key) == ["srv1/env-trac"])
     }

@@ -155,7 +155,11 @@ struct LostLeaseTests {
                 try site.waitUntil("the tool started", seconds: 60) { FileManager.default.fileExists(atPath: started) }
                 // Should the tool outlive the agent (the failure this tests), it goes with the test;
                 // pkill finding nothing is the passing case, so its status does not matter.
-                defer { _ = try? Command.run("pkill", ["-f", "sleep 117"]) }
+                defer {
+                    do { _ = try Command.run("pkill", ["-f", "sleep 117"]) } catch {
+                        Issue.record("pkill could not be run to clean up the hanging tool: \(error)")
+                    }
+                }
                 let running = try Command.run("pgrep", ["-f", "sleep 117"])
                 #expect(running.status == 0, "the hanging tool runs")
                 site.stop("srv1", SIGKILL)

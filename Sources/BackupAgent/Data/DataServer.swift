@@ -209,13 +209,13 @@ public enum DataServer {
             }
             if start > 0 {
                 // The time to the first byte accepted of a resumed transfer (ops/bench/resume.sh).
-                let took = (ContinuousClock.now - opening).components
+                let took = ContinuousClock.now - opening
                 context.logger.info(
                     "partial resumed",
                     metadata: [
                         "scm.path": "\(ticket.path)", "scm.resumedFrom": "\(incoming.received)",
                         "scm.seconds":
-                            "\(String(format: "%.3f", Double(took.seconds) + Double(took.attoseconds) / 1e18))",
+                            "\(String(format: "%.3f", took.inSeconds))",
                     ])
             }
             guard incoming.received == start else {

@@ -70,8 +70,7 @@ struct StallWatch: Sendable {
     }
 
     var seconds: Double {
-        let parts = limit.components
-        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+        limit.inSeconds
     }
 
     /// Returns once the count has not moved for `limit` (throws when cancelled).

@@ -60,9 +60,10 @@ extension TaskRunner {
     /// task was queued, on this agent's clock), as the outcome of the task: a backup whose
     /// artifact was published but whose result was never journalled (the agent died in
     /// between) is reported when the task comes back, instead of being made twice (issue 11,
-    /// V2). A later artifact of the same source answers the task as well as a new one would.
-    /// Nil when there is none, for a Trac environment with its repository (two artifacts), and
-    /// when a sidecar cannot be read (then the backup is simply made).
+    /// V2). Only an artifact that no journalled result names counts: one an earlier task
+    /// reported is that task's, however recent. Nil when there is none, for a Trac environment
+    /// with its repository (two artifacts), and when a sidecar cannot be read (then the backup
+    /// is made).
     static func madeSince(
         _ definition: SourceDefinition, since: Date, configuration: AgentConfiguration, journal: ResultJournal,
         logger: Logger
@@ -74,19 +75,19 @@ extension TaskRunner {
             guard try FileSystem.linkStatus(folder) != nil else { return nil }
             // Stamps are UTC creation times: only folders from `since` on are read.
             let earliest = ArtifactLocation.stamp(for: since.addingTimeInterval(-1))
-            var candidates: [(StoredArtifact, DNA, Date)] = []
+            var candidates: [(location: ArtifactLocation, dna: DNA, created: Date)] = []
             for artifact in try store.scan([folder]).artifacts where artifact.hasSidecar {
                 guard let location = artifact.location, location.stamp >= earliest else { continue }
                 let dna = try DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
                 guard let created = dna.created, created >= since, dna.size == artifact.size else { continue }
-                candidates.append((artifact, dna, created))
+                candidates.append((location, dna, created))
             }
             guard !candidates.isEmpty else { return nil }
             // One that a journalled result names was reported (by an earlier task): not this one's.
             let reported = Set(try journal.tasks().flatMap { $0.result.artifacts?.copies.map(\.path) ?? [] })
             guard
-                let (artifact, dna, _) = candidates.filter({ !reported.contains($0.0.location!.relativePath) })
-                    .max(by: { $0.2 < $1.2 }), let location = artifact.location
+                let (location, dna, _) = candidates.filter({ !reported.contains($0.location.relativePath) })
+                    .max(by: { $0.created < $1.created })
             else { return nil }
             let copy = copyReport(location, size: dna.size, dna: dna, state: .intact, verifiedAt: Date())
             return TaskOutcome(

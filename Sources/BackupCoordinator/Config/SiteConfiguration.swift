@@ -109,10 +109,13 @@ public struct SiteConfiguration: Sendable, Equatable {
         }
         if let v = try t.bool("catch_up") { defaults.catchUp = v }
         if let text = try t.string("catch_up_within") {
-            // The parser's own message is about retention keys; this one names the forms.
-            guard let seconds = try? RetentionPolicy.parseDuration(text), seconds > 0 else {
-                throw t.error("catch_up_within", "'\(text)' is not a duration such as \"24h\", \"90m\" or \"3d\"")
+            let seconds: TimeInterval
+            do { seconds = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                throw t.error(
+                    "catch_up_within",
+                    "'\(text)' is not a duration such as \"24h\", \"90m\" or \"3d\" (\(error.message))")
             }
+            guard seconds > 0 else { throw t.error("catch_up_within", "'\(text)' must be longer than 0") }
             defaults.catchUpWithin = seconds
         }
         try t.finish()
@@ -154,9 +157,10 @@ public struct SiteConfiguration: Sendable, Equatable {
                 var written: [String: (schedule: String?, zone: String?)] = [:]
                 for sourceName in sourceTable.keys {
                     let sub = try sourceTable.table(sourceName)!
-                    written[sourceName] = (try sub.string("schedule"), try sub.string("time_zone"))
+                    let text = try sub.string("schedule")
+                    let zone = try sub.string("time_zone")
+                    written[sourceName] = (text, zone)
                     sources[sourceName] = try readSource(sourceName, sub, in: sourceTable)
-                    let (text, zone) = written[sourceName]!
                     do {
                         schedules[sourceName] = try SourceSchedule(
                             text ?? scheduleDefaults.expression, zone: zone ?? scheduleDefaults.timeZone,
@@ -178,7 +182,7 @@ public struct SiteConfiguration: Sendable, Equatable {
                     }
                     source.svnSource = .init(name: svn.name, path: svn.path)
                     sources[sourceName] = source
-                    let own = written[sourceName]!
+                    let own = written[sourceName, default: (nil, nil)]
                     if own.schedule != nil || own.zone != nil,
                         schedules[sourceName]?.expression != schedules[svn.name]?.expression
                             || schedules[sourceName]?.zone != schedules[svn.name]?.zone

@@ -43,10 +43,9 @@ public struct LeaseSweeper: Service {
                     let seconds = max(0, due.timeIntervalSince(wallClock.currentDate)) + 0.05
                     wait = min(wait, .milliseconds(Int64(seconds * 1000)))
                 }
-                let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
                 let (signals, clock) = (signals, clock)
                 sinceSweep += await clock.measure {
-                    await signals.wait(ticket, node: TaskSignals.sweeper, atMost: max(0, seconds), clock: clock)
+                    await signals.wait(ticket, node: TaskSignals.sweeper, atMost: max(0, wait.inSeconds), clock: clock)
                 }
                 if Task.isCancelled { return }  // Shutting down.
                 // A damaged catalog (seen by a request or a sweep) stops the hub: this service

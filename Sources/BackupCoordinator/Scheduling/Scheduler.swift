@@ -67,13 +67,17 @@ public struct Scheduler: Service {
         _ schedule: SourceSchedule, last: Date?, now: Date, defaults: SiteConfiguration.ScheduleDefaults
     ) -> Decision {
         guard let last else { return .start(now) }
-        // The slots since the last one handled, up to now: only the latest counts.
+        // The slots since the last one handled, up to now: only the latest counts. A frequent
+        // schedule after a long absence skips ahead to the slots that can still run.
+        let window = max(onTime, defaults.catchUp ? defaults.catchUpWithin : onTime)
         var latest: Date?
         var at = last
-        for _ in 0..<100_000 {
-            guard let next = schedule.nextFire(after: at), next <= now else { break }
+        var steps = 0
+        while let next = schedule.nextFire(after: at), next <= now {
             latest = next
             at = next
+            steps += 1
+            if steps == 10_000 { at = max(at, now.addingTimeInterval(-window - onTime)) }
         }
         guard let latest else { return .none }
         let age = now.timeIntervalSince(latest)
@@ -177,7 +181,7 @@ extension Scheduler {
                 let after = max(state?.lastSlot ?? now, now)
                 return ScheduleInfo(
                     node: node.name, source: name, schedule: schedule.expression?.text ?? "off",
-                    timeZone: schedule.zone.identifier, jitterSeconds: schedule.jitterSeconds,
+                    timeZone: schedule.zoneName, jitterSeconds: schedule.jitterSeconds,
                     nextFire: with == nil ? schedule.nextFire(after: after) : nil, backedUpWith: with,
                     lastSlot: state?.lastSlot, lastOutcome: state?.outcome, lastTask: state?.task)
             }

@@ -1,3 +1,4 @@
+import BackupCore
 import BackupHTTP
 import BackupProtocol
 import Foundation

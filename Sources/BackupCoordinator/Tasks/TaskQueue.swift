@@ -100,8 +100,7 @@ public struct TaskQueue: Sendable {
                 await signals.finish(ticket, node: node)
                 return nil
             }
-            let (signals, clock) = (signals, clock)
-            let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
+            let (signals, clock, seconds) = (signals, clock, remaining.inSeconds)
             remaining -= await clock.measure { await signals.wait(ticket, node: node, atMost: seconds, clock: clock) }
         }
     }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Gives the heap's free pages back to the system.
 ///
 /// glibc keeps what a long-running process frees in its arenas (one per thread that
@@ -33,25 +29,11 @@ public enum HeapTrim {
     /// `M_ARENA_MAX` of `<malloc.h>`.
     private static let mArenaMax: Int32 = -8
 
-    private static let mallopt: (@convention(c) (Int32, Int32) -> Int32)? = {
-        #if canImport(Glibc)
-            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return nil }
-            return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-        #else
-            return nil
-        #endif
-    }()
+    private static let mallopt = CLibrary.function("mallopt", as: (@convention(c) (Int32, Int32) -> Int32).self)
 
     /// Whether this C library has `malloc_trim` and `mallopt` (glibc does).
     public static var isAvailable: Bool { mallocTrim != nil && mallopt != nil }
 
     /// glibc's `malloc_trim`, looked up once: `<malloc.h>` is not part of the Glibc module.
-    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
-        #if canImport(Glibc)
-            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
-            return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-        #else
-            return nil
-        #endif
-    }()
+    private static let mallocTrim = CLibrary.function("malloc_trim", as: (@convention(c) (Int) -> Int32).self)
 }

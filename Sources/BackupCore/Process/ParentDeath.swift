@@ -19,21 +19,33 @@ public enum ParentDeath {
     /// The hidden first argument of the helper mode.
     public static let execToolArgument = "__exec-tool"
 
-    private static let helper = Locked<String?>(nil)
+    private static let helper = LockedBox<String?>(nil)
     /// `PR_SET_PDEATHSIG` of `<linux/prctl.h>`, which the Glibc module does not import.
     private static let setDeathSignal: Int32 = 1
 
     /// Starts every later tool through `helper`: by default the running executable, by its
     /// real path (so that the dynamic loader's `$ORIGIN` is its folder, not `/proc/self`).
-    public static func enable(helper path: String? = nil) {
-        // Without /proc the tools run directly, as before: nothing is lost but the signal.
-        helper.set(path ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")))
+    /// Throws, naming `/proc/self/exe`, when that path cannot be read: the tools then run
+    /// directly, without the signal, and the caller says so.
+    public static func enable(helper path: String? = nil) throws {
+        let resolved: String
+        if let path {
+            resolved = path
+        } else {
+            do { resolved = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") } catch {
+                throw BackupError(
+                    .io,
+                    "Cannot read '/proc/self/exe' (\(error)), so the tools this agent starts will not die with it if it is killed."
+                )
+            }
+        }
+        helper.withLock { $0 = resolved }
     }
 
     /// The executable and arguments that run `program` with `arguments`: through the helper
     /// once enabled (where the system has `prctl`), directly otherwise.
     public static func command(_ program: String, _ arguments: [String]) -> (String, [String]) {
-        guard let path = helper.get(), prctl != nil else { return (program, arguments) }
+        guard let path = helper.withLock({ $0 }), prctl != nil else { return (program, arguments) }
         return (path, [execToolArgument, String(getpid()), program] + arguments)
     }
 
@@ -61,33 +73,6 @@ public enum ParentDeath {
 
     /// glibc's `prctl`, which Swift cannot call directly (it is variadic); every argument here
     /// is an integer, passed in integer registers as the variadic convention does.
-    private static let prctl: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32)? = {
-        #if canImport(Glibc)
-            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") else { return nil }
-            return unsafeBitCast(symbol, to: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32).self)
-        #else
-            return nil
-        #endif
-    }()
-}
-
-/// A value behind a lock, for process-wide settings made once at start.
-final class Locked<Value: Sendable>: @unchecked Sendable {
-    // Safe: every access holds `lock`.
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func get() -> Value {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
-
-    func set(_ newValue: Value) {
-        lock.lock()
-        value = newValue
-        lock.unlock()
-    }
+    private static let prctl = CLibrary.function(
+        "prctl", as: (@convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32).self)
 }

@@ -30,10 +30,10 @@ public struct GroupRunOutcome: Sendable, Equatable {
 private func addChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: String) -> Int32 {
     typealias Function =
         @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else {
+    guard let function = CLibrary.function("posix_spawn_file_actions_addchdir_np", as: Function.self) else {
         return ENOSYS
     }
-    return path.withCString { unsafeBitCast(symbol, to: Function.self)(actions, $0) }
+    return path.withCString { function(actions, $0) }
 }
 
 /// Runs a command without a shell in a process group of its own, with a given environment

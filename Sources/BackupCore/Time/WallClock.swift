@@ -14,3 +14,11 @@ public struct SystemWallClock: WallClock {
     public init() {}
     public var currentDate: Date { Date() }
 }
+
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    public var inSeconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+}

@@ -233,6 +233,8 @@ public struct SourceSchedule: Sendable, Equatable {
     /// The expression, or nil for `"off"`.
     public let expression: CronExpression?
     public let zone: TimeZone
+    /// The zone's name as the site file gave it (Foundation calls UTC "GMT").
+    public let zoneName: String
     /// Seconds after each slot at which this source fires.
     public let jitterSeconds: Int
 
@@ -248,6 +250,7 @@ public struct SourceSchedule: Sendable, Equatable {
         }
         expression = text.trimmingCharacters(in: .whitespaces).lowercased() == "off" ? nil : try CronExpression(text)
         self.zone = timeZone
+        zoneName = zone
         jitterSeconds = Self.jitter(for: source, limit: jitterLimit)
     }
 
