@@ -98,6 +98,24 @@ public struct CoordinatorClient: Sendable {
         try await send("GET", "/v1/schedules", body: Optional<Int>.none, as: [ScheduleInfo].self)
     }
 
+    /// `POST /v1/runs`: starts a run of the sources `request` selects.
+    public func startRun(_ request: StartRunRequest) async throws -> RunInfo {
+        try await send("POST", "/v1/runs", body: request, as: RunInfo.self)
+    }
+
+    /// `GET /v1/runs`: a page of runs, newest first.
+    public func runs(_ query: RunListQuery = RunListQuery()) async throws -> [RunInfo] {
+        let parameters = query.queryString
+        return try await send(
+            "GET", "/v1/runs" + (parameters.isEmpty ? "" : "?" + parameters), body: Optional<Int>.none,
+            as: [RunInfo].self)
+    }
+
+    /// `GET /v1/runs/{id}`.
+    public func run(_ id: Int64) async throws -> RunInfo {
+        try await send("GET", "/v1/runs/\(id)", body: Optional<Int>.none, as: RunInfo.self)
+    }
+
     /// `GET /v1/events`: accepted admin requests, newest first.
     public func events(limit: Int) async throws -> [EventInfo] {
         try await send("GET", "/v1/events?limit=\(limit)", body: Optional<Int>.none, as: [EventInfo].self)

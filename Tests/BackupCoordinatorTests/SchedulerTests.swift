@@ -102,7 +102,7 @@ struct SchedulerTests {
             // A second look at the same moment, or a new scheduler after a restart: nothing twice.
             _ = try await scheduler.look(entries)
             _ = try await Scheduler(
-                site: config.site, catalog: catalog, submissions: coordinator.submissions, wallClock: clock,
+                site: config.site, catalog: catalog, runs: coordinator.runs, wallClock: clock,
                 clock: clock, logger: logs.logger
             ).look(entries)
             #expect(try await catalog.tasks().count == 1)

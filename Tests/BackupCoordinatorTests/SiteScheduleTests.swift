@@ -66,4 +66,55 @@ struct SiteScheduleTests {
         #expect(plain.node("cms")?.schedules["conf"]?.expression?.text == "0 2 * * *")
         #expect(plain.node("cms")?.schedules["conf"]?.zone.secondsFromGMT() == 0)  // Foundation calls it GMT.
     }
+
+    static let pairedSite = """
+        [nodes.cms]
+        roles = ["server"]
+        [nodes.cms.sources.conf]
+        kind = "folder"
+        path = "/etc/scm"
+        %COPIES%
+        [nodes.vault]
+        roles = ["backup"]
+        max_transfers = 5
+        [[pairings]]
+        server = "cms"
+        backup = "vault"
+        """
+
+    @Test func runLimitsAndCopiesAreReadAndCopiesBeyondThePairingsAreRefusedNamingTheKey() throws {
+        let site = try Self.site(
+            "[runs]\noffline_wait = \"3d\"\nbackup_max_duration = \"2h\"\nmax_transfers = 3\n\n"
+                + Self.pairedSite.replacingOccurrences(of: "%COPIES%", with: "copies = 1"))
+        #expect(site.runs.offlineWait == 3 * 86_400 && site.runs.backupMaxDuration == 7200)
+        #expect(site.runs.transferMaxDuration == 12 * 3600, "the default")
+        #expect(site.copiesWanted(node: "cms", source: "conf") == 1)
+        #expect(site.maxTransfers(to: "vault") == 5 && site.runs.maxTransfers == 3)
+        #expect(site.receivers(of: "cms") == ["vault"])
+        let plain = try Self.site(Self.pairedSite.replacingOccurrences(of: "%COPIES%", with: ""))
+        #expect(plain.copiesWanted(node: "cms", source: "conf") == 1, "every paired backup node")
+
+        for (text, key, words) in [
+            (
+                Self.pairedSite.replacingOccurrences(of: "%COPIES%", with: "copies = 2"), "copies",
+                "more than the backup nodes"
+            ),
+            (
+                "[runs]\noffline_wait = \"soon\"\n" + Self.pairedSite.replacingOccurrences(of: "%COPIES%", with: ""),
+                "offline_wait", "not a duration"
+            ),
+            (
+                "[runs]\nretries = 3\n" + Self.pairedSite.replacingOccurrences(of: "%COPIES%", with: ""), "retries",
+                "unknown key"
+            ),
+        ] {
+            do {
+                _ = try Self.site(text)
+                Issue.record("accepted: \(key)")
+            } catch let error as BackupError {
+                #expect(error.message.contains(key) && error.message.contains(words), "\(error.message)")
+                #expect(error.message.contains("site.toml"), "names the file: \(error.message)")
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ struct HelpSnapshotTests {
         ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["schedules"],
         ["tasks"],
         ["tasks", "list"],
-        ["tasks", "submit"],
+        ["tasks", "submit"], ["run"], ["runs"], ["runs", "list"], ["runs", "show"],
     ]
 
     @Test(arguments: commands)

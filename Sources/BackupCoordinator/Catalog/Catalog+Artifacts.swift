@@ -379,13 +379,27 @@ extension Catalog {
         try await artifacts(node: nil, source: nil, copyPath: nil, gone: false, damaged: true)
     }
 
-    private func artifacts(node: String?, source: String?, copyPath: String?, gone: Bool, damaged: Bool = false)
-        async throws -> [ArtifactInfo]
-    {
+    /// The artifacts of `sources` whose origin is `origin`, first catalogued at `since` or
+    /// later (what a backup queued at `since` made), with their copies.
+    public func artifactsMade(origin: String, sources: [String], since: Date) async throws -> [ArtifactInfo] {
+        try await artifacts(
+            node: nil, source: nil, copyPath: nil, gone: true, made: (origin, sources, since))
+    }
+
+    private func artifacts(
+        node: String?, source: String?, copyPath: String?, gone: Bool, damaged: Bool = false,
+        made: (origin: String, sources: [String], since: Date)? = nil
+    ) async throws -> [ArtifactInfo] {
         try await pool.read { db in
             var sql = "SELECT * FROM artifact"
             var conditions: [String] = []
             var arguments: [(any DatabaseValueConvertible)?] = []
+            if let made {
+                conditions.append(
+                    "origin = ? AND firstSeenAt >= ? AND source IN (\(made.sources.map { _ in "?" }.joined(separator: ", ")))"
+                )
+                arguments += [made.origin, made.since] + made.sources
+            }
             if let copyPath {
                 conditions.append("id IN (SELECT artifactId FROM copy WHERE path = ?)")
                 arguments.append(copyPath)

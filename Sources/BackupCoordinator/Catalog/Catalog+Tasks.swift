@@ -41,28 +41,46 @@ extension Catalog {
         _ request: SubmitTaskRequest, definition: SourceDefinition? = nil, transfer: TransferOrder? = nil, now: Date,
         maxAttempts: Int = 3
     ) async throws -> TaskInfo {
+        try await submit(
+            request, definition: definition, transfer: transfer, now: now, maxAttempts: maxAttempts, run: nil)
+    }
+
+    /// ``submit(_:definition:transfer:now:maxAttempts:)`` for a task of run `run`.
+    public func submit(
+        _ request: SubmitTaskRequest, definition: SourceDefinition? = nil, transfer: TransferOrder? = nil, now: Date,
+        maxAttempts: Int = 3, run: Int64?
+    ) async throws -> TaskInfo {
         try await pool.write { db in
-            let lifecycle = TaskLifecycle(maxAttempts: maxAttempts)
-            try db.execute(
-                sql: """
-                    INSERT INTO task (kind, node, source, state, lifecycle, createdAt, definition, artifacts, transfer)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    request.kind.rawValue, request.node, request.source, lifecycle.state.rawValue,
-                    try Self.encode(lifecycle), now, try Self.json(definition), try Self.json(request.artifacts),
-                    try Self.json(transfer),
-                ])
-            let id = db.lastInsertedRowID
-            guard let task = try Self.task(db, id: id) else {
-                throw BackupError(.io, "Task \(id) vanished from the catalog right after it was queued.")
-            }
-            return task
+            try Self.insertTask(
+                db, request, definition: definition, transfer: transfer, now: now, maxAttempts: maxAttempts, run: run)
         }
     }
 
+    static func insertTask(
+        _ db: Database, _ request: SubmitTaskRequest, definition: SourceDefinition?, transfer: TransferOrder?,
+        now: Date, maxAttempts: Int, run: Int64?
+    ) throws -> TaskInfo {
+        let lifecycle = TaskLifecycle(maxAttempts: maxAttempts)
+        try db.execute(
+            sql: """
+                INSERT INTO task (kind, node, source, state, lifecycle, createdAt, definition, artifacts, transfer, run)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                request.kind.rawValue, request.node, request.source, lifecycle.state.rawValue,
+                try Self.encode(lifecycle), now, try Self.json(definition), try Self.json(request.artifacts),
+                try Self.json(transfer), run,
+            ])
+        let id = db.lastInsertedRowID
+        guard let task = try Self.task(db, id: id) else {
+            throw BackupError(.io, "Task \(id) vanished from the catalog right after it was queued.")
+        }
+        return task
+    }
+
     /// Expires overdue leases, then leases `node`'s oldest queued task, if any, with the next
-    /// fencing token.
+    /// fencing token. A backup of a source whose other backup is leased waits (the lease on a
+    /// source: never two backups of one source at once).
     public func leaseNext(
         for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval? = nil
     ) async throws -> TaskInfo? {
@@ -73,6 +91,8 @@ extension Catalog {
                     db,
                     sql: """
                         SELECT * FROM task WHERE node = ? AND state = 'queued' AND (notBefore IS NULL OR notBefore <= ?)
+                        AND NOT (kind = 'backup' AND EXISTS (SELECT 1 FROM task AS other WHERE other.state = 'leased'
+                        AND other.kind = 'backup' AND other.node = task.node AND other.source = task.source))
                         ORDER BY id LIMIT 1
                         """,
                     arguments: [node, now])
@@ -195,6 +215,26 @@ extension Catalog {
         }
     }
 
+    /// Fails for good (`timeout`) every leased task whose lease began longer ago than its
+    /// kind's `max_duration`; returns them.
+    public func timeOutLeasedTasks(now: Date, limits: SiteConfiguration.RunLimits) async throws -> [TaskInfo] {
+        try await pool.write { db in
+            var ended: [TaskInfo] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, kind, lifecycle FROM task WHERE state = 'leased'") {
+                guard let kind = TaskKind(rawValue: row["kind"]), let limit = limits.maxDuration(of: kind) else {
+                    continue
+                }
+                var lifecycle = try Self.decode(row["lifecycle"])
+                if lifecycle.timeOut(now: now, limit: limit) {
+                    let id: Int64 = row["id"]
+                    try Self.store(db, id: id, lifecycle)
+                    if let task = try Self.task(db, id: id) { ended.append(task) }
+                }
+            }
+            return ended
+        }
+    }
+
     // MARK: - Rows
 
     /// The ids of the leases it expired.
@@ -222,11 +262,11 @@ extension Catalog {
         try await pool.read { db in try Self.task(db, id: id) }
     }
 
-    private static func task(_ db: Database, id: Int64) throws -> TaskInfo? {
+    static func task(_ db: Database, id: Int64) throws -> TaskInfo? {
         try Row.fetchOne(db, sql: "SELECT * FROM task WHERE id = ?", arguments: [id]).map(info)
     }
 
-    private static func info(_ row: Row) throws -> TaskInfo {
+    static func info(_ row: Row) throws -> TaskInfo {
         let lifecycle = try decode(row["lifecycle"])
         let id: Int64 = row["id"]
         let kindName: String = row["kind"]

@@ -156,6 +156,7 @@ public struct Catalog: Sendable {
                 t.primaryKey(["node", "source"])
             }
         }
+        registerRunMigrations(&migrator)
         return migrator
     }
 

@@ -28,6 +28,12 @@ public struct SiteConfiguration: Sendable, Equatable {
         public var sources: [String: SourceDefinition]
         /// When each source is backed up (a Trac environment with an svn source: that source's).
         public var schedules: [String: SourceSchedule]
+        /// Verified copies a run wants of each source's artifacts (`copies`); a source not
+        /// named wants one on every backup node paired with this node.
+        public var copies: [String: Int] = [:]
+        /// Transfers to this node on their way at once (`max_transfers`); nil for the
+        /// site's ``RunLimits/maxTransfers``.
+        public var maxTransfers: Int?
 
         public init(
             name: String, roles: Set<Role>, addresses: [String] = [], sources: [String: SourceDefinition] = [:],
@@ -81,14 +87,81 @@ public struct SiteConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// The site-wide `[runs]` table: how a run's tasks are limited, retried and timed out.
+    public struct RunLimits: Sendable, Equatable {
+        /// Transfers to one receiver on their way at once (a node's `max_transfers` overrides it).
+        public var maxTransfers = 2
+        /// How long a run's transfers to an offline node wait for it before they fail.
+        public var offlineWait: TimeInterval = 7 * 86_400
+        /// A backup leased longer than this fails `timeout`.
+        public var backupMaxDuration: TimeInterval = 6 * 3600
+        /// A transfer leased longer than this fails `timeout`.
+        public var transferMaxDuration: TimeInterval = 12 * 3600
+
+        public init() {}
+
+        /// The `max_duration` of a task kind; nil for kinds without one.
+        public func maxDuration(of kind: TaskKind) -> TimeInterval? {
+            switch kind {
+            case .backup: backupMaxDuration
+            case .transfer: transferMaxDuration
+            default: nil
+            }
+        }
+    }
+
     public var nodes: [String: Node]
     public var pairings: [Pairing]
     public var schedule: ScheduleDefaults
+    public var runs: RunLimits
 
-    public init(nodes: [Node], pairings: [Pairing] = [], schedule: ScheduleDefaults = ScheduleDefaults()) {
+    public init(
+        nodes: [Node], pairings: [Pairing] = [], schedule: ScheduleDefaults = ScheduleDefaults(),
+        runs: RunLimits = RunLimits()
+    ) {
         self.nodes = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
         self.pairings = pairings
         self.schedule = schedule
+        self.runs = runs
+    }
+
+    /// The backup nodes paired with server `node`, by name.
+    public func receivers(of node: String) -> [String] {
+        pairings.filter { $0.server == node }.map(\.backup).sorted()
+    }
+
+    /// Verified copies a run wants of `source` of `node`.
+    public func copiesWanted(node: String, source: String) -> Int {
+        nodes[node]?.copies[source] ?? receivers(of: node).count
+    }
+
+    /// Transfers to `node` allowed on their way at once.
+    public func maxTransfers(to node: String) -> Int {
+        nodes[node]?.maxTransfers ?? runs.maxTransfers
+    }
+
+    /// Reads `[runs]`: `max_transfers`, `offline_wait`, `backup_max_duration`, `transfer_max_duration`.
+    static func readRuns(_ top: ConfigTable) throws -> RunLimits {
+        var limits = RunLimits()
+        guard let t = try top.table("runs") else { return limits }
+        if let v = try t.int("max_transfers") {
+            guard (1...64).contains(v) else { throw t.error("max_transfers", "\(v) is outside 1...64") }
+            limits.maxTransfers = v
+        }
+        func duration(_ key: String) throws -> TimeInterval? {
+            guard let text = try t.string(key) else { return nil }
+            let seconds: TimeInterval
+            do { seconds = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                throw t.error(key, "'\(text)' is not a duration such as \"6h\", \"90m\" or \"7d\" (\(error.message))")
+            }
+            guard seconds > 0 else { throw t.error(key, "'\(text)' must be longer than 0") }
+            return seconds
+        }
+        if let v = try duration("offline_wait") { limits.offlineWait = v }
+        if let v = try duration("backup_max_duration") { limits.backupMaxDuration = v }
+        if let v = try duration("transfer_max_duration") { limits.transferMaxDuration = v }
+        try t.finish()
+        return limits
     }
 
     /// Reads `[schedule]`: `default`, `time_zone`, `jitter_seconds`, `catch_up`, `catch_up_within`.
@@ -125,7 +198,10 @@ public struct SiteConfiguration: Sendable, Equatable {
     /// Reads `[nodes.*]` (with `[nodes.NAME.sources.*]`) and `[[pairings]]` of `top`.
     static func read(_ top: ConfigTable) throws -> SiteConfiguration {
         let scheduleDefaults = try readSchedule(top)
+        let runLimits = try readRuns(top)
         var nodes: [Node] = []
+        // Each source's `copies`, checked against its pairings once they are read.
+        var copiesWritten: [(node: String, source: String, copies: Int, table: ConfigTable)] = []
         guard let table = try top.table("nodes"), !table.keys.isEmpty else {
             throw top.error(nil, "the site has no nodes: add a [nodes.NAME] table for each machine running an agent")
         }
@@ -148,8 +224,14 @@ public struct SiteConfiguration: Sendable, Equatable {
             for a in addresses where a.isEmpty || a.contains(where: { $0.isWhitespace || $0 == "/" }) {
                 throw node.error("addresses", "'\(a)' is not a host name or IP address")
             }
+            var maxTransfers: Int?
+            if let v = try node.int("max_transfers") {
+                guard (1...64).contains(v) else { throw node.error("max_transfers", "\(v) is outside 1...64") }
+                maxTransfers = v
+            }
             var sources: [String: SourceDefinition] = [:]
             var schedules: [String: SourceSchedule] = [:]
+            var copies: [String: Int] = [:]
             if let sourceTable = try node.table("sources") {
                 if !roles.contains(.server) && !sourceTable.keys.isEmpty {
                     throw node.error("sources", "only a node with role 'server' has sources")
@@ -160,6 +242,11 @@ public struct SiteConfiguration: Sendable, Equatable {
                     let text = try sub.string("schedule")
                     let zone = try sub.string("time_zone")
                     written[sourceName] = (text, zone)
+                    if let n = try sub.int("copies") {
+                        guard n >= 0 else { throw sub.error("copies", "\(n) is below 0") }
+                        copies[sourceName] = n
+                        copiesWritten.append((name, sourceName, n, sub))
+                    }
                     sources[sourceName] = try readSource(sourceName, sub, in: sourceTable)
                     do {
                         schedules[sourceName] = try SourceSchedule(
@@ -197,8 +284,10 @@ public struct SiteConfiguration: Sendable, Equatable {
                 }
             }
             try node.finish()
-            nodes.append(
-                Node(name: name, roles: roles, addresses: addresses, sources: sources, schedules: schedules))
+            var made = Node(name: name, roles: roles, addresses: addresses, sources: sources, schedules: schedules)
+            made.copies = copies
+            made.maxTransfers = maxTransfers
+            nodes.append(made)
         }
         try table.finish()
         let byName = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
@@ -231,7 +320,15 @@ public struct SiteConfiguration: Sendable, Equatable {
             try entry.finish()
             pairings.append(Pairing(server: server, backup: backup, direction: direction, bandwidthLimit: limit))
         }
-        return SiteConfiguration(nodes: nodes, pairings: pairings, schedule: scheduleDefaults)
+        let site = SiteConfiguration(nodes: nodes, pairings: pairings, schedule: scheduleDefaults, runs: runLimits)
+        for written in copiesWritten where written.copies > site.receivers(of: written.node).count {
+            let paired = site.receivers(of: written.node)
+            throw written.table.error(
+                "copies",
+                "\(written.copies) is more than the backup nodes paired with '\(written.node)' (\(paired.isEmpty ? "none" : paired.joined(separator: ", "))): add [[pairings]] or lower it"
+            )
+        }
+        return site
     }
 
     private static func readSource(_ name: String, _ t: ConfigTable, in parent: ConfigTable) throws

@@ -4,7 +4,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Expires the leases of agents that stopped renewing, on its own, every `interval` of the
+/// Expires the leases of agents that stopped renewing, and fails tasks that ran past their
+/// kind's `max_duration` (`timeout`), on its own, every `interval` of the
 /// monotonic clock: the task goes back to its node's queue (or fails when no attempt is left)
 /// and the node's waiting pollers are woken, so a dead agent's task does not wait for the next
 /// lease request to be noticed. It also prunes the catalog's history, at the first sweep and then
@@ -17,6 +18,8 @@ public struct LeaseSweeper: Service {
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let interval: Duration
+    /// Each kind's `max_duration`: a lease held longer fails the task `timeout`.
+    let runLimits: SiteConfiguration.RunLimits
     let history: HistoryRetention
     let logger: Logger
 
@@ -86,9 +89,19 @@ public struct LeaseSweeper: Service {
         }
     }
 
-    /// One sweep of expired leases; a catalog error is logged and the next sweep tries again.
+    /// One sweep of expired leases and of tasks past their `max_duration`; a catalog error is
+    /// logged and the next sweep tries again.
     public func sweep() async {
         do {
+            for task in try await catalog.timeOutLeasedTasks(now: wallClock.currentDate, limits: runLimits) {
+                logger.warning(
+                    "task timed out",
+                    metadata: [
+                        "scm.task": "\(task.id)", "scm.node": "\(task.node)", "scm.kind": "\(task.kind.rawValue)",
+                        "scm.reason": "\(task.lastError ?? "-")",
+                    ])
+                await signals.signal(TaskSignals.runs)
+            }
             for task in try await catalog.expireLeasedTasks(now: wallClock.currentDate) {
                 logger.debug(
                     "lease expired",

@@ -61,6 +61,8 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     /// The token of the current (or last) lease; 0 before the first.
     public private(set) var fencingToken: UInt64 = 0
     public private(set) var leaseExpiresAt: Date?
+    /// When the current (or last) lease was handed out: what `max_duration` is counted from.
+    public private(set) var leasedAt: Date?
     /// When the holder last reported progress (bytes moved, a step done).
     public private(set) var lastProgressAt: Date?
     /// Hand-outs so far.
@@ -111,6 +113,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         leaseExpiresAt = now.addingTimeInterval(min(duration, confirmWithin ?? duration))
         confirmBy = confirmWithin == nil ? nil : leaseExpiresAt
         lastProgressAt = now
+        leasedAt = now
         attempts += 1
     }
 
@@ -202,6 +205,20 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         leaseExpiresAt = nil
         confirmBy = nil
         attempts -= 1
+    }
+
+    /// Fails a leased task whose lease began more than `limit` ago, for good (`timeout`): its
+    /// holder's next renewal is refused, which stops the work. Returns whether it did.
+    @discardableResult
+    public mutating func timeOut(now: Date, limit: TimeInterval) -> Bool {
+        guard state == .leased, let start = leasedAt, now.timeIntervalSince(start) > limit else { return false }
+        lastError = "it ran longer than its max_duration of \(Int(limit)) s; the lease of \(holder ?? "?") was ended"
+        lastErrorCode = .timeout
+        holder = nil
+        leaseExpiresAt = nil
+        confirmBy = nil
+        state = .failed
+        return true
     }
 
     /// Cancels a task that is not finished; a late result for it is then refused.

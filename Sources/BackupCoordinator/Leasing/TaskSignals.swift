@@ -17,6 +17,9 @@ actor TaskSignals {
     private var confirmations: [Date] = []
     /// The slot key the sweeper waits on; no node is named so (names are not empty).
     static let sweeper = ""
+    /// The slot key the run driver waits on (a task result may move a run on); node names
+    /// have no control characters.
+    static let runs = "\u{1}runs"
 
     /// Notes that a lease must be confirmed by `deadline`, and wakes the sweeper to plan for it.
     func expectConfirmation(by deadline: Date) {

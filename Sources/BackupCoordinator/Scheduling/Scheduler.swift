@@ -4,9 +4,10 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Fires each source's backups at the times of its schedule (``SourceSchedule``), on its own,
+/// Fires each source's runs at the times of its schedule (``SourceSchedule``), on its own,
 /// from the hub: the nightly cycle an admin used to submit by hand, and the legacy site's root
-/// crontabs. What it did for each source is kept in the catalog (``ScheduleState``), so a
+/// crontabs. The sources due at one look make one run (``Runs``): their backups, then the
+/// transfers to their backup nodes. What it did for each source is kept in the catalog (``ScheduleState``), so a
 /// restart between fire times fires nothing twice, and after the hub was down the latest
 /// missed slot runs once at start when it is within `catch_up_within` (and `catch_up` is on),
 /// never once per missed slot; an older one is recorded as missed. A slot that comes while the
@@ -19,7 +20,7 @@ import ServiceLifecycle
 public struct Scheduler: Service {
     let site: SiteConfiguration
     let catalog: Catalog
-    let submissions: TaskSubmission
+    let runs: Runs
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let logger: Logger
@@ -103,11 +104,13 @@ public struct Scheduler: Service {
         }
     }
 
-    /// One look at every source: fires what is due, records it; returns the next fire time.
+    /// One look at every source: fires what is due (as one run), records it; returns the next
+    /// fire time.
     func look(_ entries: [Entry]) async throws -> Date? {
         let now = wallClock.currentDate
         let states = try await catalog.scheduleStates()
         var next: Date?
+        var due: [(entry: Entry, slot: Date, late: Bool)] = []
         for entry in entries {
             let state = states[entry.key]
             var handled = state?.lastSlot ?? now
@@ -118,7 +121,7 @@ public struct Scheduler: Service {
                 try await catalog.recordSchedule(
                     ScheduleState(node: entry.node, source: entry.source, lastSlot: at, outcome: "first seen"))
             case .fire(let slot, let late):
-                try await fire(entry, slot: slot, late: late, now: now)
+                due.append((entry, slot, late))
                 handled = slot
             case .miss(let slot):
                 logger.warning(
@@ -134,36 +137,47 @@ public struct Scheduler: Service {
                 next = min(next ?? fire, fire)
             }
         }
+        if !due.isEmpty { try await fire(due, now: now) }
         return next
     }
 
-    private func fire(_ entry: Entry, slot: Date, late: Bool, now: Date) async throws {
-        let metadata: Logger.Metadata = [
-            "scm.node": "\(entry.node)", "scm.source": "\(entry.source)", "scm.slot": "\(slot)",
-        ]
-        var state = ScheduleState(node: entry.node, source: entry.source, lastSlot: slot, outcome: "")
-        if try await catalog.backupActive(node: entry.node, source: entry.source) {
-            state.outcome = "skipped: still running"
-            logger.notice("scheduled backup skipped: the previous one still runs", metadata: metadata)
-        } else {
-            do {
-                let task = try await submissions.submit(
-                    SubmitTaskRequest(kind: .backup, node: entry.node, source: entry.source))
-                state.firedAt = now
-                state.task = task.id
-                state.outcome =
-                    "queued task \(task.id)" + (late ? " (the slot was missed while the hub was down; caught up)" : "")
-                logger.info(
-                    "scheduled backup queued", metadata: metadata.merging(["scm.task": "\(task.id)"]) { $1 })
-            } catch let error as BackupError {
-                // Recorded with the slot, which is not tried again; the next slot is.
-                state.outcome = "failed: \(error.message)"
-                logger.error(
-                    "scheduled backup could not be queued", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 }
-                )
+    /// Starts one run of the sources due, and records each one's slot with what became of it.
+    private func fire(_ due: [(entry: Entry, slot: Date, late: Bool)], now: Date) async throws {
+        var outcomes: [String: (task: Int64?, outcome: String)] = [:]
+        do {
+            let run = try await runs.start(
+                due.map { Runs.Selected(node: $0.entry.node, source: $0.entry.source) }, trigger: .schedule,
+                slot: due.map(\.slot).min())
+            for source in run.sources {
+                let key = source.node + "/" + source.source
+                if let task = source.backupTask {
+                    let late = due.first { $0.entry.key == key }?.late == true
+                    outcomes[key] = (
+                        task,
+                        "queued task \(task) (run \(run.id))"
+                            + (late ? " (the slot was missed while the hub was down; caught up)" : "")
+                    )
+                } else {
+                    outcomes[key] = (nil, "skipped: still running")
+                    logger.notice(
+                        "scheduled backup skipped: the previous one still runs",
+                        metadata: [
+                            "scm.node": "\(source.node)", "scm.source": "\(source.source)", "scm.run": "\(run.id)",
+                        ])
+                }
             }
+        } catch let error as BackupError {
+            // Recorded with the slot, which is not tried again; the next slot is.
+            logger.error("scheduled run could not be started", metadata: ["scm.error": "\(error)"])
+            for d in due { outcomes[d.entry.key] = (nil, "failed: \(error.message)") }
         }
-        try await catalog.recordSchedule(state)
+        for d in due {
+            let outcome = outcomes[d.entry.key] ?? (nil, "failed: the run did not list it")
+            try await catalog.recordSchedule(
+                ScheduleState(
+                    node: d.entry.node, source: d.entry.source, lastSlot: d.slot,
+                    firedAt: outcome.task == nil ? nil : now, task: outcome.task, outcome: outcome.outcome))
+        }
     }
 }
 

@@ -7,8 +7,8 @@ import ServiceLifecycle
 
 /// The coordinator process's composition root: the domain objects made once (catalog, clocks,
 /// task signals, transfer desk, revocations) and the services that share them, run in one
-/// `ServiceGroup`. Today: the mTLS API server and the lease sweeper; the scheduler, the
-/// dashboard listener, the alert evaluator and the enrolment listener join ``services(onRunning:)``
+/// `ServiceGroup`. Today: the mTLS API server, the lease sweeper, the run driver and the
+/// scheduler; the dashboard listener, the alert evaluator and the enrolment listener join ``services(onRunning:)``
 /// here, each getting the same objects, none made inside a route builder.
 public struct Coordinator: Sendable {
     public let configuration: CoordinatorConfiguration
@@ -27,6 +27,7 @@ public struct Coordinator: Sendable {
     public let submissions: TaskSubmission
     public let results: TaskResults
     public let audit: AuditLog
+    public let runs: Runs
     let desk: TransferDesk
 
     public init(
@@ -61,8 +62,10 @@ public struct Coordinator: Sendable {
         submissions = TaskSubmission(
             site: configuration.site, catalog: catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
             wallClock: wallClock)
-        results = TaskResults(queue: queue, catalog: catalog, desk: desk, wallClock: wallClock)
+        results = TaskResults(queue: queue, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock)
         audit = AuditLog(catalog: catalog, wallClock: wallClock)
+        runs = Runs(
+            site: configuration.site, catalog: self.catalog, signals: signals, wallClock: wallClock, logger: logger)
     }
 
     /// The lease sweeper of this coordinator.
@@ -70,23 +73,31 @@ public struct Coordinator: Sendable {
         LeaseSweeper(
             catalog: catalog, signals: signals, wallClock: wallClock, clock: clock,
             interval: LeaseSweeper.interval(leaseSeconds: configuration.leaseSeconds),
+            runLimits: configuration.site.runs,
             history: HistoryRetention(
                 taskDays: configuration.taskHistoryDays, eventDays: configuration.eventHistoryDays),
             logger: logger)
     }
 
-    /// The scheduler of this coordinator: each source's backups at its schedule's times.
+    /// The scheduler of this coordinator: each source's runs at its schedule's times.
     public var scheduler: Scheduler {
         Scheduler(
-            site: configuration.site, catalog: catalog, submissions: submissions, wallClock: wallClock, clock: clock,
-            logger: logger)
+            site: configuration.site, catalog: catalog, runs: runs, wallClock: wallClock, clock: clock, logger: logger)
+    }
+
+    /// The run driver of this coordinator: each run's transfers once its backups made artifacts.
+    public var runDriver: RunDriver {
+        RunDriver(
+            site: configuration.site, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock,
+            clock: clock,
+            heartbeatSeconds: configuration.heartbeatSeconds, logger: logger)
     }
 
     /// Every service of the process, in start order (they stop in reverse): the API server
     /// last, so that it stops first and the sweeper outlives the requests. `onRunning` gets the
     /// port the API server listens on.
     public func services(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        [sweeper, scheduler, try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
+        [sweeper, runDriver, scheduler, try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 
     /// Runs every service until SIGTERM or SIGINT, which drain them gracefully. `onRunning` gets

@@ -5,11 +5,12 @@ import Foundation
 /// What follows a task's result: the life cycle (``TaskQueue/complete(_:by:_:)``), then the
 /// findings into the catalog as far as the task vouches for them, repairs of the copies a
 /// verify quarantined, a repair that failed for good taken from the next verified copy, and
-/// repairs that waited for a source once a copy is proven intact.
+/// repairs that waited for a source once a copy is proven intact; then the run driver is woken.
 public struct TaskResults: Sendable {
     let queue: TaskQueue
     let catalog: Catalog
     let desk: TransferDesk
+    let signals: TaskSignals
     let wallClock: any WallClock
 
     public func accept(_ id: Int64, from node: String, _ result: ResultRequest) async throws -> TaskInfo {
@@ -34,6 +35,8 @@ public struct TaskResults: Sendable {
         if task.kind == .transfer, task.state == .failed, let order = task.transfer, order.purpose == .repair {
             _ = try await desk.repairAgain(order, now: now)
         }
+        // A finished task may move a run on.
+        if task.state.isFinal { await signals.signal(TaskSignals.runs) }
         return task
     }
 

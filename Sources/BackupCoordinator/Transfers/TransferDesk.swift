@@ -81,10 +81,11 @@ struct TransferDesk: Sendable {
         TransferPlanner.mayReceive(node, artifact, site: site)
     }
 
-    /// Queues one transfer task on the node that opens the connection (see the pairing).
+    /// Queues one transfer task on the node that opens the connection (see the pairing), as a
+    /// task of `run` when given.
     func queue(
         path: String, artifact: ArtifactInfo, from: String, to: String, purpose: TransferTicket.Purpose,
-        operatorName: String, now: Date, triedSenders: [String]? = nil
+        operatorName: String, now: Date, triedSenders: [String]? = nil, run: Int64? = nil
     ) async throws -> TaskInfo {
         let pairing = site.pairing(from, to)
         let initiator = pairing.map { $0.direction == .push ? $0.server : $0.backup } ?? from
@@ -93,7 +94,8 @@ struct TransferDesk: Sendable {
             direction: initiator == from ? .push : .pull, purpose: purpose, bandwidthLimit: pairing?.bandwidthLimit)
         order.triedSenders = triedSenders
         let task = try await catalog.submit(
-            SubmitTaskRequest(kind: .transfer, node: initiator, source: artifact.source), transfer: order, now: now)
+            SubmitTaskRequest(kind: .transfer, node: initiator, source: artifact.source), transfer: order, now: now,
+            run: run)
         await signals.signal(initiator)
         logger.info(
             "transfer queued",

@@ -51,6 +51,12 @@ extension BackupError.Code {
     public static let mutantCopy = Self(rawValue: "mutant-copy")
     /// A verify by age or budget that finds nothing to verify.
     public static let nothingDue = Self(rawValue: "nothing-due")
+    /// A run id the catalog does not know.
+    public static let unknownRun = Self(rawValue: "unknown-run")
+    /// A run that selects no source (none configured, or none by that node and name).
+    public static let nothingToRun = Self(rawValue: "nothing-to-run")
+    /// A task that ran past its kind's `max_duration`: the coordinator ended its lease.
+    public static let timeout = Self(rawValue: "timeout")
     /// A transfer submitted as a task instead of through `POST /v1/transfers`.
     public static let useTransfers = Self(rawValue: "use-transfers")
     /// A transfer from a node to itself.
@@ -156,6 +162,8 @@ public enum ErrorCodes {
         .init(code: .unknownTask, status: 404), .init(code: .unknownSource, status: 422),
         .init(code: .unknownArtifact, status: 422), .init(code: .mutantCopy, status: 422),
         .init(code: .nothingDue, status: 422), .init(code: .useTransfers, status: 422),
+        .init(code: .unknownRun, status: 404), .init(code: .nothingToRun, status: 422),
+        .init(code: .timeout, status: nil),
         .init(code: .sameNode, status: 422), .init(code: .notPaired, status: 422),
         .init(code: .noTicketKey, status: 503), .init(code: .noPurgeKey, status: 503),
         .init(code: .catalogDamaged, status: 503),

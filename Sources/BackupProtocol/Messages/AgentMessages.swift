@@ -142,6 +142,11 @@ public enum WireJSON {
         return d
     }
 
+    /// An instant as the wire writes it (ISO 8601, UTC), for messages and reasons.
+    public static func format(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+
     /// A decoding error as a phrase naming the field at fault.
     public static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "\(error)" }

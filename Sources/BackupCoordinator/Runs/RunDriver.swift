@@ -1,0 +1,123 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Carries every running run forward (``RunPlanner``): once a source's backup has made its
+/// artifacts, a transfer of each to each backup node paired with the source's node (within the
+/// receiver's `max_transfers`, not to a node offline, for at most `offline_wait`), then the
+/// copies the receivers verified on arrival; the run ends when all its sources do. It looks
+/// when a task result arrives (``TaskSignals/runs``) and at least every ``interval``, and
+/// concludes everything from the catalog each time, so that a restart resumes where the hub
+/// stopped.
+public struct RunDriver: Service {
+    let site: SiteConfiguration
+    let catalog: Catalog
+    let desk: TransferDesk
+    let signals: TaskSignals
+    let wallClock: any WallClock
+    let clock: any Clock<Duration>
+    /// A node silent for three heartbeats is offline.
+    let heartbeatSeconds: Int
+    let logger: Logger
+
+    /// The longest wait between two looks.
+    public static let interval: Duration = .seconds(5)
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let ticket = await signals.ticket(for: TaskSignals.runs)
+                do { _ = try await advanceAll() } catch {
+                    _ = catalog.damage.note(error)
+                    logger.error("the run driver's look failed", metadata: ["scm.error": "\(error)"])
+                }
+                if let stop = catalog.damage.error { throw stop }
+                let (signals, clock) = (signals, clock)
+                await signals.wait(ticket, node: TaskSignals.runs, atMost: Self.interval.inSeconds, clock: clock)
+            }
+        }
+    }
+
+    /// One look at every running run; returns how many still run.
+    @discardableResult
+    public func advanceAll() async throws -> Int {
+        var running = 0
+        for run in try await catalog.runningRuns() where try await advance(run).state == .running {
+            running += 1
+        }
+        return running
+    }
+
+    /// Advances one run: each unfinished source a step, then the run's state.
+    func advance(_ run: RunInfo) async throws -> RunInfo {
+        let now = wallClock.currentDate
+        let tasks = try await catalog.tasks(ofRun: run.id)
+        let byId = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let transfers = tasks.filter { $0.kind == .transfer }
+        let nodes = try await catalog.nodes(now: now, onlineWithin: Double(3 * heartbeatSeconds))
+        let online = Set(nodes.filter(\.online).map(\.name))
+        let lastSeen = Dictionary(
+            nodes.compactMap { n in n.lastHeartbeatAt.map { (n.name, $0) } }, uniquingKeysWith: { a, _ in a })
+        let waits = try await catalog.runWaits(run.id)
+        var room: [String: Int] = [:]
+        var sources: [RunSourceInfo] = []
+        for entry in run.sources {
+            guard !entry.state.isFinal else {
+                sources.append(entry)
+                continue
+            }
+            let backup = entry.backupTask.flatMap { byId[$0] }
+            var made: [ArtifactInfo] = []
+            if let backup, backup.state == .succeeded {
+                let names = [entry.source, backup.definition?.svnSource?.name].compactMap { $0 }
+                made = try await catalog.artifactsMade(origin: entry.node, sources: names, since: backup.createdAt)
+            }
+            let receivers = site.receivers(of: entry.node)
+            for receiver in receivers where room[receiver] == nil {
+                room[receiver] = site.maxTransfers(to: receiver) - (try await catalog.activeTransferCount(to: receiver))
+            }
+            let facts = RunPlanner.Facts(
+                backup: backup, made: made, transfers: transfers, receivers: receivers, online: online,
+                lastSeen: lastSeen, room: room,
+                newerRunMade: try await catalog.newerRunMade(node: entry.node, source: entry.source, after: run.id),
+                waitingSince: waits[entry.node + "/" + entry.source], runStartedAt: run.startedAt, now: now,
+                offlineWait: site.runs.offlineWait)
+            var step = RunPlanner.advance(entry, facts)
+            for transfer in step.queue {
+                let task = try await desk.queue(
+                    path: transfer.path, artifact: transfer.artifact, from: transfer.from, to: transfer.to,
+                    purpose: .transfer, operatorName: "run \(run.id)", now: now, run: run.id)
+                room[transfer.to, default: 0] -= 1
+                if let i = step.entry.copies.firstIndex(where: { $0.path == transfer.path && $0.node == transfer.to }) {
+                    step.entry.copies[i].task = task.id
+                }
+            }
+            if step.entry != entry || step.waitingSince != waits[entry.node + "/" + entry.source] {
+                try await catalog.saveRunSource(run.id, step.entry, waitingSince: step.waitingSince)
+                if step.entry.state.isFinal {
+                    logger.info(
+                        "run source finished",
+                        metadata: [
+                            "scm.run": "\(run.id)", "scm.node": "\(entry.node)", "scm.source": "\(entry.source)",
+                            "scm.state": "\(step.entry.state.rawValue)", "scm.reason": "\(step.entry.reason ?? "-")",
+                        ])
+                }
+            }
+            sources.append(step.entry)
+        }
+        var advanced = run
+        advanced.sources = sources
+        let state = RunPlanner.state(of: sources)
+        if state != .running {
+            try await catalog.finishRun(run.id, state: state, now: now)
+            advanced.state = state
+            advanced.finishedAt = now
+            logger.notice(
+                "run finished",
+                metadata: ["scm.run": "\(run.id)", "scm.state": "\(state.rawValue)", "scm.sources": "\(sources.count)"])
+        }
+        return advanced
+    }
+}

@@ -1,0 +1,142 @@
+import BackupTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs on a real site (issue 12): a coordinator and three agents as processes, a server `srv1`,
+/// a backup node `vault` it pushes to and a backup node `vault2` that pulls from it. A run backs
+/// up, sends what it made along both pairings and ends when both receivers verified it; one
+/// failing source does not stop the other; the coordinator killed mid-run finishes the run after
+/// its restart with nothing backed up or sent twice.
+@Suite(.serialized, .timeLimit(.minutes(6)))
+struct RunProcessTests {
+    struct Run: Decodable {
+        struct Source: Decodable {
+            struct Copy: Decodable {
+                var node: String
+                var path: String
+                var state: String
+                var task: Int64?
+                var reason: String?
+            }
+            var node: String
+            var source: String
+            var state: String
+            var backupTask: Int64?
+            var artifacts: [String]
+            var copies: [Copy]
+            var reason: String?
+        }
+        var id: Int64
+        var state: String
+        var sources: [Source]
+    }
+
+    static func site(_ dir: TemporaryDirectory, sources: [(name: String, kind: String, path: String)], pullRate: String)
+        throws -> ProcessSite
+    {
+        let site = try ProcessSite(
+            dir,
+            nodes: [
+                .init("srv1", sources: sources), .init("vault", roles: ["backup"]), .init("vault2", roles: ["backup"]),
+            ], pairings: [("srv1", "vault"), ("srv1", "vault2")], leaseSeconds: 6, transfers: true,
+            pairingExtra: ["vault2": "direction = \"pull\"\nbandwidth_limit = \"\(pullRate)\""])
+        try site.startCoordinator()
+        for name in ["srv1", "vault", "vault2"] { try site.startAgent(name, dataPort: true) }
+        try site.waitUntil("three agents online") {
+            try site.admin(["nodes"]).stdout.components(separatedBy: "online").count - 1 >= 3
+        }
+        return site
+    }
+
+    /// A folder with `bytes` of incompressible data.
+    static func folder(_ dir: TemporaryDirectory, _ name: String, bytes: Int) throws -> String {
+        let path = dir.file(name)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try data.write(to: URL(fileURLWithPath: path + "/data.bin"))
+        try "config of \(name)\n".write(toFile: path + "/settings.conf", atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func bytes(_ site: ProcessSite, _ node: String, _ path: String) throws -> Data {
+        try Data(contentsOf: URL(fileURLWithPath: site.dir.file("store-\(node)/\(path)")))
+    }
+
+    @Test func aRunCopiesToAPushAndAPullNodeAndAFailingSourceDoesNotStopTheOther() async throws {
+        try await blocking {
+            try withTemporaryDirectory("run") { dir in
+                let conf = try Self.folder(dir, "conf", bytes: 64 << 10)
+                let site = try Self.site(
+                    dir, sources: [("conf", "folder", conf), ("broken", "folder", dir.file("no-such-folder"))],
+                    pullRate: "50 MiB/s")
+                // Both sources: conf reaches both vaults, broken fails; exit 3 naming it.
+                let both = try site.admin(["run", "--wait", "--poll-seconds", "0.5"])
+                #expect(both.status == 3, "\(both.stdout)\(both.stderr)")
+                #expect(both.stdout.contains("srv1/broken  failed"), "\(both.stdout)")
+                #expect(both.stdout.contains("srv1/conf  succeeded  2/2 copies"), "\(both.stdout)")
+                let runs = try site.json([Run].self, ["runs"])
+                let first = try #require(runs.first)
+                #expect(first.state == "partial")
+                let good = try #require(first.sources.first { $0.source == "conf" })
+                let path = try #require(good.artifacts.first)
+                #expect(good.copies.map(\.node).sorted() == ["vault", "vault2"])
+                #expect(good.copies.allSatisfy { $0.state == "verified" })
+                let original = try Self.bytes(site, "srv1", path)
+                #expect(try Self.bytes(site, "vault", path) == original, "pushed copy is byte-identical")
+                #expect(try Self.bytes(site, "vault2", path) == original, "pulled copy is byte-identical")
+                let broken = try #require(first.sources.first { $0.source == "broken" })
+                #expect(broken.state == "failed" && broken.reason?.contains("no-such-folder") == true)
+
+                // Only the good source: exit 0, and `runs show` tells the same story.
+                let one = try site.admin(["run", "--source", "conf", "--wait", "--poll-seconds", "0.5"])
+                #expect(one.status == 0, "\(one.stdout)\(one.stderr)")
+                let second = try #require(try site.json([Run].self, ["runs", "--limit", "1"]).first)
+                #expect(second.state == "succeeded" && second.sources.map(\.source) == ["conf"])
+                let shown = try site.json(Run.self, ["runs", "show", "\(second.id)"])
+                #expect(shown.sources.first?.copies.count == 2)
+                // A run of nothing is refused, naming what matched nothing.
+                let none = try site.admin(["run", "--source", "nowhere"])
+                #expect(none.status == 1 && none.stderr.contains("source 'nowhere'"), "\(none.stderr)")
+                let unknown = try site.admin(["runs", "show", "999"])
+                #expect(unknown.status == 1 && unknown.stderr.contains("no run 999"), "\(unknown.stderr)")
+            }
+        }
+    }
+
+    @Test func theCoordinatorKilledMidRunFinishesItAfterARestartWithNothingDoneTwice() async throws {
+        try await blocking {
+            try withTemporaryDirectory("run-kill") { dir in
+                // 6 MiB pulled at 1 MiB/s: the hub is killed while vault2 pulls.
+                let data = try Self.folder(dir, "data", bytes: 6 << 20)
+                let site = try Self.site(dir, sources: [("data", "folder", data)], pullRate: "1 MiB/s")
+                let started = try site.admin(["run", "--json"])
+                #expect(started.status == 0, "\(started.stderr)")
+                try site.waitUntil("a transfer runs", seconds: 90) {
+                    let r = try site.admin(["tasks", "list", "--state", "leased", "--json"])
+                    return r.stdout.contains("\"transfer\"")
+                }
+                site.stop("hub", SIGKILL)
+                try site.startCoordinator()
+                var run: Run?
+                try site.waitUntil("the run ended", seconds: 150) {
+                    run = try site.json([Run].self, ["runs"]).first
+                    return run.map { $0.state != "running" } ?? false
+                }
+                let ended = try #require(run)
+                #expect(ended.state == "succeeded", "\(ended)")
+                let tasks = try site.tasks()
+                #expect(tasks.filter { $0.kind == "backup" }.count == 1, "backed up once")
+                #expect(tasks.filter { $0.kind == "transfer" }.count == 2, "one transfer per pairing")
+                let path = try #require(ended.sources.first?.artifacts.first)
+                let original = try Self.bytes(site, "srv1", path)
+                #expect(try Self.bytes(site, "vault", path) == original)
+                #expect(try Self.bytes(site, "vault2", path) == original)
+            }
+        }
+    }
+}
