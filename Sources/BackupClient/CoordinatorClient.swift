@@ -116,6 +116,16 @@ public struct CoordinatorClient: Sendable {
         try await send("GET", "/v1/runs/\(id)", body: Optional<Int>.none, as: RunInfo.self)
     }
 
+    /// `GET /v1/status`: the site at a glance.
+    public func status() async throws -> SiteStatus {
+        try await send("GET", "/v1/status", body: Optional<Int>.none, as: SiteStatus.self)
+    }
+
+    /// `GET /v1/check`: what each backup node lacks of its servers' artifacts.
+    public func check() async throws -> [CheckEntry] {
+        try await send("GET", "/v1/check", body: Optional<Int>.none, as: [CheckEntry].self)
+    }
+
     /// `GET /v1/events`: accepted admin requests, newest first.
     public func events(limit: Int) async throws -> [EventInfo] {
         try await send("GET", "/v1/events?limit=\(limit)", body: Optional<Int>.none, as: [EventInfo].self)

@@ -1,20 +1,80 @@
 import ArgumentParser
+import BackupClient
 import BackupCore
+import BackupProtocol
 import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-struct DiskUsageCommand: ParsableCommand {
+struct DiskUsageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "du",
-        abstract: "Show the space artifacts take per source, and the store's free space."
+        abstract: "Show the space artifacts take per source, and the store's free space.",
+        discussion: """
+            With --store, the store folder on this machine is read. Without it, the catalog's \
+            copies on every node of the site (or on --node only) are summed per source, with each \
+            node's free space as its agent last reported it.
+            """
     )
 
     @Option(help: "The store folder.")
-    var store: String
+    var store: String?
+    @Option(help: "Only this node of the site (without --store).")
+    var node: String?
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if store != nil && node != nil { throw ValidationError("Give --store or --node, not both.") }
+    }
+
+    struct NodeRow: Encodable {
+        var node: String
+        var sources: [Row]
+        var totalBytes: Int64
+        var diskTotal: Int64?
+        var diskFree: Int64?
+    }
+
+    /// Per node and source, from the catalog.
+    private func siteUsage() async throws {
+        try await runSiteCommand(json: output.json) {
+            let rows = try await CoordinatorClient.with(try connection.endpoint()) { client -> [NodeRow] in
+                let nodes = try await client.nodes().filter { node == nil || $0.name == node }
+                if let node, nodes.isEmpty {
+                    throw BackupError(.unknownNode, "Node '\(node)' has not registered with the coordinator.")
+                }
+                var rows: [NodeRow] = []
+                for n in nodes {
+                    let listing = NodeListing.group(try await client.artifacts(node: n.name), node: n.name)
+                    let sources = listing.map {
+                        Row(
+                            origin: $0.origin, kind: $0.kind, source: $0.source, artifacts: $0.copies.count,
+                            bytes: $0.totalBytes, newestStamp: $0.copies.last?.stamp)
+                    }
+                    rows.append(
+                        NodeRow(
+                            node: n.name, sources: sources, totalBytes: sources.reduce(0) { $0 + $1.bytes },
+                            diskTotal: n.diskTotal, diskFree: n.diskFree))
+                }
+                return rows
+            }
+            if output.json { return try Printer(json: true).printJSON(rows) }
+            for r in rows {
+                print(
+                    "\(r.node): \(formatBytes(r.totalBytes)) in copies"
+                        + (r.diskFree.map { "; \(formatBytes($0)) free" } ?? "")
+                        + (r.diskTotal.map { " of \(formatBytes($0))" } ?? ""))
+                for s in r.sources {
+                    print(
+                        "  \(formatBytes(s.bytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.artifacts) copies  \(s.origin)/\(s.kind)/\(s.source)"
+                    )
+                }
+            }
+        }
+    }
 
     struct Row: Encodable {
         var origin: String
@@ -36,7 +96,8 @@ struct DiskUsageCommand: ParsableCommand {
         var fileSystemFreeBytes: Int64
     }
 
-    func run() throws {
+    func run() async throws {
+        guard let store else { return try await siteUsage() }
         let printer = Printer(json: output.json)
         try printer.run {
             let store = Store(root: store)

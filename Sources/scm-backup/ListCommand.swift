@@ -1,5 +1,7 @@
 import ArgumentParser
+import BackupClient
 import BackupCore
+import BackupProtocol
 import Foundation
 
 /// Artifacts grouped by source, as `ls` and `du` show them.
@@ -63,17 +65,31 @@ struct SourceListing: Encodable {
     }
 }
 
-struct ListCommand: ParsableCommand {
+struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
-        abstract: "List the artifacts of a store per source, with size, revision and age."
+        abstract: "List the artifacts of a store per source, with size, revision and age.",
+        discussion: """
+            With --store, the store folder on this machine is read. With --node, the catalog's \
+            copies on that node of the site are listed, with their states (the legacy \
+            scm-backup-rls), through the coordinator.
+            """
     )
 
     @Option(help: "The store folder.")
-    var store: String
+    var store: String?
+    @Option(help: "A node of the site: its copies as the catalog holds them.")
+    var node: String?
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func validate() throws {
+        guard (store == nil) != (node == nil) else { throw ValidationError("Give either --store or --node.") }
+    }
+
+    func run() async throws {
+        if let node { return try await listNode(node) }
+        let store = self.store ?? ""
         let printer = Printer(json: output.json)
         try printer.run {
             let store = Store(root: store)
@@ -101,6 +117,71 @@ struct ListCommand: ParsableCommand {
                 print("warning: '\(c)' is a folder, not a link; run 'scm-backup lastlinks'.")
             }
             if listing.isEmpty { print("no artifacts in \(store.root)") }
+        }
+    }
+
+    /// The catalog's copies on `node`, per source, newest last.
+    private func listNode(_ node: String) async throws {
+        try await runSiteCommand(json: output.json) {
+            let artifacts = try await CoordinatorClient.with(try connection.endpoint()) {
+                try await $0.artifacts(node: node)
+            }
+            let listing = NodeListing.group(artifacts, node: node)
+            if output.json { return try Printer(json: true).printJSON(listing) }
+            for source in listing {
+                print(
+                    "\(source.origin)/\(source.kind)/\(source.source)  \(source.copies.count) copies, \(formatBytes(source.totalBytes))"
+                )
+                for c in source.copies {
+                    let age = c.ageSeconds.map { formatAge(TimeInterval($0)) } ?? "-"
+                    print(
+                        "  \(c.stamp)  rev \(c.revision ?? "-")  \(formatBytes(c.size))  age \(age)  \(c.state.rawValue)"
+                            + (c.verifiedAt.map { "  verified \(ISO8601DateFormatter().string(from: $0))" } ?? ""))
+                }
+            }
+            if listing.isEmpty { print("the catalog lists no copies on \(node)") }
+        }
+    }
+}
+
+/// A node's copies per source as the catalog holds them (`ls --node`, `du --node`).
+struct NodeListing: Encodable {
+    struct Copy: Encodable {
+        var stamp: String
+        var revision: String?
+        var size: Int64
+        var ageSeconds: Int?
+        var path: String
+        var state: CopyState
+        var verifiedAt: Date?
+    }
+
+    var origin: String
+    var kind: String
+    var source: String
+    var copies: [Copy]
+    var totalBytes: Int64
+
+    static func group(_ artifacts: [ArtifactInfo], node: String, now: Date = Date()) -> [NodeListing] {
+        var groups: [String: NodeListing] = [:]
+        for a in artifacts {
+            guard let copy = a.copies.first(where: { $0.node == node }) else { continue }
+            let key = "\(a.origin)/\(a.kind)/\(a.source)"
+            var g =
+                groups[key] ?? NodeListing(origin: a.origin, kind: a.kind, source: a.source, copies: [], totalBytes: 0)
+            let made = a.created ?? ArtifactLocation.date(fromStamp: a.stamp)
+            g.copies.append(
+                Copy(
+                    stamp: a.stamp, revision: a.revision, size: copy.size,
+                    ageSeconds: made.map { Int(now.timeIntervalSince($0)) }, path: copy.path, state: copy.state,
+                    verifiedAt: copy.verifiedAt))
+            g.totalBytes += copy.size
+            groups[key] = g
+        }
+        return groups.keys.sorted().map { key in
+            var g = groups[key]!
+            g.copies.sort { $0.stamp < $1.stamp }
+            return g
         }
     }
 }

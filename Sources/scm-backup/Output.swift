@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackupCore
+import BackupProtocol
 import Foundation
 
 #if canImport(Glibc)
@@ -94,14 +95,4 @@ func formatAge(_ seconds: TimeInterval) -> String {
 }
 
 /// Bytes of "50GiB", "800 MiB", "64KiB", "1000" (no unit: bytes); nil when not a size.
-func parseBytes(_ text: String) -> Int64? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Int64)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
-    for (unit, factor) in units where t.hasSuffix(unit) {
-        guard let n = Double(t.dropLast(unit.count).trimmingCharacters(in: .whitespaces)), n >= 0,
-            n * Double(factor) < 1e18
-        else { continue }
-        return Int64(n * Double(factor))
-    }
-    return nil
-}
+func parseBytes(_ text: String) -> Int64? { ByteSize.parse(text) }

@@ -20,7 +20,9 @@ struct SCMBackup: AsyncParsableCommand {
             InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, AgentCommand.self,
             NodesCommand.self,
             ArtifactsCommand.self, TransferCommand.self, MutantsCommand.self, EventsCommand.self,
-            TasksCommand.self, SchedulesCommand.self, RunCommand.self, RunsCommand.self, DemoCommand.self,
+            TasksCommand.self, SchedulesCommand.self, RunCommand.self, RunsCommand.self, StatusCommand.self,
+            FreeSpaceCommand.self,
+            CheckCommand.self, DemoCommand.self,
         ]
     )
 

@@ -21,6 +21,7 @@ struct WireExampleTests {
         ("copies-report", ArtifactReport.self), ("purge-order-payload", PurgeOrder.self),
         ("events-response", [EventInfo].self), ("schedules-response", [ScheduleInfo].self),
         ("start-run-request", StartRunRequest.self), ("run", RunInfo.self), ("runs-response", [RunInfo].self),
+        ("status-response", SiteStatus.self), ("check-response", [CheckEntry].self),
     ]
 
     @Test func everyExampleIsCovered() throws {

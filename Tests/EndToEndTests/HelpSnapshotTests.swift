@@ -12,7 +12,7 @@ struct HelpSnapshotTests {
         ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["schedules"],
         ["tasks"],
         ["tasks", "list"],
-        ["tasks", "submit"], ["run"], ["runs"], ["runs", "list"], ["runs", "show"],
+        ["tasks", "submit"], ["run"], ["runs"], ["runs", "list"], ["runs", "show"], ["status"], ["df"], ["check"],
     ]
 
     @Test(arguments: commands)

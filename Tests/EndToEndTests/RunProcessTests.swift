@@ -72,8 +72,18 @@ struct RunProcessTests {
             try withTemporaryDirectory("run") { dir in
                 let conf = try Self.folder(dir, "conf", bytes: 64 << 10)
                 let site = try Self.site(
-                    dir, sources: [("conf", "folder", conf), ("broken", "folder", dir.file("no-such-folder"))],
-                    pullRate: "50 MiB/s")
+                    dir,
+                    sources: [
+                        ("conf", "folder", conf), ("broken", "folder", dir.file("no-such-folder")),
+                        ("outside", "folder", "/srv/outside-the-roots"),
+                    ], pullRate: "50 MiB/s")
+                // Before any run: the source its agent would refuse is named, from what it reported.
+                let before = try site.admin(["status"])
+                #expect(before.status == 3)
+                #expect(
+                    before.stdout.contains(
+                        "REFUSED by its agent: '/srv/outside-the-roots' lies outside srv1's source_roots"),
+                    "\(before.stdout)")
                 // Both sources: conf reaches both vaults, broken fails; exit 3 naming it.
                 let both = try site.admin(["run", "--wait", "--poll-seconds", "0.5"])
                 #expect(both.status == 3, "\(both.stdout)\(both.stderr)")
@@ -104,6 +114,60 @@ struct RunProcessTests {
                 #expect(none.status == 1 && none.stderr.contains("source 'nowhere'"), "\(none.stderr)")
                 let unknown = try site.admin(["runs", "show", "999"])
                 #expect(unknown.status == 1 && unknown.stderr.contains("no run 999"), "\(unknown.stderr)")
+
+                // The site-wide views agree with what the stores hold.
+                struct Status: Decodable {
+                    struct Source: Decodable {
+                        struct Copy: Decodable {
+                            var node: String
+                            var verified: Bool
+                        }
+                        var source: String
+                        var late: Bool
+                        var newest: Newest?
+                        var copies: [Copy]
+                        var refusal: String?
+                    }
+                    struct Newest: Decodable { var path: String }
+                    var sources: [Source]
+                }
+                // Exit 3: broken and outside have no artifact.
+                let shownStatus = try site.admin(["status", "--json"])
+                #expect(shownStatus.status == 3)
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let status = try decoder.decode(Status.self, from: Data(shownStatus.stdout.utf8))
+                let confStatus = try #require(status.sources.first { $0.source == "conf" })
+                #expect(
+                    confStatus.copies.map(\.node) == ["vault", "vault2"] && confStatus.copies.allSatisfy(\.verified))
+                #expect(confStatus.newest?.path.hasSuffix(".tar.gz") == true && !confStatus.late)
+                #expect(status.sources.first { $0.source == "outside" }?.refusal != nil)
+                let check = try site.admin(["check"])
+                #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+                #expect(check.stdout.contains("srv1 -> vault2  conf  2/2 held"), "\(check.stdout)")
+                let df = try site.admin(["df"])
+                #expect(df.status == 0 && df.stdout.contains("vault2 ") && df.stdout.contains("free"), "\(df.stdout)")
+                let ls = try site.admin(["ls", "--node", "vault2"])
+                #expect(
+                    ls.stdout.contains("srv1/folder/conf  2 copies") && ls.stdout.contains("intact"), "\(ls.stdout)")
+                let du = try site.admin(["du", "--node", "vault"])
+                #expect(du.status == 0 && du.stdout.contains("2 copies  srv1/folder/conf"), "\(du.stdout)")
+                // A copy lost on vault is named by check (exit 3), and `transfer --at` its day
+                // sends it again.
+                try FileManager.default.removeItem(atPath: site.dir.file("store-vault/\(path)"))
+                try FileManager.default.removeItem(atPath: site.dir.file("store-vault/\(path).dna"))
+                try ProcessSite.ok(try site.admin(["tasks", "submit", "--kind", "inventory", "--node", "vault"]))
+                try site.settle()
+                let lacking = try site.admin(["check"])
+                #expect(lacking.status == 3 && lacking.stdout.contains("missing \(path)"), "\(lacking.stdout)")
+                let day = path.split(separator: "/")[3...5].joined(separator: "-")
+                let bad = try site.admin(["transfer", "--from", "srv1", "--to", "vault", "--at", "yesterday"])
+                #expect(bad.status == 1 && bad.stderr.contains("at='yesterday'"), "\(bad.stderr)")
+                let resent = try site.admin(["transfer", "--from", "srv1", "--to", "vault", "--at", day])
+                #expect(resent.stdout.contains("1 transfers queued"), "\(resent.stdout)\(resent.stderr)")
+                try site.settle()
+                #expect(try site.admin(["check"]).status == 0)
+                #expect(try Self.bytes(site, "vault", path) == original)
             }
         }
     }

@@ -103,7 +103,10 @@ struct AgentService: Service {
         let answer = try await client.register(
             RegisterRequest(
                 version: configuration.version, storePath: configuration.storePath, diskTotal: total, diskFree: free,
-                kinds: kinds, agentClock: Date().timeIntervalSince1970, dataPort: dataPort))
+                kinds: kinds, agentClock: Date().timeIntervalSince1970, dataPort: dataPort,
+                // No roots: it backs up nothing, which the coordinator shows as an empty list.
+                sourceRoots: (configuration.sourceRoots ?? []).map { SourceConfinement.resolve($0) ?? $0 },
+                preBackupSteps: configuration.preBackupSteps.keys.sorted()))
         logger.info("registered", metadata: ["scm.node": "\(configuration.node)"])
         return answer
     }

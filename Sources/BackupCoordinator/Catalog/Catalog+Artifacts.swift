@@ -419,22 +419,100 @@ extension Catalog {
             }
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
             sql += " ORDER BY origin, kind, source, stamp, fileName"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
-                let id: Int64 = row["id"]
-                let copies = try Row.fetchAll(
-                    db, sql: "SELECT * FROM copy WHERE artifactId = ? ORDER BY node", arguments: [id]
-                ).map { c in
-                    CopyInfo(
-                        node: c["node"], path: c["path"], size: c["size"],
-                        state: try Self.copyState(c, node: c["node"]),
-                        seenAt: c["seenAt"],
-                        verifiedAt: c["verifiedAt"], problem: c["problem"])
-                }
-                return ArtifactInfo(
-                    origin: row["origin"], kind: row["kind"], source: row["source"], stamp: row["stamp"],
-                    fileName: row["fileName"], size: row["size"], sha256: row["sha256"], md5: row["md5"],
-                    revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"])
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
+                try Self.artifactInfo($0, db)
             }
+        }
+    }
+
+    /// An artifact row with its copies.
+    static func artifactInfo(_ row: Row, _ db: Database) throws -> ArtifactInfo {
+        let id: Int64 = row["id"]
+        let copies = try Row.fetchAll(
+            db, sql: "SELECT * FROM copy WHERE artifactId = ? ORDER BY node", arguments: [id]
+        ).map { c in
+            CopyInfo(
+                node: c["node"], path: c["path"], size: c["size"], state: try Self.copyState(c, node: c["node"]),
+                seenAt: c["seenAt"], verifiedAt: c["verifiedAt"], problem: c["problem"])
+        }
+        return ArtifactInfo(
+            origin: row["origin"], kind: row["kind"], source: row["source"], stamp: row["stamp"],
+            fileName: row["fileName"], size: row["size"], sha256: row["sha256"], md5: row["md5"],
+            revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"])
+    }
+
+    /// The newest artifact (by stamp) with a copy left, of each `origin/source` asked, by that key;
+    /// one indexed lookup each, however long the history.
+    public func newestArtifacts(_ sources: [(origin: String, source: String)]) async throws -> [String: ArtifactInfo] {
+        try await pool.read { db in
+            var newest: [String: ArtifactInfo] = [:]
+            for s in sources {
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: """
+                            SELECT * FROM artifact WHERE origin = ? AND source = ?
+                            AND EXISTS (SELECT 1 FROM copy WHERE artifactId = artifact.id) ORDER BY stamp DESC LIMIT 1
+                            """, arguments: [s.origin, s.source])
+                else { continue }
+                newest[s.origin + "/" + s.source] = try Self.artifactInfo(row, db)
+            }
+            return newest
+        }
+    }
+
+    /// For each pairing's server and backup node and each source: the server's artifacts, how
+    /// many the backup node holds intact, and the paths it lacks (oldest first, at most `limit`).
+    public func holdings(server: String, backup: String, limit: Int = 100) async throws -> [CheckEntry] {
+        try await pool.read { db in
+            var entries: [CheckEntry] = []
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT a.source AS source, COUNT(*) AS artifacts,
+                    SUM(EXISTS (SELECT 1 FROM copy b WHERE b.artifactId = a.id AND b.node = ? AND b.state = 'intact')) AS held
+                    FROM artifact a WHERE a.origin = ? AND EXISTS (SELECT 1 FROM copy o WHERE o.artifactId = a.id AND o.node = ?)
+                    GROUP BY a.source ORDER BY a.source
+                    """, arguments: [backup, server, server])
+            for row in rows {
+                let source: String = row["source"]
+                let missing = try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT o.path FROM artifact a JOIN copy o ON o.artifactId = a.id AND o.node = ?
+                        WHERE a.origin = ? AND a.source = ? AND NOT EXISTS (SELECT 1 FROM copy b WHERE b.artifactId = a.id
+                        AND b.node = ? AND b.state = 'intact') ORDER BY a.stamp LIMIT ?
+                        """, arguments: [server, server, source, backup, limit])
+                let artifacts: Int = row["artifacts"]
+                let held: Int = row["held"]
+                entries.append(
+                    CheckEntry(
+                        server: server, backup: backup, source: source, artifacts: artifacts, held: held,
+                        missing: missing, missingCount: artifacts - held))
+            }
+            return entries
+        }
+    }
+
+    /// Queued and leased tasks per node.
+    public func activeTaskCounts() async throws -> [String: (queued: Int, leased: Int)] {
+        try await pool.read { db in
+            var counts: [String: (queued: Int, leased: Int)] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT node, state, COUNT(*) AS n FROM task WHERE state IN ('queued', 'leased') GROUP BY node, state"
+            ) {
+                let node: String = row["node"]
+                let state: String = row["state"]
+                let n: Int = row["n"]
+                if state == "queued" {
+                    counts[node, default: (0, 0)].queued = n
+                } else {
+                    counts[node, default: (0, 0)].leased = n
+                }
+            }
+            return counts
         }
     }
 

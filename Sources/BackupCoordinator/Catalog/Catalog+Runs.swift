@@ -38,6 +38,14 @@ extension Catalog {
             try db.alter(table: "task") { t in t.add(column: "run", .integer) }
             try db.create(index: "task_by_run", on: "task", columns: ["run"])
             try db.create(index: "artifact_by_origin", on: "artifact", columns: ["origin", "source", "firstSeenAt"])
+            // The newest artifact of each source (status), and the copies a node holds by state.
+            try db.create(index: "artifact_by_stamp", on: "artifact", columns: ["origin", "source", "stamp"])
+            try db.create(index: "copy_by_artifact", on: "copy", columns: ["artifactId", "node"])
+            // What each agent said it allows at register (information for status and config check).
+            try db.alter(table: "node") { t in
+                t.add(column: "sourceRoots", .text)
+                t.add(column: "preBackupSteps", .text)
+            }
         }
     }
 

@@ -176,20 +176,31 @@ public struct Catalog: Sendable {
         let kinds = String(
             decoding: try JSONEncoder().encode(request.kinds.prefix(64).map { AuditText.escape($0, limit: 40) }),
             as: UTF8.self)
+        // Information only (see ``sourceRefusals(_:)``), bounded like everything an agent says.
+        let roots = try request.sourceRoots.map {
+            String(
+                decoding: try JSONEncoder().encode(Array($0.prefix(64).map { String($0.prefix(1024)) })), as: UTF8.self)
+        }
+        let steps = try request.preBackupSteps.map {
+            String(
+                decoding: try JSONEncoder().encode(Array($0.prefix(256).map { String($0.prefix(64)) })), as: UTF8.self)
+        }
         try await pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt, clockOffset, dataPort)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO node (name, role, version, storePath, diskTotal, diskFree, kinds, registeredAt, lastHeartbeatAt, clockOffset, dataPort,
+                        sourceRoots, preBackupSteps)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(name) DO UPDATE SET role = excluded.role, version = excluded.version,
                         storePath = excluded.storePath, diskTotal = excluded.diskTotal, diskFree = excluded.diskFree,
                         kinds = excluded.kinds, registeredAt = excluded.registeredAt, lastHeartbeatAt = excluded.lastHeartbeatAt,
-                        clockOffset = excluded.clockOffset, dataPort = excluded.dataPort
+                        clockOffset = excluded.clockOffset, dataPort = excluded.dataPort, sourceRoots = excluded.sourceRoots,
+                        preBackupSteps = excluded.preBackupSteps
                     """,
                 arguments: [
                     name, role.rawValue, AuditText.escape(request.version, limit: 100),
                     AuditText.escape(request.storePath, limit: 1024), request.diskTotal, request.diskFree, kinds,
-                    now, now, request.agentClock.map { $0 - now.timeIntervalSince1970 }, request.dataPort,
+                    now, now, request.agentClock.map { $0 - now.timeIntervalSince1970 }, request.dataPort, roots, steps,
                 ])
         }
     }

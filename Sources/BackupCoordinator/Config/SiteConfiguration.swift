@@ -83,6 +83,23 @@ public struct SiteConfiguration: Sendable, Equatable {
         /// After the hub was down, a slot missed within ``catchUpWithin`` runs once at start.
         public var catchUp = true
         public var catchUpWithin: TimeInterval = 86_400
+        /// A source with no new artifact this long after its last slot is late.
+        public var backupGrace: TimeInterval = 6 * 3600
+
+        public init() {}
+    }
+
+    /// The site-wide `[verify]` table: every copy re-verified within `max_age`, oldest first,
+    /// at most `budget` bytes per node per night, inside `window` (site zone).
+    public struct VerifyPolicy: Sendable, Equatable {
+        /// A copy not verified for longer is `verify-overdue`, and no longer counts as verified.
+        public var maxAge: TimeInterval = 30 * 86_400
+        /// Bytes each node reads per night at most.
+        public var budget: Int64 = 200 << 30
+        /// The nightly window, minutes after midnight in the site's zone (`time_zone` of
+        /// `[schedule]`): verification and inventories are queued at its start.
+        public var windowStart = 60
+        public var windowEnd = 360
 
         public init() {}
     }
@@ -114,15 +131,52 @@ public struct SiteConfiguration: Sendable, Equatable {
     public var pairings: [Pairing]
     public var schedule: ScheduleDefaults
     public var runs: RunLimits
+    public var verify: VerifyPolicy
 
     public init(
         nodes: [Node], pairings: [Pairing] = [], schedule: ScheduleDefaults = ScheduleDefaults(),
-        runs: RunLimits = RunLimits()
+        runs: RunLimits = RunLimits(), verify: VerifyPolicy = VerifyPolicy()
     ) {
         self.nodes = Dictionary(uniqueKeysWithValues: nodes.map { ($0.name, $0) })
         self.pairings = pairings
         self.schedule = schedule
         self.runs = runs
+        self.verify = verify
+    }
+
+    /// Reads `[verify]`: `max_age`, `budget`, `window` ("HH:MM-HH:MM").
+    static func readVerify(_ top: ConfigTable) throws -> VerifyPolicy {
+        var policy = VerifyPolicy()
+        guard let t = try top.table("verify") else { return policy }
+        if let text = try t.string("max_age") {
+            do { policy.maxAge = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                throw t.error("max_age", "'\(text)' is not a duration such as \"30d\" (\(error.message))")
+            }
+            guard policy.maxAge > 0 else { throw t.error("max_age", "'\(text)' must be longer than 0") }
+        }
+        if let text = try t.string("budget") {
+            guard let bytes = ByteSize.parse(text), bytes > 0 else {
+                throw t.error("budget", "'\(text)' is not a size such as \"200GiB\" or \"800MiB\"")
+            }
+            policy.budget = bytes
+        }
+        if let text = try t.string("window") {
+            func minutes(_ part: Substring) -> Int? {
+                let hm = part.split(separator: ":")
+                guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...24).contains(h), (0...59).contains(m),
+                    h * 60 + m <= 1440
+                else { return nil }
+                return h * 60 + m
+            }
+            let ends = text.split(separator: "-")
+            guard ends.count == 2, let start = minutes(ends[0]), let end = minutes(ends[1]), start != end else {
+                throw t.error("window", "'\(text)' is not a window such as \"01:00-06:00\" (site time zone)")
+            }
+            policy.windowStart = start
+            policy.windowEnd = end
+        }
+        try t.finish()
+        return policy
     }
 
     /// The backup nodes paired with server `node`, by name.
@@ -191,6 +245,11 @@ public struct SiteConfiguration: Sendable, Equatable {
             guard seconds > 0 else { throw t.error("catch_up_within", "'\(text)' must be longer than 0") }
             defaults.catchUpWithin = seconds
         }
+        if let text = try t.string("backup_grace") {
+            do { defaults.backupGrace = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                throw t.error("backup_grace", "'\(text)' is not a duration such as \"6h\" (\(error.message))")
+            }
+        }
         try t.finish()
         return defaults
     }
@@ -199,6 +258,7 @@ public struct SiteConfiguration: Sendable, Equatable {
     static func read(_ top: ConfigTable) throws -> SiteConfiguration {
         let scheduleDefaults = try readSchedule(top)
         let runLimits = try readRuns(top)
+        let verifyPolicy = try readVerify(top)
         var nodes: [Node] = []
         // Each source's `copies`, checked against its pairings once they are read.
         var copiesWritten: [(node: String, source: String, copies: Int, table: ConfigTable)] = []
@@ -320,7 +380,8 @@ public struct SiteConfiguration: Sendable, Equatable {
             try entry.finish()
             pairings.append(Pairing(server: server, backup: backup, direction: direction, bandwidthLimit: limit))
         }
-        let site = SiteConfiguration(nodes: nodes, pairings: pairings, schedule: scheduleDefaults, runs: runLimits)
+        let site = SiteConfiguration(
+            nodes: nodes, pairings: pairings, schedule: scheduleDefaults, runs: runLimits, verify: verifyPolicy)
         for written in copiesWritten where written.copies > site.receivers(of: written.node).count {
             let paired = site.receivers(of: written.node)
             throw written.table.error(

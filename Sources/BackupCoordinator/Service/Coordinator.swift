@@ -85,6 +85,13 @@ public struct Coordinator: Sendable {
             site: configuration.site, catalog: catalog, runs: runs, wallClock: wallClock, clock: clock, logger: logger)
     }
 
+    /// The site's status and check reports.
+    public var statusBoard: StatusBoard {
+        StatusBoard(
+            site: configuration.site, catalog: catalog, wallClock: wallClock,
+            heartbeatSeconds: configuration.heartbeatSeconds)
+    }
+
     /// The run driver of this coordinator: each run's transfers once its backups made artifacts.
     public var runDriver: RunDriver {
         RunDriver(

@@ -39,9 +39,12 @@ struct TransferDesk: Sendable {
                 "Nodes '\(request.from)' and '\(request.to)' are not paired in the site configuration; artifacts move only along pairings."
             )
         }
+        let day = try request.stampPrefix()
+        let held = try await catalog.artifacts(node: request.from, source: request.source).filter { artifact in
+            day.map { artifact.stamp.hasPrefix($0 + "/") } ?? true
+        }
         let (move, skipped) = TransferPlanner.plan(
-            try await catalog.artifacts(node: request.from, source: request.source), from: request.from,
-            to: request.to, active: try await catalog.activeTransfers(), site: site)
+            held, from: request.from, to: request.to, active: try await catalog.activeTransfers(), site: site)
         // The receiver's free space as it last reported it: what does not fit (with a margin)
         // is not queued, to fail on a full disk later; it is named instead.
         let receiver = try await catalog.nodes(now: now, onlineWithin: .infinity).first { $0.name == request.to }

@@ -17,11 +17,18 @@ public struct RegisterRequest: Codable, Sendable, Equatable {
     /// The port of the agent's data port (HTTPS, mutual TLS), when it runs one; other agents
     /// reach it at the node's addresses from the site configuration.
     public var dataPort: Int?
+    /// The agent's `source_roots` (resolved where they exist) and the names of the pre-backup
+    /// steps its agent.toml defines: information only, so that the coordinator can show each
+    /// source its agent would refuse before its first night fails. The agent decides anyway.
+    public var sourceRoots: [String]?
+    public var preBackupSteps: [String]?
 
     public init(
         version: String, storePath: String, diskTotal: Int64, diskFree: Int64, kinds: [String],
-        agentClock: Double? = nil, dataPort: Int? = nil
+        agentClock: Double? = nil, dataPort: Int? = nil, sourceRoots: [String]? = nil, preBackupSteps: [String]? = nil
     ) {
+        self.sourceRoots = sourceRoots
+        self.preBackupSteps = preBackupSteps
         self.dataPort = dataPort
         self.version = version
         self.storePath = storePath

@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 
 /// What a `transfer` task carries: one artifact from `sender` to `receiver`. The task runs on
@@ -61,10 +62,28 @@ public struct TransferRequest: Codable, Sendable, Equatable {
     public var from: String
     public var to: String
     public var source: String?
-    public init(from: String, to: String, source: String? = nil) {
+    /// Only artifacts made on this UTC day, `YYYY-MM-DD` (the legacy "copy over the reps for a
+    /// specific day").
+    public var at: String?
+    public init(from: String, to: String, source: String? = nil, at: String? = nil) {
         self.from = from
         self.to = to
         self.source = source
+        self.at = at
+    }
+
+    /// The store stamp prefix (`YYYY/MM/DD`) of ``at``; throws `invalid-argument` naming it.
+    public func stampPrefix() throws -> String? {
+        guard let at else { return nil }
+        let parts = at.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+            let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day)
+        else {
+            throw BackupError(
+                .invalidArgument, "at='\(at.prefix(40))' is not a day such as 2026-12-01 (YYYY-MM-DD, UTC).")
+        }
+        return parts.joined(separator: "/")
     }
 }
 

@@ -1,0 +1,69 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+import GRDB
+
+/// Which configured sources their own agent would refuse, judged from what the agent reported
+/// at register (its `source_roots` and pre-backup step names): shown in `status` and `config
+/// check` so that a misconfigured source is seen before its first night fails. Only a hint;
+/// the agent decides itself, on its own file system (links resolved), with every backup.
+public enum AgentReadiness {
+    /// Why an agent with `roots` and `steps` would refuse `definition`, or nil. The paths are
+    /// compared as written (the coordinator cannot resolve links on the agent's machine).
+    public static func refusal(_ definition: SourceDefinition, node: String, roots: [String]?, steps: [String]?)
+        -> String?
+    {
+        if let roots {
+            guard !roots.isEmpty else { return "\(node)'s agent.toml defines no source_roots: it backs up nothing" }
+            let confinement = Lexical(roots: roots)
+            for path in [definition.path] + (definition.svnSource.map { [$0.path] } ?? [])
+            where !confinement.contains(path) {
+                return "'\(path)' lies outside \(node)'s source_roots (\(roots.joined(separator: ", ")))"
+            }
+        }
+        if let name = definition.preBackup, let steps, !steps.contains(name) {
+            return "pre-backup step '\(name)' is not defined in \(node)'s agent.toml"
+                + (steps.isEmpty ? " (it defines none)" : " (it has: \(steps.joined(separator: ", ")))")
+        }
+        return nil
+    }
+
+    struct Lexical {
+        let roots: [String]
+        func contains(_ path: String) -> Bool {
+            roots.contains { root in path == root || path.hasPrefix(root == "/" ? "/" : root + "/") }
+        }
+    }
+}
+
+extension Catalog {
+    /// Each configured source (`node/source`) its registered agent would refuse, with why.
+    public func sourceRefusals(_ site: SiteConfiguration) async throws -> [String: String] {
+        let reported = try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, sourceRoots, preBackupSteps FROM node").map { row in
+                (
+                    row["name"] as String,
+                    Self.decodeList(row["sourceRoots"]), Self.decodeList(row["preBackupSteps"])
+                )
+            }
+        }
+        var refusals: [String: String] = [:]
+        for (name, roots, steps) in reported {
+            guard let node = site.node(name), roots != nil || steps != nil else { continue }
+            for (source, definition) in node.sources {
+                if let why = AgentReadiness.refusal(definition, node: name, roots: roots, steps: steps) {
+                    refusals[name + "/" + source] = why
+                }
+            }
+        }
+        return refusals
+    }
+
+    /// A JSON list of strings stored by ``register(name:role:_:now:)``; nil when absent or
+    /// unreadable (it is information only).
+    private static func decodeList(_ text: String?) -> [String]? {
+        guard let text else { return nil }
+        // Unreadable means the agent's report is not known: no hint, which is what nil says.
+        return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+    }
+}
