@@ -85,6 +85,12 @@ public final class ManualClock: Clock, WallClock, @unchecked Sendable {
         for sleeper in due.values { sleeper.continuation.resume() }
     }
 
+    /// Moves time on to `date` (never back).
+    public func advance(to date: Date) {
+        let seconds = date.timeIntervalSince(currentDate)
+        if seconds > 0 { advance(by: .milliseconds(Int64(seconds * 1000))) }
+    }
+
     /// Waits (on real time, briefly) until at least `count` tasks sleep on this clock.
     public func waitForSleepers(_ count: Int = 1, seconds: Double = 120) async throws {
         let deadline = Date().addingTimeInterval(seconds)

@@ -43,7 +43,8 @@ public enum SiteConfigFiles {
         nodes: [Node], pairings: [(server: String, backup: String)] = [], extra: String = "",
         pairingExtra: [String: String] = [:], schedule: String = "default = \"off\""
     ) throws {
-        // Tests queue their own tasks: no source fires by itself unless a test gives a schedule.
+        // Tests queue their own tasks: no source fires by itself unless a test gives a schedule,
+        // and no nightly inventory or verify comes (a CI run may fall into the window).
         var text = """
             [coordinator]
             listen = \(quote(listen))
@@ -59,6 +60,9 @@ public enum SiteConfigFiles {
 
             [schedule]
             \(schedule)
+
+            [verify]
+            window = "off"
 
             """
         for node in nodes {

@@ -96,9 +96,11 @@ extension Catalog {
         let missingMax = inventoryMissingMax
         try await pool.write { db in
             if report.complete, authority == .inventory || authority == .verify {
-                // Quarantined copies are outside the store's listing; they stay until repaired.
+                // Quarantined copies are outside the store's listing; they stay until repaired, as
+                // do copies already missing.
                 let held = try String.fetchAll(
-                    db, sql: "SELECT path FROM copy WHERE node = ? AND state != 'quarantined'", arguments: [node])
+                    db, sql: "SELECT path FROM copy WHERE node = ? AND state NOT IN ('quarantined', 'missing')",
+                    arguments: [node])
                 let missing = held.filter { !listed.contains($0) }
                 let accepted =
                     try Bool.fetchOne(db, sql: "SELECT accepted FROM inventory_hold WHERE node = ?", arguments: [node])
@@ -113,8 +115,11 @@ extension Catalog {
                         arguments: [node, reason, now])
                     return
                 }
+                // Missing, not forgotten: the copy is owed to the node, and sent again.
                 for path in missing {
-                    try db.execute(sql: "DELETE FROM copy WHERE node = ? AND path = ?", arguments: [node, path])
+                    try db.execute(
+                        sql: "UPDATE copy SET state = 'missing', seenAt = ?, problem = ? WHERE node = ? AND path = ?",
+                        arguments: [now, "not in the listing of \(now.formatted(.iso8601))", node, path])
                 }
                 try db.execute(sql: "DELETE FROM inventory_hold WHERE node = ?", arguments: [node])
             }
@@ -333,7 +338,7 @@ extension Catalog {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT path, size, verifiedAt FROM copy WHERE node = ? AND state != 'quarantined'
+                    SELECT path, size, verifiedAt FROM copy WHERE node = ? AND state NOT IN ('quarantined', 'missing')
                     AND (verifiedAt IS NULL OR verifiedAt <= ?) ORDER BY verifiedAt IS NOT NULL, verifiedAt, path
                     """,
                 arguments: [node, now.addingTimeInterval(-olderThan)])
@@ -404,11 +409,13 @@ extension Catalog {
                 conditions.append("id IN (SELECT artifactId FROM copy WHERE path = ?)")
                 arguments.append(copyPath)
             }
+            // A node's artifacts are those it holds; an artifact only missing copies are left
+            // of is history (listed with `gone`).
             if let node {
-                conditions.append("id IN (SELECT artifactId FROM copy WHERE node = ?)")
+                conditions.append("id IN (SELECT artifactId FROM copy WHERE node = ? AND state != 'missing')")
                 arguments.append(node)
             } else if !gone {
-                conditions.append("id IN (SELECT artifactId FROM copy)")
+                conditions.append("id IN (SELECT artifactId FROM copy WHERE state != 'missing')")
             }
             if let source {
                 conditions.append("source = ?")
@@ -452,7 +459,7 @@ extension Catalog {
                         db,
                         sql: """
                             SELECT * FROM artifact WHERE origin = ? AND source = ?
-                            AND EXISTS (SELECT 1 FROM copy WHERE artifactId = artifact.id) ORDER BY stamp DESC LIMIT 1
+                            AND EXISTS (SELECT 1 FROM copy WHERE artifactId = artifact.id AND state != 'missing') ORDER BY stamp DESC LIMIT 1
                             """, arguments: [s.origin, s.source])
                 else { continue }
                 newest[s.origin + "/" + s.source] = try Self.artifactInfo(row, db)
@@ -471,7 +478,8 @@ extension Catalog {
                 sql: """
                     SELECT a.source AS source, COUNT(*) AS artifacts,
                     SUM(EXISTS (SELECT 1 FROM copy b WHERE b.artifactId = a.id AND b.node = ? AND b.state = 'intact')) AS held
-                    FROM artifact a WHERE a.origin = ? AND EXISTS (SELECT 1 FROM copy o WHERE o.artifactId = a.id AND o.node = ?)
+                    FROM artifact a WHERE a.origin = ? AND EXISTS (SELECT 1 FROM copy o WHERE o.artifactId = a.id AND o.node = ?
+                    AND o.state != 'missing')
                     GROUP BY a.source ORDER BY a.source
                     """, arguments: [backup, server, server])
             for row in rows {
@@ -479,7 +487,7 @@ extension Catalog {
                 let missing = try String.fetchAll(
                     db,
                     sql: """
-                        SELECT o.path FROM artifact a JOIN copy o ON o.artifactId = a.id AND o.node = ?
+                        SELECT o.path FROM artifact a JOIN copy o ON o.artifactId = a.id AND o.node = ? AND o.state != 'missing'
                         WHERE a.origin = ? AND a.source = ? AND NOT EXISTS (SELECT 1 FROM copy b WHERE b.artifactId = a.id
                         AND b.node = ? AND b.state = 'intact') ORDER BY a.stamp LIMIT ?
                         """, arguments: [server, server, source, backup, limit])

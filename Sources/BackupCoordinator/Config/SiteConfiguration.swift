@@ -100,6 +100,8 @@ public struct SiteConfiguration: Sendable, Equatable {
         /// `[schedule]`): verification and inventories are queued at its start.
         public var windowStart = 60
         public var windowEnd = 360
+        /// `window = "off"`: no nightly inventory or verify is queued (verify by hand).
+        public var off = false
 
         public init() {}
     }
@@ -160,7 +162,9 @@ public struct SiteConfiguration: Sendable, Equatable {
             }
             policy.budget = bytes
         }
-        if let text = try t.string("window") {
+        if let text = try t.string("window"), text == "off" {
+            policy.off = true
+        } else if let text = try t.string("window") {
             func minutes(_ part: Substring) -> Int? {
                 let hm = part.split(separator: ":")
                 guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...24).contains(h), (0...59).contains(m),
@@ -170,7 +174,7 @@ public struct SiteConfiguration: Sendable, Equatable {
             }
             let ends = text.split(separator: "-")
             guard ends.count == 2, let start = minutes(ends[0]), let end = minutes(ends[1]), start != end else {
-                throw t.error("window", "'\(text)' is not a window such as \"01:00-06:00\" (site time zone)")
+                throw t.error("window", "'\(text)' is not a window such as \"01:00-06:00\" (site time zone) or \"off\"")
             }
             policy.windowStart = start
             policy.windowEnd = end

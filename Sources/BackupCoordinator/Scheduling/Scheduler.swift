@@ -21,6 +21,7 @@ public struct Scheduler: Service {
     let site: SiteConfiguration
     let catalog: Catalog
     let runs: Runs
+    let submissions: TaskSubmission
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let logger: Logger
@@ -138,7 +139,81 @@ public struct Scheduler: Service {
             }
         }
         if !due.isEmpty { try await fire(due, now: now) }
+        if let nightly = try await nightly(now: now, states: states) { next = min(next ?? nightly, nightly) }
         return next
+    }
+
+    /// The key of a node's nightly checks in the schedule state (no source is named so: names
+    /// have no parentheses).
+    static func nightlyKey(_ node: String) -> String { node + "/(nightly)" }
+
+    /// The verify window (`[verify] window`, in `[schedule]`'s zone) that began last at or before
+    /// `now`: its start and end.
+    static func window(before now: Date, policy: SiteConfiguration.VerifyPolicy, zone: TimeZone) -> (
+        start: Date, end: Date
+    ) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        func start(on day: Date) -> Date {
+            let midnight = calendar.startOfDay(for: day)
+            return calendar.date(
+                bySettingHour: policy.windowStart / 60 % 24, minute: policy.windowStart % 60, second: 0, of: midnight)
+                ?? midnight.addingTimeInterval(TimeInterval(policy.windowStart * 60))
+        }
+        var begin = start(on: now)
+        if begin > now { begin = start(on: calendar.date(byAdding: .day, value: -1, to: begin) ?? begin) }
+        let length = (policy.windowEnd - policy.windowStart + 1440) % 1440
+        return (begin, begin.addingTimeInterval(TimeInterval(length * 60)))
+    }
+
+    /// Each night at the start of the verify window, for every node of the site: an inventory
+    /// (a copy the catalog lists that the node lacks becomes missing and is sent again; a file
+    /// it does not know is reported, never deleted), then a verify of the copies verified
+    /// longest ago, as many as `[verify] budget` allows. A night the hub missed entirely is
+    /// recorded, not made up. Returns the next window's start.
+    func nightly(now: Date, states: [String: ScheduleState]) async throws -> Date? {
+        guard !site.verify.off, let zone = TimeZone(identifier: site.schedule.timeZone) else { return nil }
+        let window = Self.window(before: now, policy: site.verify, zone: zone)
+        for node in site.nodes.keys.sorted() {
+            let key = Self.nightlyKey(node)
+            let last = states[key]?.lastSlot
+            if let last, last >= window.start { continue }
+            var state = ScheduleState(node: node, source: "(nightly)", lastSlot: window.start, outcome: "")
+            if now >= window.end {
+                state.outcome = last == nil ? "first seen" : "missed: the hub was down during the verify window"
+            } else {
+                state.outcome = try await queueNightly(node)
+                state.firedAt = now
+            }
+            try await catalog.recordSchedule(state)
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let tomorrow =
+            calendar.date(byAdding: .day, value: 1, to: window.start) ?? window.start.addingTimeInterval(86_400)
+        return Self.window(before: tomorrow.addingTimeInterval(60), policy: site.verify, zone: zone).start
+    }
+
+    /// Queues `node`'s inventory and budgeted verify; what it did, as the slot's outcome.
+    private func queueNightly(_ node: String) async throws -> String {
+        var done: [String] = []
+        do {
+            let inventory = try await submissions.submit(SubmitTaskRequest(kind: .inventory, node: node))
+            done.append("queued inventory task \(inventory.id)")
+            var request = SubmitTaskRequest(kind: .verify, node: node)
+            request.olderThanDays = 0
+            request.budgetBytes = site.verify.budget
+            let verify = try await submissions.submit(request)
+            done.append("verify task \(verify.id) of \(verify.artifacts?.count ?? 0) copies")
+        } catch let error as BackupError where error.code == .nothingDue {
+            done.append("nothing to verify")
+        } catch let error as BackupError {
+            logger.error(
+                "nightly checks could not be queued", metadata: ["scm.node": "\(node)", "scm.error": "\(error)"])
+            done.append("failed: \(error.message)")
+        }
+        logger.info("nightly checks queued", metadata: ["scm.node": "\(node)", "scm.outcome": "\(done)"])
+        return done.joined(separator: ", ")
     }
 
     /// Starts one run of the sources due, and records each one's slot with what became of it.

@@ -82,7 +82,8 @@ public struct Coordinator: Sendable {
     /// The scheduler of this coordinator: each source's runs at its schedule's times.
     public var scheduler: Scheduler {
         Scheduler(
-            site: configuration.site, catalog: catalog, runs: runs, wallClock: wallClock, clock: clock, logger: logger)
+            site: configuration.site, catalog: catalog, runs: runs, submissions: submissions, wallClock: wallClock,
+            clock: clock, logger: logger)
     }
 
     /// The site's status and check reports.

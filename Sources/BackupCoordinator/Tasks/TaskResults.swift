@@ -28,6 +28,8 @@ public struct TaskResults: Sendable {
         if let report = result.artifacts {
             try await catalog.record(report, node: node, authority: Self.authority(of: task, node: node), now: now)
             if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: node, now: now) }
+            // A copy the catalog lists that a complete listing lacks is now missing: sent again.
+            if task.kind == .inventory, report.complete { _ = try await desk.repairMissing(on: node, now: now) }
             if task.kind == .verify || task.kind == .transfer {
                 _ = try await desk.repairWaiting(report, node: node, now: now)
             }

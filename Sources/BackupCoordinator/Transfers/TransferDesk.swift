@@ -184,6 +184,25 @@ struct TransferDesk: Sendable {
         return repairs
     }
 
+    /// After an inventory: every copy of `node` the catalog now holds as missing, and no
+    /// transfer is bringing back, is sent again from a verified copy (along a pairing: a
+    /// repair goes only where the artifact belongs).
+    func repairMissing(on node: String, now: Date) async throws -> [TaskInfo] {
+        guard ticketKey != nil else { return [] }
+        var active = try await catalog.activeTransfers()
+        var repairs: [TaskInfo] = []
+        for artifact in try await catalog.artifactsAwaitingRepair() {
+            for lost in artifact.copies
+            where lost.node == node && lost.state == .missing && !active.contains(node + "|" + lost.path) {
+                if let task = try await repair(artifact, path: lost.path, on: node, excluding: [], now: now) {
+                    active.insert(node + "|" + lost.path)
+                    repairs.append(task)
+                }
+            }
+        }
+        return repairs
+    }
+
     /// After copies were proven intact (a verify, a received transfer): every other damaged
     /// copy of their artifacts that no transfer is bringing back now has a source, so it is
     /// repaired; a repair that found no source, or failed for good from every one, is retried
