@@ -56,7 +56,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             let coordinator = try Coordinator(configuration: configuration, catalog: catalog)
             // The port file is how scripts and tests find a port-0 server: failing to write it
             // stops the service group (gracefully) and the command with the error.
-            try await coordinator.run { port in
+            try await coordinator.run(configPath: config) { port in
                 guard let portFile else { return }
                 try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: portFile, mode: 0o644)
             }

@@ -176,7 +176,8 @@ struct CatalogTrustTests {
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
                 authority: .originBackup(sources: ["env"]), now: now)
             let desk = TransferDesk(
-                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), purgeKey: nil,
+                sites: SiteSource(Self.site), catalog: catalog, signals: TaskSignals(), ticketKey: .init(),
+                purgeKey: nil,
                 signedLifetime: 120,
                 logger: Logger(label: "test"))
             // An unpaired node that says it quarantined a copy gets no repair.
@@ -212,7 +213,8 @@ struct CatalogTrustTests {
             let catalog = try Catalog(path: dir.file("catalog.sqlite"))
             let now = Date()
             let desk = TransferDesk(
-                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), purgeKey: nil,
+                sites: SiteSource(Self.site), catalog: catalog, signals: TaskSignals(), ticketKey: .init(),
+                purgeKey: nil,
                 signedLifetime: 120, logger: Logger(label: "test"))
             try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
@@ -260,7 +262,8 @@ struct CatalogTrustTests {
                     version: "test", storePath: "/srv/store", diskTotal: 1 << 30, diskFree: 100 << 20, kinds: [],
                     agentClock: nil, dataPort: nil), now: now)
             let desk = TransferDesk(
-                site: Self.site, catalog: catalog, signals: TaskSignals(), ticketKey: .init(), purgeKey: nil,
+                sites: SiteSource(Self.site), catalog: catalog, signals: TaskSignals(), ticketKey: .init(),
+                purgeKey: nil,
                 signedLifetime: 120, logger: Logger(label: "test"))
             let plan = try await desk.plan(TransferRequest(from: "srv1", to: "vault"), operatorName: "root", now: now)
             #expect(plan.queued.isEmpty)

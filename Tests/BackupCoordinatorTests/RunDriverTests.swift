@@ -107,8 +107,18 @@ struct RunDriverTests {
             #expect(source.copies.first { $0.node == "vault1" }?.state == .verified)
             #expect(source.copies.first { $0.node == "vault2" }?.reason?.contains("refuses the ticket") == true)
             #expect(source.reason?.contains("1 of 2 verified copies") == true)
+
+            // A year and more later the run keeps only its summary; a running one is never pruned.
+            #expect(try await catalog(coordinator).pruneRuns(finishedBefore: Self.start) == 0)
+            let later = Self.start.addingTimeInterval(401 * 86_400)
+            #expect(try await catalog(coordinator).pruneRuns(finishedBefore: later) == 1)
+            let pruned = try await runs.show(run.id)
+            #expect(pruned.sources.isEmpty && pruned.summary == "1 sources: 1 partial" && pruned.state == .partial)
+            #expect(try await catalog(coordinator).pruneRuns(finishedBefore: later) == 0, "once")
         }
     }
+
+    func catalog(_ coordinator: Coordinator) -> Catalog { coordinator.catalog }
 
     @Test func aBackupPastItsMaxDurationTimesOutAndFailsItsSource() async throws {
         try await withTemporaryDirectory("run-timeout") { dir in

@@ -102,7 +102,8 @@ struct SchedulerTests {
             // A second look at the same moment, or a new scheduler after a restart: nothing twice.
             _ = try await scheduler.look(entries)
             _ = try await Scheduler(
-                site: config.site, catalog: catalog, runs: coordinator.runs, submissions: coordinator.submissions,
+                sites: coordinator.sites, catalog: catalog, runs: coordinator.runs,
+                submissions: coordinator.submissions,
                 wallClock: clock,
                 clock: clock, logger: logs.logger
             ).look(entries)

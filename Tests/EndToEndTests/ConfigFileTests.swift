@@ -232,6 +232,24 @@ struct ConfigFileTests {
                 let agent = try Command.scmBackup(["agent", "--config", dir.file("agent.toml"), "--check"])
                 #expect(agent.status == 0, "\(agent.stderr)")
                 #expect(agent.stdout.contains("ok: node cms02, coordinator https://hub.example.org:8443"))
+                // `config check` tells the two apart and checks each as its process would.
+                let siteCheck = try Command.scmBackup(["config", "check", dir.file("site.toml")])
+                #expect(
+                    siteCheck.status == 0 && siteCheck.stdout.contains("ok (site file): 3 nodes"), "\(siteCheck.stderr)"
+                )
+                let agentCheck = try Command.scmBackup(["config", "check", dir.file("agent.toml")])
+                #expect(agentCheck.status == 0 && agentCheck.stdout.contains("ok (agent file): node cms02"))
+                let text = try String(contentsOfFile: dir.file("site.toml"), encoding: .utf8)
+                try text.replacingOccurrences(of: "copies = 1", with: "copies = 2")
+                    .write(toFile: dir.file("bad.toml"), atomically: true, encoding: .utf8)
+                let bad = try Command.scmBackup(["config", "check", dir.file("bad.toml")])
+                #expect(bad.status == 1, "\(bad.stdout)")
+                #expect(
+                    bad.stderr.contains("bad.toml:")
+                        && bad.stderr.contains("nodes.cms02.sources.env.copies: 2 is more than"), "\(bad.stderr)")
+                try "[nothing]\n".write(toFile: dir.file("other.toml"), atomically: true, encoding: .utf8)
+                let other = try Command.scmBackup(["config", "check", dir.file("other.toml")])
+                #expect(other.status == 1 && other.stderr.contains("neither a site file"), "\(other.stderr)")
             }
         }
     }

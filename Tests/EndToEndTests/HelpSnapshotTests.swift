@@ -13,6 +13,7 @@ struct HelpSnapshotTests {
         ["tasks"],
         ["tasks", "list"],
         ["tasks", "submit"], ["run"], ["runs"], ["runs", "list"], ["runs", "show"], ["status"], ["df"], ["check"],
+        ["config"], ["config", "check"],
     ]
 
     @Test(arguments: commands)

@@ -18,6 +18,7 @@ extension Catalog {
                 t.column("state", .text).notNull()
                 t.column("startedAt", .datetime).notNull()
                 t.column("finishedAt", .datetime)
+                t.column("summary", .text)
             }
             try db.create(index: "run_by_state", on: "run", columns: ["state", "id"])
             try db.create(table: "run_source") { t in
@@ -180,6 +181,32 @@ extension Catalog {
         }
     }
 
+    /// Runs that finished before `cutoff` keep only their summary ("3 sources: 2 succeeded,
+    /// 1 failed"): their per-source rows go, at most `limit` runs a call. Returns how many.
+    public func pruneRuns(finishedBefore cutoff: Date, limit: Int = 500) async throws -> Int {
+        try await pool.write { db in
+            let ids = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM run WHERE state != 'running' AND finishedAt < ? AND summary IS NULL ORDER BY id LIMIT ?
+                    """, arguments: [cutoff, limit])
+            for id in ids {
+                guard let run = try Self.run(db, id: id) else { continue }
+                try db.execute(
+                    sql: "UPDATE run SET summary = ? WHERE id = ?", arguments: [Self.summary(of: run.sources), id])
+                try db.execute(sql: "DELETE FROM run_source WHERE runId = ?", arguments: [id])
+            }
+            return ids.count
+        }
+    }
+
+    /// "3 sources: 2 succeeded, 1 failed".
+    static func summary(of sources: [RunSourceInfo]) -> String {
+        let counts = Dictionary(grouping: sources, by: \.state).mapValues(\.count)
+        let parts = RunSourceState.allCases.compactMap { state in counts[state].map { "\($0) \(state.rawValue)" } }
+        return "\(sources.count) sources" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", "))
+    }
+
     /// Transfer tasks to `receiver` queued or leased, however many.
     func activeTransferCount(to receiver: String) async throws -> Int {
         try await pool.read { db in
@@ -231,7 +258,7 @@ extension Catalog {
         }
         return RunInfo(
             id: id, trigger: trigger, slot: row["slot"], requestedBy: row["requestedBy"], state: state,
-            startedAt: row["startedAt"], finishedAt: row["finishedAt"], sources: sources)
+            startedAt: row["startedAt"], finishedAt: row["finishedAt"], sources: sources, summary: row["summary"])
     }
 
     private static func decodeRunColumn<T: Decodable>(_ text: String, _ column: String, run id: Int64) throws -> T {

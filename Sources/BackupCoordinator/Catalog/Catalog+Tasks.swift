@@ -283,7 +283,8 @@ extension Catalog {
             definition: try fromJSON(row["definition"], "definition", task: id),
             artifacts: try fromJSON(row["artifacts"], "artifacts", task: id),
             progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"],
-            transfer: try fromJSON(row["transfer"], "transfer", task: id))
+            transfer: try fromJSON(row["transfer"], "transfer", task: id), startedAt: lifecycle.leasedAt,
+            endedAt: lifecycle.leaseEndedAt)
     }
 
     static func json(_ value: (some Encodable)?) throws -> String? {

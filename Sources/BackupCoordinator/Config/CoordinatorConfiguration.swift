@@ -39,6 +39,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var taskHistoryDays = 90
     /// How long the audit trail's events stay (`event_history_days`). The default is 400 days.
     public var eventHistoryDays = 400
+    /// Days a finished run keeps its per-source record; after that only its summary.
+    public var runHistoryDays = 400
     /// The least severe log level written (`log_level`: trace, debug, info, notice, warning,
     /// error, critical). The default is info; `--log-level` overrides it.
     public var logLevel: Logger.Level = .info

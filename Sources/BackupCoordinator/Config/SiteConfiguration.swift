@@ -524,6 +524,10 @@ extension CoordinatorConfiguration {
             guard (1...36_500).contains(v) else { throw c.error("event_history_days", "\(v) is outside 1...36500") }
             config.eventHistoryDays = v
         }
+        if let v = try c.int("run_history_days") {
+            guard (1...36_500).contains(v) else { throw c.error("run_history_days", "\(v) is outside 1...36500") }
+            config.runHistoryDays = v
+        }
         if let v = try c.double("retry_seconds") {
             guard (0...3600).contains(v) else { throw c.error("retry_seconds", "\(v) is outside 0...3600") }
             config.retrySeconds = v

@@ -29,12 +29,12 @@ struct CatalogController {
             )
             return Response(status: .noContent)
         }
-        let site = coordinator.configuration.site
+        let sites = coordinator.sites
         let wallClock = coordinator.wallClock
         router.get("/v1/schedules") { _, context in
             _ = try context.requirePeer([.operator, .admin], for: "list schedules")
             let states = try await catalog.scheduleStates()
-            return try JSONResponse.make(Scheduler.list(site, states: states, now: wallClock.currentDate))
+            return try JSONResponse.make(Scheduler.list(sites.current, states: states, now: wallClock.currentDate))
         }
         router.get("/v1/artifacts") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list artifacts")

@@ -18,8 +18,8 @@ public struct LeaseSweeper: Service {
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let interval: Duration
-    /// Each kind's `max_duration`: a lease held longer fails the task `timeout`.
-    let runLimits: SiteConfiguration.RunLimits
+    /// The site, for each kind's `max_duration`: a lease held longer fails the task `timeout`.
+    let sites: SiteSource
     let history: HistoryRetention
     let logger: Logger
 
@@ -75,6 +75,13 @@ public struct LeaseSweeper: Service {
         do {
             let now = wallClock.currentDate
             let pruned = try await catalog.pruneHistory(history, now: now)
+            let runs = try await catalog.pruneRuns(
+                finishedBefore: now.addingTimeInterval(-Double(history.runDays) * 86_400))
+            if runs > 0 {
+                logger.info(
+                    "runs pruned to their summaries",
+                    metadata: ["scm.runs": "\(runs)", "scm.runDays": "\(history.runDays)"])
+            }
             if pruned.tasks + pruned.events > 0 {
                 logger.info(
                     "history pruned",
@@ -93,7 +100,7 @@ public struct LeaseSweeper: Service {
     /// logged and the next sweep tries again.
     public func sweep() async {
         do {
-            for task in try await catalog.timeOutLeasedTasks(now: wallClock.currentDate, limits: runLimits) {
+            for task in try await catalog.timeOutLeasedTasks(now: wallClock.currentDate, limits: sites.current.runs) {
                 logger.warning(
                     "task timed out",
                     metadata: [
@@ -122,9 +129,12 @@ public struct LeaseSweeper: Service {
 public struct HistoryRetention: Sendable {
     public var taskDays: Int
     public var eventDays: Int
+    /// Days a finished run keeps its per-source record (``Catalog/pruneRuns(finishedBefore:limit:)``).
+    public var runDays: Int
 
-    public init(taskDays: Int, eventDays: Int) {
+    public init(taskDays: Int, eventDays: Int, runDays: Int = 400) {
         self.taskDays = taskDays
         self.eventDays = eventDays
+        self.runDays = runDays
     }
 }

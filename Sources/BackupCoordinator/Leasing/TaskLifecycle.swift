@@ -63,6 +63,8 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public private(set) var leaseExpiresAt: Date?
     /// When the current (or last) lease was handed out: what `max_duration` is counted from.
     public private(set) var leasedAt: Date?
+    /// When the current (or last) lease ended: with a result, an expiry or a time-out.
+    public private(set) var leaseEndedAt: Date?
     /// When the holder last reported progress (bytes moved, a step done).
     public private(set) var lastProgressAt: Date?
     /// Hand-outs so far.
@@ -157,6 +159,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         if lastResult == mark { throw .alreadyApplied }
         try checkHolder(agent, token: token, now: now)
         lastResult = mark
+        leaseEndedAt = now
         if let failure {
             release(reason: failure.message, allowed: rule.retryable ? min(maxAttempts, rule.maxAttempts) : 0)
             lastErrorCode = failure.code
@@ -178,6 +181,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     @discardableResult
     public mutating func expire(now: Date) -> Bool {
         guard state == .leased, let expiry = leaseExpiresAt, now >= expiry else { return false }
+        leaseEndedAt = now
         if confirmBy != nil {
             let returns = (unconfirmedReturns ?? 0) + 1
             unconfirmedReturns = returns
@@ -212,6 +216,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     @discardableResult
     public mutating func timeOut(now: Date, limit: TimeInterval) -> Bool {
         guard state == .leased, let start = leasedAt, now.timeIntervalSince(start) > limit else { return false }
+        leaseEndedAt = now
         lastError = "it ran longer than its max_duration of \(Int(limit)) s; the lease of \(holder ?? "?") was ended"
         lastErrorCode = .timeout
         holder = nil
@@ -221,9 +226,14 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         return true
     }
 
-    /// Cancels a task that is not finished; a late result for it is then refused.
-    public mutating func cancel() throws(Refusal) {
+    /// Cancels a task that is not finished; a late result for it is then refused. With
+    /// `failure`, its code and message say why (`config-removed`).
+    public mutating func cancel(failure: TaskFailure? = nil) throws(Refusal) {
         guard !state.isFinal else { throw .finished }
+        if let failure {
+            lastError = failure.message
+            lastErrorCode = failure.code
+        }
         state = .cancelled
         holder = nil
         leaseExpiresAt = nil

@@ -6,7 +6,9 @@ import Foundation
 /// registered unless it is registering), registrations, heartbeats, and the merged list an
 /// operator sees. Domain only: it throws registered codes and knows no HTTP.
 public struct NodeRegistry: Sendable {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let wallClock: any WallClock
     /// Agents are asked to send heartbeats this often; three missed ones mean offline.

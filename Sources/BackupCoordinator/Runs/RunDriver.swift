@@ -12,7 +12,9 @@ import ServiceLifecycle
 /// concludes everything from the catalog each time, so that a restart resumes where the hub
 /// stopped.
 public struct RunDriver: Service {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let desk: TransferDesk
     let signals: TaskSignals

@@ -7,7 +7,9 @@ import Logging
 /// and its backups are recorded together, a source whose previous backup still runs is recorded
 /// `skipped`, and the run driver takes it from there.
 public struct Runs: Sendable {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let signals: TaskSignals
     let wallClock: any WallClock

@@ -18,7 +18,9 @@ import ServiceLifecycle
 /// Time comes from the injected clocks: instants from `wallClock`, sleeps on `clock`, at most
 /// ``longestSleep`` at a time so that a wall clock that jumps is noticed.
 public struct Scheduler: Service {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let runs: Runs
     let submissions: TaskSubmission
@@ -89,10 +91,11 @@ public struct Scheduler: Service {
     }
 
     public func run() async throws {
-        let entries = Self.entries(site)
-        logger.info("scheduler started", metadata: ["scm.sources": "\(entries.count)"])
+        logger.info("scheduler started", metadata: ["scm.sources": "\(Self.entries(site).count)"])
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                // Each look reads the site as it is now: a reload's schedules apply at the next.
+                let entries = Self.entries(site)
                 var next: Date?
                 do { next = try await look(entries) } catch {
                     logger.error("the scheduler's look failed", metadata: ["scm.error": "\(error)"])

@@ -11,7 +11,10 @@ import ServiceLifecycle
 /// scheduler; the dashboard listener, the alert evaluator and the enrolment listener join ``services(onRunning:)``
 /// here, each getting the same objects, none made inside a route builder.
 public struct Coordinator: Sendable {
+    /// The configuration it started with; the site part of it may be reloaded since (``sites``).
     public let configuration: CoordinatorConfiguration
+    /// The site as it is now.
+    public let sites: SiteSource
     public let catalog: Catalog
     /// Instants that are persisted (leases, tickets, retries).
     public let wallClock: any WallClock
@@ -35,6 +38,8 @@ public struct Coordinator: Sendable {
         clock: any Clock<Duration> = ContinuousClock(), logger: Logger = Logger(label: "scm-backup.coordinator")
     ) throws {
         self.configuration = configuration
+        let sites = SiteSource(configuration.site)
+        self.sites = sites
         var catalog = catalog
         catalog.inventoryMissingMax = configuration.inventoryMissingMax
         self.catalog = catalog
@@ -46,7 +51,7 @@ public struct Coordinator: Sendable {
         revocations = RevocationSource(path: configuration.revocationList, logger: logger)
         refusals = RefusalLog()
         let desk = TransferDesk(
-            site: configuration.site, catalog: self.catalog, signals: signals,
+            sites: sites, catalog: self.catalog, signals: signals,
             ticketKey: try configuration.ticketKey.map { try Ed25519PEM.readPrivateKey($0) },
             purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) },
             signedLifetime: 2 * configuration.leaseSeconds, logger: logger)
@@ -57,15 +62,15 @@ public struct Coordinator: Sendable {
             retrySeconds: configuration.retrySeconds, maxWaitSeconds: configuration.maxLeaseWaitSeconds, logger: logger)
         self.queue = queue
         nodes = NodeRegistry(
-            site: configuration.site, catalog: catalog, wallClock: wallClock,
+            sites: sites, catalog: catalog, wallClock: wallClock,
             heartbeatSeconds: configuration.heartbeatSeconds)
         submissions = TaskSubmission(
-            site: configuration.site, catalog: catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
+            sites: sites, catalog: catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
             wallClock: wallClock)
         results = TaskResults(queue: queue, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock)
         audit = AuditLog(catalog: catalog, wallClock: wallClock)
         runs = Runs(
-            site: configuration.site, catalog: self.catalog, signals: signals, wallClock: wallClock, logger: logger)
+            sites: sites, catalog: self.catalog, signals: signals, wallClock: wallClock, logger: logger)
     }
 
     /// The lease sweeper of this coordinator.
@@ -73,30 +78,31 @@ public struct Coordinator: Sendable {
         LeaseSweeper(
             catalog: catalog, signals: signals, wallClock: wallClock, clock: clock,
             interval: LeaseSweeper.interval(leaseSeconds: configuration.leaseSeconds),
-            runLimits: configuration.site.runs,
+            sites: sites,
             history: HistoryRetention(
-                taskDays: configuration.taskHistoryDays, eventDays: configuration.eventHistoryDays),
+                taskDays: configuration.taskHistoryDays, eventDays: configuration.eventHistoryDays,
+                runDays: configuration.runHistoryDays),
             logger: logger)
     }
 
     /// The scheduler of this coordinator: each source's runs at its schedule's times.
     public var scheduler: Scheduler {
         Scheduler(
-            site: configuration.site, catalog: catalog, runs: runs, submissions: submissions, wallClock: wallClock,
+            sites: sites, catalog: catalog, runs: runs, submissions: submissions, wallClock: wallClock,
             clock: clock, logger: logger)
     }
 
     /// The site's status and check reports.
     public var statusBoard: StatusBoard {
         StatusBoard(
-            site: configuration.site, catalog: catalog, wallClock: wallClock,
+            sites: sites, catalog: catalog, wallClock: wallClock,
             heartbeatSeconds: configuration.heartbeatSeconds)
     }
 
     /// The run driver of this coordinator: each run's transfers once its backups made artifacts.
     public var runDriver: RunDriver {
         RunDriver(
-            site: configuration.site, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock,
+            sites: sites, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock,
             clock: clock,
             heartbeatSeconds: configuration.heartbeatSeconds, logger: logger)
     }
@@ -111,10 +117,14 @@ public struct Coordinator: Sendable {
     /// Runs every service until SIGTERM or SIGINT, which drain them gracefully. `onRunning` gets
     /// the API server's port once it listens (to write a port file); when it throws, or a
     /// service fails, the group shuts down and the error is thrown here.
-    public func run(onRunning: @escaping @Sendable (Int) async throws -> Void = { _ in }) async throws {
+    /// With `configPath`, SIGHUP reloads the configuration from it (``ReloadService``).
+    public func run(
+        configPath: String? = nil, onRunning: @escaping @Sendable (Int) async throws -> Void = { _ in }
+    ) async throws {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let hook = StartupHook(ports: ports, action: onRunning)
-        let services = try services(onRunning: { continuation.yield($0) }) + [hook]
+        let reload: [any Service] = configPath.map { [reloadService(path: $0)] } ?? []
+        let services = try services(onRunning: { continuation.yield($0) }) + [hook] + reload
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map {

@@ -37,16 +37,38 @@ public enum AgentReadiness {
 }
 
 extension Catalog {
+    /// What each agent reported at register: its source roots and pre-backup step names.
+    typealias AgentReports = [(node: String, roots: [String]?, steps: [String]?)]
+
+    static func agentReports(_ db: Database) throws -> AgentReports {
+        // Before the run migration (a catalog of an older hub read by `config check`) there is
+        // nothing reported.
+        guard try db.columns(in: "node").contains(where: { $0.name == "sourceRoots" }) else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT name, sourceRoots, preBackupSteps FROM node").map { row in
+            (row["name"] as String, Self.decodeList(row["sourceRoots"]), Self.decodeList(row["preBackupSteps"]))
+        }
+    }
+
     /// Each configured source (`node/source`) its registered agent would refuse, with why.
     public func sourceRefusals(_ site: SiteConfiguration) async throws -> [String: String] {
-        let reported = try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, sourceRoots, preBackupSteps FROM node").map { row in
-                (
-                    row["name"] as String,
-                    Self.decodeList(row["sourceRoots"]), Self.decodeList(row["preBackupSteps"])
-                )
-            }
+        Self.refusals(site, try await pool.read { db in try Self.agentReports(db) })
+    }
+
+    /// ``sourceRefusals(_:)`` from the catalog file at `path`, opened read-only (never
+    /// migrated: a running hub may own it); empty when there is no such file yet.
+    public static func sourceRefusals(_ site: SiteConfiguration, catalogAt path: String) throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        var config = Configuration()
+        config.readonly = true
+        let queue: DatabaseQueue
+        do { queue = try DatabaseQueue(path: path, configuration: config) } catch {
+            throw BackupError(.io, "The catalog '\(path)' cannot be opened to read what agents reported: \(error).")
         }
+        let reports = try queue.read { db in try db.tableExists("node") ? try agentReports(db) : [] }
+        return refusals(site, reports)
+    }
+
+    static func refusals(_ site: SiteConfiguration, _ reported: AgentReports) -> [String: String] {
         var refusals: [String: String] = [:]
         for (name, roots, steps) in reported {
             guard let node = site.node(name), roots != nil || steps != nil else { continue }

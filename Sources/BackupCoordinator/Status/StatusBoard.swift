@@ -6,7 +6,9 @@ import Foundation
 /// report, built from the catalog with the definitions of ``Standing``. A bounded number of
 /// indexed lookups: one per source and one per pairing, however long the history.
 public struct StatusBoard: Sendable {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let wallClock: any WallClock
     /// A node silent for three heartbeats is offline.

@@ -5,7 +5,9 @@ import Foundation
 /// An operator's task, checked against the site and the catalog before it is queued:
 /// operators name configured nodes, sources and catalogued copies only, never paths.
 public struct TaskSubmission: Sendable {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let queue: TaskQueue
     let hasPurgeKey: Bool

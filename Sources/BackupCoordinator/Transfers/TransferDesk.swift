@@ -7,7 +7,9 @@ import Logging
 /// Transfers: planning them from the catalog, signing their tickets when leased, the copies
 /// receivers report, and repairs of quarantined mutants.
 struct TransferDesk: Sendable {
-    let site: SiteConfiguration
+    let sites: SiteSource
+    /// The site as it is now (a reload replaces it).
+    var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let signals: TaskSignals
     let ticketKey: Curve25519.Signing.PrivateKey?

@@ -128,12 +128,17 @@ public struct RunInfo: Codable, Sendable, Equatable {
     public var state: RunState
     public var startedAt: Date
     public var finishedAt: Date?
+    /// Its sources (empty once the run is older than `run_history_days`, when only ``summary``
+    /// is kept).
     public var sources: [RunSourceInfo]
+    /// What became of its sources, kept after they are pruned ("3 sources: 2 succeeded, 1 failed").
+    public var summary: String?
 
     public init(
         id: Int64, trigger: RunTrigger, slot: Date? = nil, requestedBy: String? = nil, state: RunState,
-        startedAt: Date, finishedAt: Date? = nil, sources: [RunSourceInfo]
+        startedAt: Date, finishedAt: Date? = nil, sources: [RunSourceInfo], summary: String? = nil
     ) {
+        self.summary = summary
         self.id = id
         self.trigger = trigger
         self.slot = slot

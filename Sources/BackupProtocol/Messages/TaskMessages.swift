@@ -100,6 +100,9 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var transfer: TransferOrder?
     /// A queued task that failed before is not handed out again before this moment.
     public var retryAt: Date?
+    /// When its last lease began and ended (its own time: what the agent spent on it).
+    public var startedAt: Date?
+    public var endedAt: Date?
     /// For `purge`, set when leased: the signed order (`scm-backup-purge-order/1`); an agent
     /// deletes nothing without it.
     public var purgeOrder: String?
@@ -114,8 +117,10 @@ public struct TaskInfo: Codable, Sendable, Equatable {
         retryAt: Date? = nil,
         definition: SourceDefinition? = nil,
         artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil,
-        transfer: TransferOrder? = nil
+        transfer: TransferOrder? = nil, startedAt: Date? = nil, endedAt: Date? = nil
     ) {
+        self.startedAt = startedAt
+        self.endedAt = endedAt
         self.transfer = transfer
         self.retryAt = retryAt
         self.id = id
