@@ -4,7 +4,9 @@
 # and an Apache config folder, a backup node 'backup1', the hub's site.toml and each agent's
 # agent.toml; starts the coordinator and both agents; queues backups, transfers to the backup
 # node (signed tickets, verified on arrival), a verify that catches a mutant copy, quarantines
-# it and has it repaired from the origin, and a purge that deletes exactly what it names. Everything is written under --dir (a new
+# it and has it repaired from the origin, a run that backs up every source and sends what it
+# made to the backup node by itself (then status, check, df), and a purge that deletes exactly
+# what it names. Everything is written under --dir (a new
 # temporary folder by default) and left there; the processes are stopped at the end.
 #
 # Usage: ops/demo-site.sh [--dir DIR]      (SCM_BACKUP_BIN=path skips the build)
@@ -87,6 +89,13 @@ database = "catalog.sqlite"
 lease_seconds = 30
 ticket_key = "pki/ticket-signing.key"
 purge_key = "pki/purge-signing.key"
+
+# A real site keeps the defaults (every night at 02:00, a nightly verify from 01:00); this demo
+# starts its own run below, so that its steps do not depend on the time of day.
+[schedule]
+default = "off"
+[verify]
+window = "off"
 
 [nodes.cms02]
 roles = ["server"]
@@ -204,14 +213,22 @@ echo "quarantined: $(cd "$DIR/backup1/store/.quarantine" && find . -name '*.tar.
 cmp "$DIR/cms02/store/$FIRST" "$DIR/backup1/store/$FIRST" && echo "backup1's copy is whole again: byte-identical to the origin's"
 show mutants
 
-step "8. Purge exactly what an order names; the newest copy that verifies is never deleted"
+step "8. A run: every source backed up, and what it made sent to backup1 and verified there, by the hub"
+show run --wait --poll-seconds 0.5
+RUN=$(admin runs --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+show runs show "$RUN"
+show status
+show check
+show df
+
+step "9. Purge exactly what an order names; the newest copy that verifies is never deleted"
 SECOND=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["copies"][0]["path"])')
 NEWEST=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["copies"][0]["path"])')
 task --kind purge --node cms02 --artifact "$SECOND" --artifact "$NEWEST"
 show artifacts --source env
 task --kind inventory --node backup1
 
-step "9. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
+step "10. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
 for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
 for pid in "${PIDS[@]}"; do wait "$pid" || true; done
 PIDS=()

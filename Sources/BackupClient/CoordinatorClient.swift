@@ -89,8 +89,21 @@ public struct CoordinatorClient: Sendable {
         if let source {
             query.append("source=" + (source.addingPercentEncoding(withAllowedCharacters: allowed) ?? source))
         }
-        let path = "/v1/artifacts" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-        return try await send("GET", path, body: Optional<Int>.none, as: [ArtifactInfo].self)
+        // Page after page (1,000 a page, in id order), then in the catalog's listing order.
+        var all: [ArtifactInfo] = []
+        var after: Int64 = 0
+        while true {
+            let path = "/v1/artifacts?" + (query + ["after=\(after)", "limit=1000"]).joined(separator: "&")
+            let page = try await send("GET", path, body: Optional<Int>.none, as: [ArtifactInfo].self)
+            all += page
+            guard page.count == 1000, let last = page.last?.id, last > after else { break }
+            after = last
+        }
+        return all.sorted {
+            ($0.origin, $0.kind, $0.source, $0.stamp, $0.fileName) < (
+                $1.origin, $1.kind, $1.source, $1.stamp, $1.fileName
+            )
+        }
     }
 
     /// `GET /v1/schedules`: each source's schedule, next fire time and last slot.

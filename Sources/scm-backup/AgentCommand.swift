@@ -51,7 +51,9 @@ struct AgentCommand: AsyncParsableCommand {
             do { try ParentDeath.enable() } catch let error as BackupError {
                 logger.warning("tools will not die with this agent", metadata: ["scm.error": "\(error.message)"])
             }
-            try await Agent(configuration: configuration, logger: logger, dataPortFile: dataPortFile).run()
+            try await Agent(
+                configuration: configuration, logger: logger, dataPortFile: dataPortFile, configPath: config
+            ).run()
         } catch {
             printer.report(error)
             throw Exit.failure

@@ -2,6 +2,7 @@ import BackupCore
 import BackupProtocol
 import BackupTesting
 import Foundation
+import GRDB
 import Testing
 
 @testable import BackupCoordinator
@@ -110,6 +111,43 @@ struct CatalogHistoryTests {
             #expect(all.first?.copies.map(\.state) == [.missing])
             #expect(try await catalog.artifact(copyPath: kept.path)?.stamp == kept.stamp)
             #expect(try await catalog.artifact(copyPath: purged.path) == nil)
+        }
+    }
+
+    @Test func artifactsAndEventsAreReadAPageAtATime() async throws {
+        try await withTemporaryDirectory("history-pages") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let now = Date()
+            let copies = (0..<5).map { i in
+                var c = CatalogTrustTests.copy(
+                    CatalogTrustTests.good, path: "srv1/svn/env/2026/12/0\(i + 1)/010000/env-\(i).tar.gz")
+                c.stamp = "2026/12/0\(i + 1)/010000"
+                return c
+            }
+            try await catalog.record(
+                ArtifactReport(complete: false, copies: copies), node: "srv1",
+                authority: .originBackup(sources: ["env"]), now: now)
+            var pages: [[String]] = []
+            var after: Int64?
+            while true {
+                let page = try await catalog.artifacts(node: nil, source: nil, gone: false, after: after, limit: 2)
+                if page.isEmpty { break }
+                pages.append(page.map(\.stamp))
+                after = page.last?.id
+            }
+            #expect(pages.map(\.count) == [2, 2, 1])
+            #expect(pages.flatMap { $0 } == copies.map(\.stamp))
+            try await catalog.pool.write { db in
+                for i in 0..<3 {
+                    try db.execute(
+                        sql:
+                            "INSERT INTO event (at, actor, role, serial, request, detail) VALUES (?, 'root', 'admin', '01', 'POST /v1/runs', ?)",
+                        arguments: [now, "run \(i)"])
+                }
+            }
+            let first = try await catalog.events(limit: 2)
+            #expect(first.map(\.detail) == ["run 2", "run 1"])
+            #expect(try await catalog.events(limit: 2, before: first.last?.id).map(\.detail) == ["run 0"])
         }
     }
 }

@@ -49,8 +49,11 @@ struct RunPlannerTests {
     }
 
     @Test func aSourceWaitsForItsBackupThenSendsWhatItMadeToEveryPairedNode() {
-        let waiting = RunPlanner.advance(entry, facts(backup: task(1, .backup, .leased)))
-        #expect(waiting.entry.state == .backingUp && waiting.queue.isEmpty)
+        let waiting = RunPlanner.advance(entry, facts(backup: task(1, .backup, .leased), online: ["srv1", "v1", "v2"]))
+        #expect(waiting.entry.state == .backingUp && waiting.queue.isEmpty && waiting.entry.reason == nil)
+        // Its node offline: it waits, and says why.
+        let away = RunPlanner.advance(entry, facts(backup: task(1, .backup, .queued), online: ["v1", "v2"]))
+        #expect(away.entry.reason?.contains("srv1 is offline") == true, "\(away.entry.reason ?? "-")")
 
         let sent = RunPlanner.advance(entry, facts(backup: task(1, .backup, .succeeded), made: [made()]))
         #expect(sent.entry.state == .transferring)

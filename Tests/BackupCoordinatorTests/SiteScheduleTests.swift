@@ -84,10 +84,11 @@ struct SiteScheduleTests {
 
     @Test func runLimitsAndCopiesAreReadAndCopiesBeyondThePairingsAreRefusedNamingTheKey() throws {
         let site = try Self.site(
-            "[runs]\noffline_wait = \"3d\"\nbackup_max_duration = \"2h\"\nmax_transfers = 3\n\n"
+            "[runs]\noffline_wait = \"3d\"\nbackup_max_duration = \"2h\"\nmax_transfers = 3\nmax_attempts = 4\n\n"
                 + Self.pairedSite.replacingOccurrences(of: "%COPIES%", with: "copies = 1"))
         #expect(site.runs.offlineWait == 3 * 86_400 && site.runs.backupMaxDuration == 7200)
         #expect(site.runs.transferMaxDuration == 12 * 3600, "the default")
+        #expect(site.runs.maxAttempts == 4)
         #expect(site.copiesWanted(node: "cms", source: "conf") == 1)
         #expect(site.maxTransfers(to: "vault") == 5 && site.runs.maxTransfers == 3)
         #expect(site.receivers(of: "cms") == ["vault"])

@@ -55,4 +55,45 @@ struct ReloadProcessTests {
             }
         }
     }
+
+    @Test func sighupGivesTheAgentNewSourceRootsAndRefusesAStoreChange() async throws {
+        try await blocking {
+            try withTemporaryDirectory("reload-agent") { dir in
+                let conf = dir.file("data/conf")
+                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+                try "x\n".write(toFile: conf + "/a.conf", atomically: true, encoding: .utf8)
+                try FileManager.default.createDirectory(
+                    atPath: dir.file("elsewhere"), withIntermediateDirectories: true)
+                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])])
+                try site.startCoordinator()
+                try site.startAgent("srv1", sourceRoots: [dir.file("elsewhere")])
+                try site.backup("conf", on: "srv1")
+                let refused = try site.settle()
+                #expect(refused.first?.state == "failed" && refused.first?.lastError?.contains("outside") == true)
+
+                let file = dir.file("agent-srv1.toml")
+                let original = try String(contentsOfFile: file, encoding: .utf8)
+                func hangUp(_ text: String) throws {
+                    try text.write(toFile: file, atomically: true, encoding: .utf8)
+                    let agent = try #require(site.process("srv1"))
+                    #expect(kill(agent.pid, SIGHUP) == 0)
+                }
+                // A store change is refused, naming the key; the roots stay as they were.
+                try hangUp(
+                    original.replacingOccurrences(of: dir.file("elsewhere"), with: dir.file("data"))
+                        .replacingOccurrences(of: dir.file("store-srv1"), with: dir.file("other-store")))
+                try site.waitUntil("the store change is refused") {
+                    site.process("srv1")?.output.contains("agent.store changed, which only a restart applies") == true
+                }
+                // The new roots alone apply: the next backup is allowed.
+                try hangUp(original.replacingOccurrences(of: dir.file("elsewhere"), with: dir.file("data")))
+                try site.waitUntil("the reload applies") {
+                    site.process("srv1")?.output.contains("SIGHUP: configuration reloaded") == true
+                }
+                try site.backup("conf", on: "srv1")
+                let tasks = try site.settle()
+                #expect(tasks.first?.state == "succeeded", "\(tasks.first?.lastError ?? "")")
+            }
+        }
+    }
 }

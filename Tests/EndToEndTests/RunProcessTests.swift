@@ -37,12 +37,13 @@ struct RunProcessTests {
 
     static func site(
         _ dir: TemporaryDirectory, sources: [(name: String, kind: String, path: String)], pullRate: String,
-        coordinatorExtra: String = ""
+        coordinatorExtra: String = "", sourceExtra: [String: String] = [:]
     ) throws -> ProcessSite {
         let site = try ProcessSite(
             dir,
             nodes: [
-                .init("srv1", sources: sources), .init("vault", roles: ["backup"]), .init("vault2", roles: ["backup"]),
+                .init("srv1", sources: sources, sourceExtra: sourceExtra), .init("vault", roles: ["backup"]),
+                .init("vault2", roles: ["backup"]),
             ], pairings: [("srv1", "vault"), ("srv1", "vault2")], leaseSeconds: 6, transfers: true,
             coordinatorExtra: coordinatorExtra,
             pairingExtra: ["vault2": "direction = \"pull\"\nbandwidth_limit = \"\(pullRate)\""])
@@ -208,6 +209,29 @@ struct RunProcessTests {
                 let original = try Self.bytes(site, "srv1", path)
                 #expect(try Self.bytes(site, "vault", path) == original)
                 #expect(try Self.bytes(site, "vault2", path) == original)
+            }
+        }
+    }
+
+    @Test func aScheduledSourceRunsByItselfAndBothBackupNodesHoldByteIdenticalCopies() async throws {
+        try await blocking {
+            try withTemporaryDirectory("run-scheduled") { dir in
+                let conf = try Self.folder(dir, "conf", bytes: 32 << 10)
+                let site = try Self.site(
+                    dir, sources: [("conf", "folder", conf)], pullRate: "50 MiB/s",
+                    sourceExtra: ["conf": "schedule = \"* * * * *\""])
+                var run: Run?
+                try site.waitUntil("a scheduled run succeeded", seconds: 130) {
+                    run = try site.json([Run].self, ["runs"]).last
+                    return run?.state == "succeeded"
+                }
+                let done = try #require(run)
+                let path = try #require(done.sources.first?.artifacts.first)
+                let original = try Self.bytes(site, "srv1", path)
+                #expect(try Self.bytes(site, "vault", path) == original)
+                #expect(try Self.bytes(site, "vault2", path) == original)
+                struct Trigger: Decodable { var trigger: String }
+                #expect(try site.json([Trigger].self, ["runs"]).last?.trigger == "schedule")
             }
         }
     }

@@ -91,16 +91,14 @@ WALL=$(echo "$(now) - $T0" | bc -l)
 admin tasks list --limit 1000 --json >"$WORK/tasks.json"
 python3 - "$WORK/run.json" "$WORK/tasks.json" "$WALL" "$BASE" "$N" <<'EOF'
 import json, sys
-from datetime import datetime
 run = json.load(open(sys.argv[1])); tasks = {t["id"]: t for t in json.load(open(sys.argv[2]))}
 wall, base, n = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 ids = [s["backupTask"] for s in run["sources"]] + [c["task"] for s in run["sources"] for c in s["copies"]]
-def t(x): return datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp()
 own = {}
 for i in ids:
     task = tasks[i]
     own.setdefault(task["node"], 0.0)
-    own[task["node"]] += t(task["endedAt"]) - t(task["startedAt"])
+    own[task["node"]] += task["ownSeconds"]
 total = sum(own.values()); busiest = max(own.values())
 ok = sum(1 for s in run["sources"] if s["state"] == "succeeded")
 print(f"run of {n} sources: {run['state']} ({ok} succeeded), {len(ids)} tasks")

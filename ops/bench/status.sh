@@ -42,7 +42,7 @@ start() {
 start  # makes the catalog
 kill $COORD && wait $COORD 2>/dev/null || true
 echo "writing $ARTIFACTS artifacts and $((3 * ARTIFACTS)) copies into the catalog..."
-sqlite3 "$WORK/catalog.sqlite" <<EOF
+sqlite3 "$WORK/catalog.sqlite" >/dev/null <<EOF
 PRAGMA journal_mode = WAL;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $ARTIFACTS)

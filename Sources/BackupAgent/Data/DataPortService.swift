@@ -92,11 +92,18 @@ public struct Agent: Sendable {
     public let logger: Logger
     /// Where to write the data port's port once it listens; nil for nowhere.
     public let dataPortFile: String?
+    /// The file SIGHUP reloads the configuration from; nil: no reload.
+    public let configPath: String?
+    let configurations: AgentConfigurationSource
 
-    public init(configuration: AgentConfiguration, logger: Logger, dataPortFile: String? = nil) {
+    public init(
+        configuration: AgentConfiguration, logger: Logger, dataPortFile: String? = nil, configPath: String? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.dataPortFile = dataPortFile
+        self.configPath = configPath
+        configurations = AgentConfigurationSource(configuration)
     }
 
     /// The services, in start order.
@@ -109,13 +116,15 @@ public struct Agent: Sendable {
         }
         let announcement = configuration.dataListen == nil ? nil : DataPortAnnouncement()
         let session = AgentService(
-            configuration: configuration, logger: logger, dataPortFile: dataPortFile, dataPortState: state,
+            configurations: configurations, logger: logger, dataPortFile: dataPortFile, dataPortState: state,
             announcement: announcement)
-        guard let announcement else { return [session] }
+        let reload: [any Service] =
+            configPath.map { [AgentReloadService(path: $0, configurations: configurations, logger: logger)] } ?? []
+        guard let announcement else { return [session] + reload }
         return [
             DataPortService(configuration: configuration, state: state, announcement: announcement, logger: logger),
             session,
-        ]
+        ] + reload
     }
 
     /// Runs the services until SIGTERM or SIGINT; one that fails stops the others.

@@ -16,7 +16,9 @@ import ServiceLifecycle
 /// graceful shutdown (SIGTERM) it leases nothing more, finishes the task in hand and reports
 /// it, then returns. ``Agent`` runs it beside the ``DataPortService``.
 struct AgentService: Service {
-    let configuration: AgentConfiguration
+    /// The configuration as it is now (a reload replaces it; a task keeps what it started with).
+    let configurations: AgentConfigurationSource
+    var configuration: AgentConfiguration { configurations.current }
     let logger: Logger
     /// Where to write the data port's port once it listens; nil for nowhere.
     let dataPortFile: String?

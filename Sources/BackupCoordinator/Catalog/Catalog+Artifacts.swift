@@ -374,6 +374,14 @@ extension Catalog {
         try await artifacts(node: node, source: source, copyPath: nil, gone: gone)
     }
 
+    /// A page of ``artifacts(node:source:gone:)`` in the order of their ids: at most `limit`,
+    /// with an id above `after`. The next page starts after the last id of this one.
+    public func artifacts(node: String?, source: String?, gone: Bool, after: Int64?, limit: Int) async throws
+        -> [ArtifactInfo]
+    {
+        try await artifacts(node: node, source: source, copyPath: nil, gone: gone, page: (after ?? 0, limit))
+    }
+
     /// The artifact a copy at store-relative `path` is of, on whichever node.
     public func artifact(copyPath path: String) async throws -> ArtifactInfo? {
         try await artifacts(node: nil, source: nil, copyPath: path, gone: false).first
@@ -393,7 +401,7 @@ extension Catalog {
 
     private func artifacts(
         node: String?, source: String?, copyPath: String?, gone: Bool, damaged: Bool = false,
-        made: (origin: String, sources: [String], since: Date)? = nil
+        made: (origin: String, sources: [String], since: Date)? = nil, page: (after: Int64, limit: Int)? = nil
     ) async throws -> [ArtifactInfo] {
         try await pool.read { db in
             var sql = "SELECT * FROM artifact"
@@ -424,8 +432,17 @@ extension Catalog {
             if damaged {
                 conditions.append("id IN (SELECT artifactId FROM copy WHERE state IN ('quarantined', 'missing'))")
             }
+            if let page {
+                conditions.append("id > ?")
+                arguments.append(page.after)
+            }
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-            sql += " ORDER BY origin, kind, source, stamp, fileName"
+            if let page {
+                sql += " ORDER BY id LIMIT ?"
+                arguments.append(page.limit)
+            } else {
+                sql += " ORDER BY origin, kind, source, stamp, fileName"
+            }
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map {
                 try Self.artifactInfo($0, db)
             }
@@ -445,7 +462,7 @@ extension Catalog {
         return ArtifactInfo(
             origin: row["origin"], kind: row["kind"], source: row["source"], stamp: row["stamp"],
             fileName: row["fileName"], size: row["size"], sha256: row["sha256"], md5: row["md5"],
-            revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"])
+            revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"], id: id)
     }
 
     /// The newest artifact (by stamp) with a copy left, of each `origin/source` asked, by that key;

@@ -37,10 +37,13 @@ extension Catalog {
         }
     }
 
-    /// The newest `limit` events, newest first.
-    public func events(limit: Int = 100) async throws -> [EventInfo] {
+    /// The newest `limit` events (older than event `before` when given), newest first.
+    public func events(limit: Int = 100, before: Int64? = nil) async throws -> [EventInfo] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM event ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM event WHERE id < ? ORDER BY id DESC LIMIT ?",
+                arguments: [before ?? Int64.max, limit]
+            ).map { row in
                 EventInfo(
                     id: row["id"], at: row["at"], actor: row["actor"], role: row["role"], serial: row["serial"],
                     request: row["request"], detail: row["detail"])

@@ -110,6 +110,9 @@ public struct SiteConfiguration: Sendable, Equatable {
     public struct RunLimits: Sendable, Equatable {
         /// Transfers to one receiver on their way at once (a node's `max_transfers` overrides it).
         public var maxTransfers = 2
+        /// Hand-outs a run's task gets at most (each failure's code still decides whether it is
+        /// retried at all, and its own limit; the wait doubles up to an hour).
+        public var maxAttempts = 5
         /// How long a run's transfers to an offline node wait for it before they fail.
         public var offlineWait: TimeInterval = 7 * 86_400
         /// A backup leased longer than this fails `timeout`.
@@ -198,13 +201,18 @@ public struct SiteConfiguration: Sendable, Equatable {
         nodes[node]?.maxTransfers ?? runs.maxTransfers
     }
 
-    /// Reads `[runs]`: `max_transfers`, `offline_wait`, `backup_max_duration`, `transfer_max_duration`.
+    /// Reads `[runs]`: `max_transfers`, `max_attempts`, `offline_wait`, `backup_max_duration`,
+    /// `transfer_max_duration`.
     static func readRuns(_ top: ConfigTable) throws -> RunLimits {
         var limits = RunLimits()
         guard let t = try top.table("runs") else { return limits }
         if let v = try t.int("max_transfers") {
             guard (1...64).contains(v) else { throw t.error("max_transfers", "\(v) is outside 1...64") }
             limits.maxTransfers = v
+        }
+        if let v = try t.int("max_attempts") {
+            guard (1...20).contains(v) else { throw t.error("max_attempts", "\(v) is outside 1...20") }
+            limits.maxAttempts = v
         }
         func duration(_ key: String) throws -> TimeInterval? {
             guard let text = try t.string(key) else { return nil }

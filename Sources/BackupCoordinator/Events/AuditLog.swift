@@ -20,7 +20,7 @@ public struct AuditLog: Sendable {
             ])
     }
 
-    public func list(limit: Int) async throws -> [EventInfo] {
-        try await catalog.events(limit: min(max(limit, 1), 10_000))
+    public func list(limit: Int, before: Int64? = nil) async throws -> [EventInfo] {
+        try await catalog.events(limit: min(max(limit, 1), 10_000), before: before)
     }
 }

@@ -7,6 +7,8 @@ import Hummingbird
 /// `POST /v1/nodes/{name}/accept-missing` for a held listing.
 struct CatalogController {
     let coordinator: Coordinator
+    /// Artifacts in one page of `GET /v1/artifacts`, at most.
+    static let artifactPage = 1000
 
     func addRoutes(to router: Router<CoordinatorContext>) {
         let nodes = coordinator.nodes
@@ -41,14 +43,30 @@ struct CatalogController {
             let node = request.uri.queryParameters.get("node")
             let source = request.uri.queryParameters.get("source")
             let gone = request.uri.queryParameters.get("gone") == "true"
-            return try JSONResponse.make(try await catalog.artifacts(node: node, source: source, gone: gone))
+            // A page at a time, in id order (`after` the last id of the page before).
+            let (after, limit) = try WireError.badQuery {
+                let after = try request.uri.queryParameters.get("after").map { text in
+                    guard let id = Int64(text), id >= 0 else {
+                        throw BackupError(.invalidArgument, "after='\(text.prefix(40))' is not an artifact id.")
+                    }
+                    return id
+                }
+                let limit = try ListLimit.parse(
+                    request.uri.queryParameters.get("limit"), default: Self.artifactPage, max: Self.artifactPage)
+                return (after, limit)
+            }
+            return try JSONResponse.make(
+                try await catalog.artifacts(node: node, source: source, gone: gone, after: after, limit: limit))
         }
         router.get("/v1/events") { request, context in
             _ = try context.requirePeer([.operator, .admin], for: "list events")
-            let limit = try WireError.badQuery {
-                try ListLimit.parse(request.uri.queryParameters.get("limit"), default: 100, max: 10_000)
+            let (limit, before) = try WireError.badQuery {
+                (
+                    try ListLimit.parse(request.uri.queryParameters.get("limit"), default: 100, max: 10_000),
+                    try ListCursor.before(request.uri.queryParameters.get("before"), what: "an event id")
+                )
             }
-            return try JSONResponse.make(try await audit.list(limit: limit))
+            return try JSONResponse.make(try await audit.list(limit: limit, before: before))
         }
     }
 }

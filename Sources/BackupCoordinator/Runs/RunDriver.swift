@@ -90,7 +90,8 @@ public struct RunDriver: Service {
             for transfer in step.queue {
                 let task = try await desk.queue(
                     path: transfer.path, artifact: transfer.artifact, from: transfer.from, to: transfer.to,
-                    purpose: .transfer, operatorName: "run \(run.id)", now: now, run: run.id)
+                    purpose: .transfer, operatorName: "run \(run.id)", now: now, run: run.id,
+                    maxAttempts: site.runs.maxAttempts)
                 room[transfer.to, default: 0] -= 1
                 if let i = step.entry.copies.firstIndex(where: { $0.path == transfer.path && $0.node == transfer.to }) {
                     step.entry.copies[i].task = task.id

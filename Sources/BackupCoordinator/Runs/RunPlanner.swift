@@ -73,9 +73,15 @@ enum RunPlanner {
         switch backup.state {
         case .queued, .leased:
             step.entry.state = .backingUp
-            step.entry.reason =
-                backup.state == .queued && backup.attempts > 0
-                ? "backup task \(backup.id) waits to be tried again after: \(backup.lastError ?? "a failure")" : nil
+            if backup.state == .queued && !facts.online.contains(entry.node) {
+                let since =
+                    facts.lastSeen[entry.node].map { "last heard from \(WireJSON.format($0))" } ?? "never registered"
+                step.entry.reason = "\(entry.node) is offline (\(since)); backup task \(backup.id) waits for it"
+            } else {
+                step.entry.reason =
+                    backup.state == .queued && backup.attempts > 0
+                    ? "backup task \(backup.id) waits to be tried again after: \(backup.lastError ?? "a failure")" : nil
+            }
             return step
         case .failed, .cancelled:
             return finish(

@@ -62,7 +62,8 @@ public struct Runs: Sendable {
                     skipReason: busy ? "skipped: still running (the previous backup of it is queued or running)" : nil))
         }
         let (run, backups) = try await catalog.startRun(
-            trigger: trigger, slot: slot, requestedBy: requestedBy, sources: starts, now: wallClock.currentDate)
+            trigger: trigger, slot: slot, requestedBy: requestedBy, sources: starts, now: wallClock.currentDate,
+            maxAttempts: site.runs.maxAttempts)
         for node in Set(backups.map(\.node)) { await signals.signal(node) }
         await signals.signal(TaskSignals.runs)
         logger.info(

@@ -90,7 +90,7 @@ struct TransferDesk: Sendable {
     /// task of `run` when given.
     func queue(
         path: String, artifact: ArtifactInfo, from: String, to: String, purpose: TransferTicket.Purpose,
-        operatorName: String, now: Date, triedSenders: [String]? = nil, run: Int64? = nil
+        operatorName: String, now: Date, triedSenders: [String]? = nil, run: Int64? = nil, maxAttempts: Int = 3
     ) async throws -> TaskInfo {
         let pairing = site.pairing(from, to)
         let initiator = pairing.map { $0.direction == .push ? $0.server : $0.backup } ?? from
@@ -100,7 +100,7 @@ struct TransferDesk: Sendable {
         order.triedSenders = triedSenders
         let task = try await catalog.submit(
             SubmitTaskRequest(kind: .transfer, node: initiator, source: artifact.source), transfer: order, now: now,
-            run: run)
+            maxAttempts: maxAttempts, run: run)
         await signals.signal(initiator)
         logger.info(
             "transfer queued",

@@ -85,11 +85,15 @@ public struct ArtifactInfo: Codable, Sendable, Equatable {
     /// the artifact first): such an artifact is not transferred, repaired from or counted
     /// until its origin reports its backup. Absent from older coordinators.
     public var confirmed: Bool?
+    /// The catalog's id of the artifact: the cursor of `GET /v1/artifacts?after=ID` (absent
+    /// from older coordinators).
+    public var id: Int64?
 
     public init(
         origin: String, kind: String, source: String, stamp: String, fileName: String, size: Int64, sha256: String?,
-        md5: String?, revision: String?, created: Date?, copies: [CopyInfo], confirmed: Bool? = nil
+        md5: String?, revision: String?, created: Date?, copies: [CopyInfo], confirmed: Bool? = nil, id: Int64? = nil
     ) {
+        self.id = id
         self.confirmed = confirmed
         self.origin = origin
         self.kind = kind

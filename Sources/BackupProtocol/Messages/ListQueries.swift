@@ -31,12 +31,7 @@ public struct TaskListQuery: Sendable, Equatable {
                 return state
             }
         }
-        if let text = parameter("before") {
-            guard let id = Int64(text), id > 0 else {
-                throw BackupError(.invalidArgument, "before='\(text.prefix(40))' is not a task id.")
-            }
-            before = id
-        }
+        before = try ListCursor.before(parameter("before"), what: "a task id")
         limit = try ListLimit.parse(parameter("limit"), default: Self.defaultLimit, max: Self.maxLimit)
     }
 
@@ -47,6 +42,18 @@ public struct TaskListQuery: Sendable, Equatable {
         if let before { parts.append("before=\(before)") }
         if limit != Self.defaultLimit { parts.append("limit=\(limit)") }
         return parts.joined(separator: "&")
+    }
+}
+
+/// A list's `before` query parameter: the id of the last item of the page before.
+public enum ListCursor {
+    /// `text` as an id above 0; nil when absent; `invalid-argument` naming it otherwise.
+    public static func before(_ text: String?, what: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let id = Int64(text), id > 0 else {
+            throw BackupError(.invalidArgument, "before='\(text.prefix(40))' is not \(what).")
+        }
+        return id
     }
 }
 

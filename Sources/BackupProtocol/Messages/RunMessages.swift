@@ -186,12 +186,7 @@ public struct RunListQuery: Sendable, Equatable {
     }
 
     public init(parameter: (String) -> String?) throws {
-        if let text = parameter("before") {
-            guard let id = Int64(text), id > 0 else {
-                throw BackupError(.invalidArgument, "before='\(text.prefix(40))' is not a run id.")
-            }
-            before = id
-        }
+        before = try ListCursor.before(parameter("before"), what: "a run id")
         limit = try ListLimit.parse(parameter("limit"), default: Self.defaultLimit, max: TaskListQuery.maxLimit)
     }
 

@@ -100,9 +100,11 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     public var transfer: TransferOrder?
     /// A queued task that failed before is not handed out again before this moment.
     public var retryAt: Date?
-    /// When its last lease began and ended (its own time: what the agent spent on it).
+    /// When its last lease began and ended, and the seconds between them at full precision
+    /// (its own time: what the agent spent on it, without the waits before).
     public var startedAt: Date?
     public var endedAt: Date?
+    public var ownSeconds: Double?
     /// For `purge`, set when leased: the signed order (`scm-backup-purge-order/1`); an agent
     /// deletes nothing without it.
     public var purgeOrder: String?
@@ -121,6 +123,7 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     ) {
         self.startedAt = startedAt
         self.endedAt = endedAt
+        if let startedAt, let endedAt, endedAt >= startedAt { ownSeconds = endedAt.timeIntervalSince(startedAt) }
         self.transfer = transfer
         self.retryAt = retryAt
         self.id = id
