@@ -144,6 +144,9 @@ struct RunDriverTests {
             await coordinator.sweeper.sweep()
             let ended = try #require(try await coordinator.catalog.task(leased.id))
             #expect(ended.state == .failed && ended.lastErrorCode == .timeout)
+            #expect(
+                abs((ended.ownSeconds ?? 0) - 13 * 1800) < 0.01, "its own time, lease to end: \(ended.ownSeconds ?? -1)"
+            )
             // Its holder's next renewal is refused, which stops its work.
             await #expect(throws: BackupError.self) {
                 _ = try await coordinator.queue.renew(

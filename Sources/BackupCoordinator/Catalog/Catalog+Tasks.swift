@@ -284,7 +284,7 @@ extension Catalog {
             artifacts: try fromJSON(row["artifacts"], "artifacts", task: id),
             progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"],
             transfer: try fromJSON(row["transfer"], "transfer", task: id), startedAt: lifecycle.leasedAt,
-            endedAt: lifecycle.leaseEndedAt)
+            endedAt: lifecycle.leaseEndedAt, ownSeconds: lifecycle.leaseSeconds)
     }
 
     static func json(_ value: (some Encodable)?) throws -> String? {

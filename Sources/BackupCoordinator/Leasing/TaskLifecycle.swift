@@ -65,6 +65,10 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public private(set) var leasedAt: Date?
     /// When the current (or last) lease ended: with a result, an expiry or a time-out.
     public private(set) var leaseEndedAt: Date?
+    /// The lease's start in seconds since 1970 at full precision (the dates above are stored to
+    /// the second), and the last lease's length from it: the task's own time.
+    private var leasedAtSeconds: Double?
+    public private(set) var leaseSeconds: Double?
     /// When the holder last reported progress (bytes moved, a step done).
     public private(set) var lastProgressAt: Date?
     /// Hand-outs so far.
@@ -116,6 +120,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         confirmBy = confirmWithin == nil ? nil : leaseExpiresAt
         lastProgressAt = now
         leasedAt = now
+        leasedAtSeconds = now.timeIntervalSince1970
         attempts += 1
     }
 
@@ -160,6 +165,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
         try checkHolder(agent, token: token, now: now)
         lastResult = mark
         leaseEndedAt = now
+        leaseSeconds = leasedAtSeconds.map { now.timeIntervalSince1970 - $0 }
         if let failure {
             release(reason: failure.message, allowed: rule.retryable ? min(maxAttempts, rule.maxAttempts) : 0)
             lastErrorCode = failure.code
@@ -182,6 +188,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public mutating func expire(now: Date) -> Bool {
         guard state == .leased, let expiry = leaseExpiresAt, now >= expiry else { return false }
         leaseEndedAt = now
+        leaseSeconds = leasedAtSeconds.map { now.timeIntervalSince1970 - $0 }
         if confirmBy != nil {
             let returns = (unconfirmedReturns ?? 0) + 1
             unconfirmedReturns = returns
@@ -217,6 +224,7 @@ public struct TaskLifecycle: Sendable, Equatable, Codable {
     public mutating func timeOut(now: Date, limit: TimeInterval) -> Bool {
         guard state == .leased, let start = leasedAt, now.timeIntervalSince(start) > limit else { return false }
         leaseEndedAt = now
+        leaseSeconds = leasedAtSeconds.map { now.timeIntervalSince1970 - $0 }
         lastError = "it ran longer than its max_duration of \(Int(limit)) s; the lease of \(holder ?? "?") was ended"
         lastErrorCode = .timeout
         holder = nil

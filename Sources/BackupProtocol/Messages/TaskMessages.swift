@@ -119,11 +119,11 @@ public struct TaskInfo: Codable, Sendable, Equatable {
         retryAt: Date? = nil,
         definition: SourceDefinition? = nil,
         artifacts: [String]? = nil, progress: TaskProgress? = nil, detail: String? = nil,
-        transfer: TransferOrder? = nil, startedAt: Date? = nil, endedAt: Date? = nil
+        transfer: TransferOrder? = nil, startedAt: Date? = nil, endedAt: Date? = nil, ownSeconds: Double? = nil
     ) {
         self.startedAt = startedAt
         self.endedAt = endedAt
-        if let startedAt, let endedAt, endedAt >= startedAt { ownSeconds = endedAt.timeIntervalSince(startedAt) }
+        self.ownSeconds = ownSeconds
         self.transfer = transfer
         self.retryAt = retryAt
         self.id = id
