@@ -235,4 +235,51 @@ struct RunProcessTests {
             }
         }
     }
+
+    @Test func aHungToolTimesOutAtMaxDurationAndTheOtherSourceStillReachesItsCopies() async throws {
+        try await blocking {
+            try withTemporaryDirectory("run-hung") { dir in
+                let conf = try Self.folder(dir, "conf", bytes: 4 << 10)
+                let slowSource = try Self.folder(dir, "slow", bytes: 4 << 10)
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init(
+                            "srv1", sources: [("conf", "folder", conf), ("slow", "folder", slowSource)],
+                            sourceExtra: ["slow": "pre_backup = \"slow\""]),
+                        .init("vault", roles: ["backup"]),
+                    ], pairings: [("srv1", "vault")], leaseSeconds: 6, transfers: true)
+                site.schedule = "default = \"off\"\n\n[runs]\nbackup_max_duration = \"5s\""
+                // A pre-backup step that hangs for two minutes.
+                let (started, slow) = try site.slowStep(seconds: 120)
+                try site.startCoordinator()
+                try site.startAgent("srv1", dataPort: true, extra: slow)
+                try site.startAgent("vault", dataPort: true)
+                try site.waitUntil("both agents online") {
+                    try site.admin(["nodes"]).stdout.components(separatedBy: "online").count - 1 >= 2
+                }
+                let t0 = Date()
+                let run = try site.admin(["run", "--wait", "--poll-seconds", "0.5"])
+                #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
+                // Ended by the time-out, not by the step's two minutes.
+                #expect(Date().timeIntervalSince(t0) < 60, "the run took \(Date().timeIntervalSince(t0)) s")
+                #expect(run.stdout.contains("srv1/conf  succeeded  1/1 copies"), "\(run.stdout)")
+                #expect(run.stdout.contains("srv1/slow  failed"), "\(run.stdout)")
+                #expect(run.stdout.contains("max_duration"), "\(run.stdout)")
+                #expect(FileManager.default.fileExists(atPath: started))
+                let timedOut = try site.tasks().first { $0.kind == "backup" && $0.state == "failed" }
+                #expect(timedOut?.lastErrorCode == "timeout", "\(String(describing: timedOut))")
+                // The hung step is stopped with its task, not left running for two minutes.
+                try site.waitUntil("the hung step is gone", seconds: 15) {
+                    let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                    return !pids.contains { pid in
+                        guard Int(pid) != nil,
+                            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+                        else { return false }
+                        return String(decoding: cmdline, as: UTF8.self).contains(dir.file("slow-step"))
+                    }
+                }
+            }
+        }
+    }
 }

@@ -37,8 +37,9 @@ private func addChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t
 }
 
 /// Runs a command without a shell in a process group of its own, with a given environment
-/// (nothing inherited), working folder and timeout. At the timeout the whole group gets
-/// SIGTERM, then SIGKILL 5 seconds later, so that nothing it started outlives it.
+/// (nothing inherited), working folder and timeout. At the timeout, or when the work it runs
+/// for is cancelled (``WorkCancellation``), the whole group gets SIGTERM, then SIGKILL 5 seconds
+/// later, so that nothing it started outlives it.
 public enum ProcessGroupRunner {
     /// The default cap on the output kept: 64 KiB.
     public static let defaultOutputCap = 64 << 10
@@ -103,6 +104,11 @@ public enum ProcessGroupRunner {
                 spawned == ENOENT || spawned == EACCES ? .toolMissing : .toolFailed,
                 "Cannot start '\(program)': \(String(cString: strerror(spawned))).")
         }
+        // The work's cancellation (a lost lease, a task past its max_duration) ends the group as
+        // the timeout does, so a hung step never outlives its task.
+        let cancellation = WorkCancellation.current
+        cancellation?.register(group: pid)
+        defer { cancellation?.unregister(group: pid) }
 
         var output: [UInt8] = []
         var truncated = false
