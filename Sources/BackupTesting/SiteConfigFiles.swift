@@ -12,10 +12,13 @@ public enum SiteConfigFiles {
         public var sources: [(name: String, kind: String, path: String)]
         /// More lines of a source's table, by source name (`svn_source = "repo"`).
         public var sourceExtra: [String: String]
+        /// More lines of the node's own table (`max_tasks = 2`).
+        public var extra: String
         public init(
             _ name: String, roles: [String] = ["server"], sources: [(name: String, kind: String, path: String)] = [],
-            sourceExtra: [String: String] = [:]
+            sourceExtra: [String: String] = [:], extra: String = ""
         ) {
+            self.extra = extra
             self.name = name
             self.roles = roles
             self.sources = sources
@@ -68,6 +71,7 @@ public enum SiteConfigFiles {
         for node in nodes {
             text +=
                 "\n[nodes.\(node.name)]\nroles = [\(node.roles.map(quote).joined(separator: ", "))]\naddresses = [\"127.0.0.1\"]\n"
+            if !node.extra.isEmpty { text += node.extra + "\n" }
             for s in node.sources {
                 text += "\n[nodes.\(node.name).sources.\(s.name)]\nkind = \(quote(s.kind))\npath = \(quote(s.path))\n"
                 if let more = node.sourceExtra[s.name] { text += more + "\n" }

@@ -157,4 +157,39 @@ struct RunDriverTests {
             #expect(source.state == .failed && source.reason?.contains("max_duration") == true)
         }
     }
+
+    @Test func aNodeHoldsAtMostMaxTasksLeasesAndAPurgeHoldsItsNodeAlone() async throws {
+        try await withTemporaryDirectory("max-tasks") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let now = Self.start
+            func queue(_ kind: TaskKind, _ source: String? = nil) async throws -> TaskInfo {
+                var request = SubmitTaskRequest(kind: kind, node: "srv1", source: source)
+                if kind == .purge { request.artifacts = ["p"] }
+                return try await catalog.submit(request, now: now)
+            }
+            func lease(_ maxTasks: Int) async throws -> TaskInfo? {
+                try await catalog.leaseNext(for: "srv1", now: now, duration: 60, maxTasks: maxTasks)
+            }
+            let a = try await queue(.backup, "a")
+            let b = try await queue(.backup, "b")
+            let purge = try await queue(.purge)
+            let verify = try await queue(.verify)
+            #expect(try await lease(1)?.id == a.id)
+            #expect(try await lease(1) == nil, "max_tasks 1: one at a time")
+            #expect(try await lease(2)?.id == b.id, "max_tasks 2: a second beside it")
+            // The purge waits while anything is leased; the verify after it may go.
+            #expect(try await lease(3)?.id == verify.id)
+            for done in [a, b, verify] {
+                let leased = try #require(try await catalog.task(done.id))
+                _ = try await catalog.updateTask(done.id) { (l: inout TaskLifecycle) throws(TaskLifecycle.Refusal) in
+                    try l.complete(
+                        by: "srv1", token: leased.fencingToken, now: now, failure: nil, rule: .permanent)
+                }
+            }
+            let more = try await queue(.verify)
+            #expect(try await lease(3)?.id == purge.id, "alone now")
+            #expect(try await lease(3) == nil, "nothing beside a purge")
+            #expect(try await catalog.task(more.id)?.state == .queued)
+        }
+    }
 }

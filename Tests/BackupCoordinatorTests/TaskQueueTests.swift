@@ -33,9 +33,14 @@ struct TaskQueueTests {
             return task
         }
 
-        func leaseNext(for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval?) throws
-            -> TaskInfo?
-        {
+        func leaseNext(
+            for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval?, maxTasks: Int
+        ) throws -> TaskInfo? {
+            for id in rows.keys.sorted() where rows[id]?.lifecycle.expire(now: now) == true {
+                rows[id] = rows[id].map { (Self.info($0.task, $0.lifecycle), $0.lifecycle) }
+            }
+            let held = rows.values.filter { $0.task.node == node && $0.lifecycle.state == .leased }.count
+            guard held < maxTasks else { return nil }
             for id in rows.keys.sorted() {
                 guard var row = rows[id], row.task.node == node else { continue }
                 _ = row.lifecycle.expire(now: now)

@@ -282,4 +282,35 @@ struct RunProcessTests {
             }
         }
     }
+
+    @Test func aNodeWithMaxTasksTwoRunsTwoBackupsAtOnce() async throws {
+        try await blocking {
+            try withTemporaryDirectory("run-max-tasks") { dir in
+                let one = try Self.folder(dir, "one", bytes: 4 << 10)
+                let two = try Self.folder(dir, "two", bytes: 4 << 10)
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init(
+                            "srv1", sources: [("one", "folder", one), ("two", "folder", two)],
+                            sourceExtra: ["one": "pre_backup = \"slow\"", "two": "pre_backup = \"slow\""],
+                            extra: "max_tasks = 2")
+                    ])
+                let (_, slow) = try site.slowStep(seconds: 4)
+                try site.startCoordinator()
+                try site.startAgent("srv1", extra: slow)
+                try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
+                try ProcessSite.ok(try site.admin(["run"]))
+                try site.waitUntil("two backups run at once", seconds: 30) {
+                    try site.json([ProcessSite.TaskView].self, ["tasks", "list", "--state", "leased"]).count == 2
+                }
+                var run: Run?
+                try site.waitUntil("the run ended", seconds: 60) {
+                    run = try site.json([Run].self, ["runs"]).first
+                    return run?.state != "running"
+                }
+                #expect(run?.state == "succeeded", "\(String(describing: run))")
+            }
+        }
+    }
 }

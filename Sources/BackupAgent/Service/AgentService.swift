@@ -67,8 +67,8 @@ struct AgentService: Service {
                         try await deliverJournal(client)
                         backoff.reset()
                         try await serve(
-                            client, heartbeatSeconds: registered.heartbeatSeconds, stopping: stopping,
-                            dataPort: dataPort)
+                            client, heartbeatSeconds: registered.heartbeatSeconds, maxTasks: registered.maxTasks ?? 1,
+                            stopping: stopping, dataPort: dataPort)
                     } catch {
                         if stopping.isSet { break }
                         logger.warning("coordinator connection failed", metadata: ["scm.error": "\(error)"])
@@ -113,9 +113,11 @@ struct AgentService: Service {
         return answer
     }
 
-    /// Heartbeats beside the lease loop, until shutdown or a connection error.
+    /// Heartbeats beside `maxTasks` lease loops (the node's `max_tasks`, told at register),
+    /// until shutdown or a connection error. A loop that fails stops the others from leasing
+    /// more, but each finishes and reports the task in its hands before the session ends.
     private func serve(
-        _ client: CoordinatorClient, heartbeatSeconds: Int, stopping: StopFlag, dataPort: DataPortState
+        _ client: CoordinatorClient, heartbeatSeconds: Int, maxTasks: Int, stopping: StopFlag, dataPort: DataPortState
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -142,27 +144,47 @@ struct AgentService: Service {
                     }
                 }
             }
-            group.addTask {
-                while !stopping.isSet {
-                    let lease = try await client.send(
-                        "POST", "/v1/tasks/lease",
-                        body: LeaseRequest(waitSeconds: configuration.leaseWaitSeconds, confirms: true),
-                        as: LeaseResponse.self)
-                    guard let task = lease.task else { continue }
-                    if stopping.isSet {
-                        _ = try await client.send(
-                            "POST", "/v1/tasks/\(task.id)/handback",
-                            body: HandBackRequest(fencingToken: task.fencingToken), as: TaskInfo.self)
-                        break
+            // The lease loops end the session: at shutdown, or with an error to reconnect after.
+            let ending = StopFlag()
+            let failure = await withTaskGroup(of: (any Error)?.self) { loops -> (any Error)? in
+                for _ in 0..<min(max(1, maxTasks), 16) {
+                    loops.addTask {
+                        do {
+                            try await leaseLoop(client, stopping: stopping, ending: ending)
+                            return nil
+                        } catch {
+                            ending.set()
+                            return error
+                        }
                     }
-                    try await execute(task, client)
-                    // A task's buffers are freed now; their pages go back (``HeapTrim``).
-                    HeapTrim.trim()
                 }
+                var first: (any Error)?
+                for await error in loops where first == nil { first = error }
+                return first
             }
-            // The lease loop ends the group: at shutdown, or with an error to reconnect after.
-            try await group.next()
             group.cancelAll()
+            if let failure { throw failure }
+        }
+    }
+
+    /// Leases a task, runs it, reports it, and again, until shutdown or until another loop of
+    /// the session ended (`ending`).
+    private func leaseLoop(_ client: CoordinatorClient, stopping: StopFlag, ending: StopFlag) async throws {
+        while !stopping.isSet && !ending.isSet {
+            let lease = try await client.send(
+                "POST", "/v1/tasks/lease",
+                body: LeaseRequest(waitSeconds: configuration.leaseWaitSeconds, confirms: true),
+                as: LeaseResponse.self)
+            guard let task = lease.task else { continue }
+            if stopping.isSet || ending.isSet {
+                _ = try await client.send(
+                    "POST", "/v1/tasks/\(task.id)/handback",
+                    body: HandBackRequest(fencingToken: task.fencingToken), as: TaskInfo.self)
+                break
+            }
+            try await execute(task, client)
+            // A task's buffers are freed now; their pages go back (``HeapTrim``).
+            HeapTrim.trim()
         }
     }
 

@@ -34,9 +34,9 @@ final class ProgressBox: @unchecked Sendable {
 }
 
 /// Runs one task against the agent's store with the BackupCore operations of the local
-/// commands. Blocking work runs on its own thread, off the concurrency pool (one at a time:
-/// the agent leases its next task only when this one is reported), under `cancellation`, which
-/// the agent triggers when it loses the lease.
+/// commands. Blocking work runs on its own thread, off the concurrency pool (as many at once
+/// as the node's `max_tasks`: each lease loop leases its next task only when this one is
+/// reported), under `cancellation`, which the agent triggers when it loses the lease.
 struct TaskRunner: Sendable {
     let configuration: AgentConfiguration
     let progress: ProgressBox

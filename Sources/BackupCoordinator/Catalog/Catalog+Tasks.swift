@@ -79,13 +79,19 @@ extension Catalog {
     }
 
     /// Expires overdue leases, then leases `node`'s oldest queued task, if any, with the next
-    /// fencing token. A backup of a source whose other backup is leased waits (the lease on a
-    /// source: never two backups of one source at once).
+    /// fencing token, while `node` holds fewer than `maxTasks` leases. A backup of a source whose
+    /// other backup is leased waits (the lease on a source: never two backups of one source at
+    /// once); a purge waits until the node holds no lease, and nothing goes beside a purge.
     public func leaseNext(
-        for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval? = nil
+        for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval? = nil, maxTasks: Int = 1
     ) async throws -> TaskInfo? {
         try await pool.write { db in
             _ = try Self.expireLeases(db, now: now)
+            let held = try Row.fetchAll(
+                db, sql: "SELECT kind FROM task WHERE node = ? AND state = 'leased'", arguments: [node]
+            ).map { $0["kind"] as String }
+            // Within the node's max_tasks, and nothing beside a purge.
+            guard held.count < max(1, maxTasks), !held.contains(TaskKind.purge.rawValue) else { return nil }
             guard
                 let row = try Row.fetchOne(
                     db,
@@ -93,9 +99,10 @@ extension Catalog {
                         SELECT * FROM task WHERE node = ? AND state = 'queued' AND (notBefore IS NULL OR notBefore <= ?)
                         AND NOT (kind = 'backup' AND EXISTS (SELECT 1 FROM task AS other WHERE other.state = 'leased'
                         AND other.kind = 'backup' AND other.node = task.node AND other.source = task.source))
+                        AND (kind != 'purge' OR ?)
                         ORDER BY id LIMIT 1
                         """,
-                    arguments: [node, now])
+                    arguments: [node, now, held.isEmpty])
             else { return nil }
             guard
                 let next = try Int64.fetchOne(

@@ -34,6 +34,9 @@ public struct SiteConfiguration: Sendable, Equatable {
         /// Transfers to this node on their way at once (`max_transfers`); nil for the
         /// site's ``RunLimits/maxTransfers``.
         public var maxTransfers: Int?
+        /// Tasks its agent runs at once (`max_tasks`, default 1). The agent learns it at
+        /// register; the coordinator never leases it more, and never anything beside a purge.
+        public var maxTasks = 1
 
         public init(
             name: String, roles: Set<Role>, addresses: [String] = [], sources: [String: SourceDefinition] = [:],
@@ -296,6 +299,11 @@ public struct SiteConfiguration: Sendable, Equatable {
             for a in addresses where a.isEmpty || a.contains(where: { $0.isWhitespace || $0 == "/" }) {
                 throw node.error("addresses", "'\(a)' is not a host name or IP address")
             }
+            var maxTasks = 1
+            if let v = try node.int("max_tasks") {
+                guard (1...16).contains(v) else { throw node.error("max_tasks", "\(v) is outside 1...16") }
+                maxTasks = v
+            }
             var maxTransfers: Int?
             if let v = try node.int("max_transfers") {
                 guard (1...64).contains(v) else { throw node.error("max_transfers", "\(v) is outside 1...64") }
@@ -359,6 +367,7 @@ public struct SiteConfiguration: Sendable, Equatable {
             var made = Node(name: name, roles: roles, addresses: addresses, sources: sources, schedules: schedules)
             made.copies = copies
             made.maxTransfers = maxTransfers
+            made.maxTasks = maxTasks
             nodes.append(made)
         }
         try table.finish()

@@ -15,6 +15,7 @@ struct AgentsController {
         let catalog = coordinator.catalog
         let desk = coordinator.desk
         let wallClock = coordinator.wallClock
+        let sites = coordinator.sites
         router.post("/v1/agents/register") { request, context in
             let peer = try await context.siteAgent(nodes, for: "register as an agent", registering: true)
             let body = try await request.decodeJSON(RegisterRequest.self)
@@ -24,7 +25,8 @@ struct AgentsController {
                 metadata: ["scm.node": "\(peer.name)", "scm.version": "\(AuditText.escape(body.version, limit: 100))"])
             return try JSONResponse.make(
                 RegisterResponse(
-                    heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials))
+                    heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials,
+                    maxTasks: sites.current.node(peer.name)?.maxTasks))
         }
         router.post("/v1/agents/heartbeat") { request, context in
             // Registration is checked by the update itself, after the body.
@@ -33,7 +35,8 @@ struct AgentsController {
             let now = try await nodes.heartbeat(peer, body)
             return try JSONResponse.make(
                 RegisterResponse(
-                    heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials))
+                    heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials,
+                    maxTasks: sites.current.node(peer.name)?.maxTasks))
         }
         router.post("/v1/agents/copies") { request, context in
             let peer = try await context.siteAgent(nodes, for: "report copies")

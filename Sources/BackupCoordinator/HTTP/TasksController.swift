@@ -17,6 +17,7 @@ struct TasksController {
         let audit = coordinator.audit
         let desk = coordinator.desk
         let wallClock = coordinator.wallClock
+        let sites = coordinator.sites
         router.post("/v1/tasks") { request, context in
             let peer = try context.requirePeer([.admin], for: "submit tasks")
             let body = try await request.decodeJSON(SubmitTaskRequest.self)
@@ -42,9 +43,10 @@ struct TasksController {
         router.post("/v1/tasks/lease") { request, context in
             let peer = try await context.siteAgent(nodes, for: "lease tasks")
             let body = try await request.decodeJSON(LeaseRequest.self)
+            let maxTasks = sites.current.node(peer.name)?.maxTasks ?? 1
             guard
                 let task = try await queue.lease(
-                    for: peer.name, waitSeconds: body.waitSeconds, confirms: body.confirms ?? false)
+                    for: peer.name, waitSeconds: body.waitSeconds, confirms: body.confirms ?? false, maxTasks: maxTasks)
             else {
                 return try JSONResponse.make(LeaseResponse(task: nil))
             }

@@ -66,7 +66,9 @@ public struct TaskQueue: Sendable {
     /// fails at once with `agent-too-old`, and the wait goes on for the next. With `confirms`
     /// the lease lasts ``confirmationWindow`` until the agent's first renewal; unconfirmed, it
     /// goes back at the sweeper's next look without counting an attempt (the agent is gone).
-    public func lease(for node: String, waitSeconds: Int, confirms: Bool = false) async throws -> TaskInfo? {
+    public func lease(
+        for node: String, waitSeconds: Int, confirms: Bool = false, maxTasks: Int = 1
+    ) async throws -> TaskInfo? {
         var remaining = Duration.seconds(min(max(waitSeconds, 0), maxWaitSeconds))
         while true {
             // The ticket is taken before looking, so a task queued meanwhile still wakes us.
@@ -75,7 +77,7 @@ public struct TaskQueue: Sendable {
             do {
                 leased = try await store.leaseNext(
                     for: node, now: wallClock.currentDate, duration: leaseSeconds,
-                    confirmWithin: confirms ? Self.confirmationWindow : nil)
+                    confirmWithin: confirms ? Self.confirmationWindow : nil, maxTasks: maxTasks)
             } catch {
                 await signals.finish(ticket, node: node)
                 throw error

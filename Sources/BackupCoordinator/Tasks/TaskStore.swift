@@ -12,9 +12,12 @@ public protocol TaskStore: Sendable {
         maxAttempts: Int
     ) async throws -> TaskInfo
     /// Expires overdue leases, then leases `node`'s oldest queued task that may go now (for
-    /// `confirmWithin` until the agent confirms it, when given; ``TaskLifecycle``).
-    func leaseNext(for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval?) async throws
-        -> TaskInfo?
+    /// `confirmWithin` until the agent confirms it, when given; ``TaskLifecycle``), while the
+    /// node holds fewer than `maxTasks` leases. A purge goes only to a node that holds no other
+    /// lease, and nothing goes beside a purge (it deletes what a verify or transfer may read).
+    func leaseNext(
+        for node: String, now: Date, duration: TimeInterval, confirmWithin: TimeInterval?, maxTasks: Int
+    ) async throws -> TaskInfo?
     /// Applies `change` to task `id` (nil: no such task); a refusal leaves it unchanged.
     func updateTask(
         _ id: Int64, progress: TaskProgress?, detail: String?,

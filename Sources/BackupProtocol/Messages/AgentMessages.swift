@@ -47,8 +47,11 @@ public struct RegisterResponse: Codable, Sendable, Equatable {
     public var serverTime: Date
     /// Serials the agent must refuse (the site's revocation list).
     public var revokedSerials: [String]
+    /// Tasks the agent may run at once (its node's `max_tasks`); absent means 1.
+    public var maxTasks: Int?
 
-    public init(heartbeatSeconds: Int, serverTime: Date, revokedSerials: [String]) {
+    public init(heartbeatSeconds: Int, serverTime: Date, revokedSerials: [String], maxTasks: Int? = nil) {
+        self.maxTasks = maxTasks
         self.heartbeatSeconds = heartbeatSeconds
         self.serverTime = serverTime
         self.revokedSerials = revokedSerials
