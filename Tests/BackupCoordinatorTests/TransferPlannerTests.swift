@@ -40,16 +40,18 @@ struct TransferPlannerTests {
         #expect(skipped == ["srv1/svn/env/2026/12/01/020000/env-7.tar.gz"])
     }
 
-    @Test func aRepairComesFromTheLatestVerifiedIntactCopyOfASiteNodeNeverFromOneTried() {
+    @Test func aRepairComesAlongThePairingThenFromTheLatestVerifiedCopyNeverFromOneTried() {
         let both = artifact(
             "2026/12/01/010000",
             [("srv1", .intact, 100), ("vault", .quarantined, 50), ("srv2", .intact, 200), ("ghost", .intact, 300)])
-        // ghost is no node of the site; srv2 verified later than srv1.
+        // ghost is no node of the site; srv2 verified later than srv1, but srv1 is vault's pair
+        // (the origin): a repair goes along the pairing, where the nodes are known to reach
+        // each other, and from another node only when the pair has no good copy.
         func source(_ excluding: [String], on node: String = "vault") -> TransferPlanner.RepairSource {
             TransferPlanner.repairSource(for: both, on: node, excluding: excluding, site: site)
         }
-        #expect(source([]) == .copy(both.copies[2]))
-        #expect(source(["srv2"]) == .copy(both.copies[0]))
+        #expect(source([]) == .copy(both.copies[0]))
+        #expect(source(["srv1"]) == .copy(both.copies[2]))
         #expect(source(["srv2", "srv1"]) == .none)
         // Never to a node the artifact does not belong to, nor from an unconfirmed reference.
         #expect(source([], on: "intruder") == .refused)

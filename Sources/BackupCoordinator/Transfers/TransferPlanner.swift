@@ -35,7 +35,9 @@ enum TransferPlanner {
 
     /// Where a repair of `artifact` on `node` comes from.
     enum RepairSource: Equatable {
-        /// The intact copy verified most recently, on a node of the site.
+        /// A verified intact copy on a node of the site: the one along a pairing with `node`
+        /// (the origin, for a backup node) when there is one, since only paired nodes are known
+        /// to reach each other through the firewall; else the one verified most recently.
         case copy(CopyInfo)
         /// The node may not hold the artifact, or its reference is not its origin's.
         case refused
@@ -54,7 +56,11 @@ enum TransferPlanner {
             $0.node != node && !excluding.contains($0.node) && $0.state == .intact && $0.verifiedAt != nil
                 && site.node($0.node) != nil
         }
-        guard let best = good.max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) }) else {
+        let paired = good.filter { site.pairing($0.node, node) != nil }
+        let candidates = paired.isEmpty ? good : paired
+        guard
+            let best = candidates.max(by: { ($0.verifiedAt ?? .distantPast) < ($1.verifiedAt ?? .distantPast) })
+        else {
             return .none
         }
         return .copy(best)
