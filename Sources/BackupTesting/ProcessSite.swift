@@ -196,6 +196,14 @@ public final class ProcessSite: @unchecked Sendable {
         return (started, "\n[pre_backup.slow]\ncommand = [\(SiteConfigFiles.quote(script))]")
     }
 
+    /// Waits until `count` nodes are online (`nodes --json`).
+    public func waitUntilOnline(_ count: Int, seconds: Double = 60) throws {
+        struct Node: Decodable { var online: Bool }
+        try waitUntil("\(count) agents online", seconds: seconds) {
+            try json([Node].self, ["nodes"]).filter(\.online).count >= count
+        }
+    }
+
     /// Polls `condition` until it holds, up to `seconds`; throws naming `what` otherwise.
     public func waitUntil(_ what: String, seconds: Double = 60, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)

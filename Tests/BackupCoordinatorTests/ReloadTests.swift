@@ -9,7 +9,7 @@ import Testing
 /// A reload (SIGHUP) replaces the site for every part at once: queued tasks of what it removed
 /// are cancelled `config-removed`, schedules change; keys that need a restart refuse it.
 struct ReloadTests {
-    static func site(sources: [String], schedule: String) -> SiteConfiguration {
+    static func site(sources: [String], schedule: String) throws -> SiteConfiguration {
         var defaults = SiteConfiguration.ScheduleDefaults()
         defaults.expression = schedule
         return SiteConfiguration(
@@ -21,8 +21,8 @@ struct ReloadTests {
                             ($0, SourceDefinition(name: $0, kind: .folder, path: "/srv/\($0)"))
                         }),
                     schedules: Dictionary(
-                        uniqueKeysWithValues: sources.map {
-                            ($0, try! SourceSchedule(schedule, zone: "UTC", source: "srv1/\($0)"))
+                        uniqueKeysWithValues: try sources.map {
+                            ($0, try SourceSchedule(schedule, zone: "UTC", source: "srv1/\($0)"))
                         })),
                 .init(name: "vault", roles: [.backup]),
             ], pairings: [.init(server: "srv1", backup: "vault")], schedule: defaults)
@@ -34,7 +34,7 @@ struct ReloadTests {
             let config = CoordinatorConfiguration(
                 certificate: dir.file("hub.pem"), privateKey: dir.file("hub.key"), caCertificate: dir.file("ca.pem"),
                 revocationList: nil, database: dir.file("catalog.sqlite"),
-                site: Self.site(sources: ["conf", "old"], schedule: "0 2 * * *"))
+                site: try Self.site(sources: ["conf", "old"], schedule: "0 2 * * *"))
             let coordinator = try Coordinator(
                 configuration: config, catalog: try Catalog(path: config.database), wallClock: clock, clock: clock,
                 logger: LogCapture().logger)
@@ -47,13 +47,13 @@ struct ReloadTests {
             var moved = config
             moved.port = 9443
             moved.database = dir.file("other.sqlite")
-            moved.site = Self.site(sources: ["conf"], schedule: "30 3 * * *")
+            moved.site = try Self.site(sources: ["conf"], schedule: "30 3 * * *")
             let refusal = try await #require(throws: BackupError.self) { try await coordinator.reload(moved) }
             #expect(refusal.message.contains("coordinator.listen, coordinator.database"), "\(refusal.message)")
             #expect(coordinator.sites.current.node("srv1")?.sources["old"] != nil)
 
             var next = config
-            next.site = Self.site(sources: ["conf"], schedule: "30 3 * * *")
+            next.site = try Self.site(sources: ["conf"], schedule: "30 3 * * *")
             let outcome = try await coordinator.reload(next)
             #expect(outcome.cancelled == [old.id])
             let cancelled = try #require(try await coordinator.catalog.task(old.id))

@@ -1,6 +1,8 @@
 import BackupCore
 import BackupProtocol
+import BackupTesting
 import Foundation
+import GRDB
 import Testing
 
 @testable import BackupCoordinator
@@ -52,5 +54,31 @@ struct StandingTests {
         #expect(AgentReadiness.refusal(stepped, node: "cms", roots: ["/"], steps: ["trim"]) == nil)
         #expect(
             AgentReadiness.refusal(stepped, node: "cms", roots: nil, steps: nil) == nil, "an agent that said nothing")
+    }
+
+    @Test func whatAnAgentReportedIsJudgedAndADamagedReportIsNamed() async throws {
+        try await withTemporaryDirectory("readiness") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            try await catalog.register(
+                name: "srv1", role: .agent,
+                RegisterRequest(
+                    version: "1.0.0", storePath: "/s", diskTotal: 1, diskFree: 1, kinds: [], sourceRoots: ["/var/scm"],
+                    preBackupSteps: []), now: now)
+            let site = SiteConfiguration(nodes: [
+                .init(
+                    name: "srv1", roles: [.server],
+                    sources: [
+                        "env": SourceDefinition(name: "env", kind: .svn, path: "/var/scm/repos/env"),
+                        "etc": SourceDefinition(name: "etc", kind: .folder, path: "/etc/scm"),
+                    ])
+            ])
+            let refusals = try await catalog.sourceRefusals(site)
+            #expect(Array(refusals.keys) == ["srv1/etc"])
+            try await catalog.pool.write { db in
+                try db.execute(sql: "UPDATE node SET sourceRoots = '{not a list' WHERE name = 'srv1'")
+            }
+            let error = try await #require(throws: BackupError.self) { try await catalog.sourceRefusals(site) }
+            #expect(error.message.contains("sourceRoots of node 'srv1'"), "\(error.message)")
+        }
     }
 }

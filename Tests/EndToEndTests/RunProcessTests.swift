@@ -49,9 +49,7 @@ struct RunProcessTests {
             pairingExtra: ["vault2": "direction = \"pull\"\nbandwidth_limit = \"\(pullRate)\""])
         try site.startCoordinator()
         for name in ["srv1", "vault", "vault2"] { try site.startAgent(name, dataPort: true) }
-        try site.waitUntil("three agents online") {
-            try site.admin(["nodes"]).stdout.components(separatedBy: "online").count - 1 >= 3
-        }
+        try site.waitUntilOnline(3)
         return site
     }
 
@@ -255,9 +253,7 @@ struct RunProcessTests {
                 try site.startCoordinator()
                 try site.startAgent("srv1", dataPort: true, extra: slow)
                 try site.startAgent("vault", dataPort: true)
-                try site.waitUntil("both agents online") {
-                    try site.admin(["nodes"]).stdout.components(separatedBy: "online").count - 1 >= 2
-                }
+                try site.waitUntilOnline(2)
                 let t0 = Date()
                 let run = try site.admin(["run", "--wait", "--poll-seconds", "0.5"])
                 #expect(run.status == 3, "\(run.stdout)\(run.stderr)")
@@ -271,8 +267,9 @@ struct RunProcessTests {
                 #expect(timedOut?.lastErrorCode == "timeout", "\(String(describing: timedOut))")
                 // The hung step is stopped with its task, not left running for two minutes.
                 try site.waitUntil("the hung step is gone", seconds: 15) {
-                    let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+                    let pids = try FileManager.default.contentsOfDirectory(atPath: "/proc")
                     return !pids.contains { pid in
+                        // A process that ended since the listing has no cmdline to read.
                         guard Int(pid) != nil,
                             let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
                         else { return false }

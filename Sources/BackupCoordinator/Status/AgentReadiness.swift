@@ -15,9 +15,8 @@ public enum AgentReadiness {
     {
         if let roots {
             guard !roots.isEmpty else { return "\(node)'s agent.toml defines no source_roots: it backs up nothing" }
-            let confinement = Lexical(roots: roots)
             for path in [definition.path] + (definition.svnSource.map { [$0.path] } ?? [])
-            where !confinement.contains(path) {
+            where !SourceConfinement.lies(path, in: roots) {
                 return "'\(path)' lies outside \(node)'s source_roots (\(roots.joined(separator: ", ")))"
             }
         }
@@ -26,13 +25,6 @@ public enum AgentReadiness {
                 + (steps.isEmpty ? " (it defines none)" : " (it has: \(steps.joined(separator: ", ")))")
         }
         return nil
-    }
-
-    struct Lexical {
-        let roots: [String]
-        func contains(_ path: String) -> Bool {
-            roots.contains { root in path == root || path.hasPrefix(root == "/" ? "/" : root + "/") }
-        }
     }
 }
 
@@ -45,7 +37,11 @@ extension Catalog {
         // nothing reported.
         guard try db.columns(in: "node").contains(where: { $0.name == "sourceRoots" }) else { return [] }
         return try Row.fetchAll(db, sql: "SELECT name, sourceRoots, preBackupSteps FROM node").map { row in
-            (row["name"] as String, Self.decodeList(row["sourceRoots"]), Self.decodeList(row["preBackupSteps"]))
+            let name: String = row["name"]
+            return (
+                name, try Self.decodeList(row["sourceRoots"], "sourceRoots", node: name),
+                try Self.decodeList(row["preBackupSteps"], "preBackupSteps", node: name)
+            )
         }
     }
 
@@ -81,11 +77,15 @@ extension Catalog {
         return refusals
     }
 
-    /// A JSON list of strings stored by ``register(name:role:_:now:)``; nil when absent or
-    /// unreadable (it is information only).
-    private static func decodeList(_ text: String?) -> [String]? {
+    /// A JSON list of strings stored by ``register(name:role:_:now:)`` (nil when the agent
+    /// reported none). The catalog wrote it itself, so one it cannot read is damage, named.
+    private static func decodeList(_ text: String?, _ column: String, node: String) throws -> [String]? {
         guard let text else { return nil }
-        // Unreadable means the agent's report is not known: no hint, which is what nil says.
-        return try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+        do { return try JSONDecoder().decode([String].self, from: Data(text.utf8)) } catch {
+            throw BackupError(
+                .io,
+                "The catalog's \(column) of node '\(node)' is not a JSON list of strings: '\(text.prefix(80))'; the agent's next register rewrites it.",
+                cause: error)
+        }
     }
 }

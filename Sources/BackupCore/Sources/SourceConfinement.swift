@@ -28,7 +28,10 @@ public struct SourceConfinement: Sendable {
     }
 
     /// Whether the resolved `path` lies in one of the roots.
-    public func contains(resolved path: String) -> Bool {
+    public func contains(resolved path: String) -> Bool { Self.lies(path, in: roots) }
+
+    /// Whether `path` is one of `roots` or lies under one, compared as written.
+    public static func lies(_ path: String, in roots: [String]) -> Bool {
         roots.contains { root in path == root || path.hasPrefix(root == "/" ? "/" : root + "/") }
     }
 
