@@ -98,6 +98,20 @@ struct RunPlannerTests {
                     task(3, .transfer, .failed, to: "v2", error: "peer-unreachable: connection refused"),
                 ]))
         #expect(short.entry.state == .partial)
+
+        // A push whose sender reported before its receiver did: the copy is waited for, then
+        // given up on after the grace.
+        var pushed = task(2, .transfer, .succeeded, to: "v1")
+        pushed.endedAt = t0.addingTimeInterval(50)
+        var sent = entry
+        sent.state = .transferring
+        sent.copies = [RunCopy(path: path, node: "v1", state: .transferring, task: 2)]
+        var f = facts(backup: task(1, .backup, .succeeded), made: [made()], transfers: [pushed])
+        f.receivers = ["v1"]
+        let early = RunPlanner.advance(sent, f)
+        #expect(early.entry.state == .transferring && early.entry.copies.first?.reason?.contains("report") == true)
+        f.now = t0.addingTimeInterval(50 + RunPlanner.artifactGrace + 1)
+        #expect(RunPlanner.advance(sent, f).entry.copies.first?.state == .failed)
         #expect(short.entry.reason?.contains("1 of 2 verified copies") == true)
         #expect(short.entry.reason?.contains("connection refused") == true)
     }

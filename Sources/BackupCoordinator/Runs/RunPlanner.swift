@@ -52,7 +52,8 @@ enum RunPlanner {
     }
 
     /// How long a succeeded backup's artifact may take to appear in the catalog (its result is
-    /// recorded just after the task's outcome) before the source fails.
+    /// recorded just after the task's outcome), or a pushed copy its receiver's report, before
+    /// the source or the copy fails.
     static let artifactGrace: TimeInterval = 600
 
     static func advance(_ entry: RunSourceInfo, _ facts: Facts) -> Step {
@@ -132,9 +133,17 @@ enum RunPlanner {
                             task.state == .queued && task.attempts > 0
                             ? "waits to be tried again after: \(task.lastError ?? "a failure")" : nil
                     case .succeeded:
-                        copy.state = .failed
-                        copy.reason =
-                            "transfer task \(task.id) succeeded, but the catalog holds the copy as \(there?.state.rawValue ?? "absent")"
+                        // A pushed copy is vouched for by its receiver's own report, which may
+                        // reach the hub after the sender's result: it is waited for a while.
+                        let ended = task.endedAt ?? now
+                        if now.timeIntervalSince(ended) <= artifactGrace {
+                            copy.state = .transferring
+                            copy.reason = "waiting for \(receiver)'s report of the copy transfer task \(task.id) sent"
+                        } else {
+                            copy.state = .failed
+                            copy.reason =
+                                "transfer task \(task.id) succeeded, but the catalog holds the copy as \(there?.state.rawValue ?? "absent")"
+                        }
                     case .failed, .cancelled:
                         copy.state = .failed
                         copy.reason =
