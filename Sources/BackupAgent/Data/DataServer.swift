@@ -295,7 +295,7 @@ public enum DataServer {
             try admit()
             let fd: BackupCore.FileDescriptor
             do {
-                fd = try BackupCore.FileDescriptor.openForReading(path)
+                fd = try BackupCore.FileDescriptor.openForSharedReading(path)
                 _ = try fd.seek(to: start)
             } catch {
                 release()

@@ -126,7 +126,7 @@ struct TransferRunner: Sendable {
         if offset > 0 {
             put.headers.add(name: "Content-Range", value: "bytes \(offset)-\(order.size - 1)/\(order.size)")
         }
-        let fd = try BackupCore.FileDescriptor.openForReading(path)
+        let fd = try BackupCore.FileDescriptor.openForSharedReading(path)
         defer { fd.closeAfterError() }
         _ = try fd.seek(to: offset)
         let chunks = FileChunks(

@@ -47,6 +47,14 @@ public struct AgentConfiguration: Sendable {
     public var peers: Set<String>?
     /// The coordinator's public purge key (`purge-signing.pub`); without it every purge is refused.
     public var purgeKeyPath: String?
+    /// What this node keeps whatever an order says (`floor_keep`, `floor_min_age`,
+    /// `floor_max_per_order`, `trash_hours`).
+    public var floors = PurgeFloors()
+    /// `purge_paused = true`: every purge order is refused (as is any while the store holds
+    /// ``purgePauseFile``): the node's own switch, which needs no trust in the hub.
+    public var purgePaused = false
+    /// The file in the store whose presence refuses every purge order (the legacy `ABORT`).
+    public static let purgePauseFile = ".scm-backup-purge-paused"
     /// Pre-backup steps this node allows, by name (`[pre_backup.NAME]`); the site only names one.
     public var preBackupSteps: [String: PreBackupStepDefinition] = [:]
     /// Timeouts and caps of the data port (`handshake_timeout`, `idle_timeout`,
@@ -181,6 +189,27 @@ public struct AgentConfiguration: Sendable {
                 throw a.error("purge_key", "'\(path)' is not an Ed25519 public key: \(error)")
             }
             config.purgeKeyPath = path
+        }
+        if let v = try a.bool("purge_paused") { config.purgePaused = v }
+        if let v = try a.int("floor_keep") {
+            guard (1...10_000).contains(v) else { throw a.error("floor_keep", "\(v) is outside 1...10000") }
+            config.floors.keep = v
+        }
+        if let text = try a.string("floor_min_age") {
+            do { config.floors.minAge = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                throw a.error(
+                    "floor_min_age", "'\(text)' is not a duration such as \"1h\" or \"2d\" (\(error.message))")
+            }
+        }
+        if let v = try a.int("floor_max_per_order") {
+            guard (1...100_000).contains(v) else {
+                throw a.error("floor_max_per_order", "\(v) is outside 1...100000")
+            }
+            config.floors.maxPerOrder = v
+        }
+        if let v = try a.double("trash_hours") {
+            guard (0...8760).contains(v) else { throw a.error("trash_hours", "\(v) is outside 0...8760") }
+            config.floors.trashHours = v
         }
         config.dataLimits = try ListenerLimits.read(a)
         if let level: Logger.Level = try a.choice("log_level") { config.logLevel = level }

@@ -3,13 +3,24 @@ import BackupProtocol
 import Foundation
 import Logging
 
-/// A purge task: the signed order checked against this node, task and lease and the store's
-/// ledger, then exactly its copies deleted (a copy whose bytes are not the order's is
-/// quarantined instead).
+/// A purge task: refused while this node's own pause switch is on; else the signed order
+/// checked against this node, task and lease and the store's ledger, then exactly its copies
+/// moved to the trash within the node's floors (``PurgeFloors``; a copy whose bytes are not
+/// the order's is quarantined instead). Each copy a floor keeps is named in the result. The
+/// trash's batches older than `trash_hours` are freed first.
 extension TaskRunner {
     static func purge(
         _ envelope: String, _ task: TaskInfo, _ configuration: AgentConfiguration, _ progress: ProgressBox
     ) throws -> TaskOutcome {
+        let pauseFile = configuration.storePath + "/" + AgentConfiguration.purgePauseFile
+        if configuration.purgePaused || FileManager.default.fileExists(atPath: pauseFile) {
+            throw BackupError(
+                .refused,
+                "Purging is paused on node '\(configuration.node)' ("
+                    + (configuration.purgePaused
+                        ? "purge_paused = true in \(configuration.file)" : "'\(pauseFile)' exists")
+                    + "); purge task \(task.id) is refused and nothing was deleted.")
+        }
         guard let keyPath = configuration.purgeKeyPath else {
             throw BackupError(
                 .refused,
@@ -37,11 +48,13 @@ extension TaskRunner {
                 epoch: order.epoch, task: order.taskId, token: order.fencingToken, spent: order.id,
                 expiresAt: order.expiresAt, now: Date())
         }
+        let floors = configuration.floors
+        if floors.trashHours > 0 { try store.emptyTrash(olderThan: floors.trashHours * 3600) }
         progress.set("deleting \(order.copies.count) artifacts")
         let expected = Dictionary(
             order.copies.map { ($0.path, ArtifactDigests(size: $0.size, sha256: $0.sha256, md5: $0.md5)) },
             uniquingKeysWith: { first, _ in first })
-        let items = try store.purge(exactly: order.copies.map(\.path), expected: expected)
+        let items = try store.purge(exactly: order.copies.map(\.path), expected: expected, floors: floors)
         let relative = { (item: PurgeItem) in String(item.artifact.path.dropFirst(store.root.count + 1)) }
         let deleted = items.filter { !$0.keep }.map(relative)
         let kept = items.filter(\.keep).map { "\(relative($0)) (\($0.reasons.joined(separator: ", ")))" }

@@ -29,6 +29,26 @@ public struct FileDescriptor: Sendable {
         try open(path, O_RDONLY)
     }
 
+    /// Opens `path` for reading under a shared `flock`, held until it is closed: a purge takes
+    /// the exclusive lock without waiting, so a file being served or sent is never deleted
+    /// under its reader (the purge skips it and says why).
+    public static func openForSharedReading(_ path: String) throws -> FileDescriptor {
+        let fd = try open(path, O_RDONLY)
+        guard flock(fd.rawValue, LOCK_SH) == 0 else {
+            let code = errno
+            fd.closeAfterError()
+            throw BackupError.posix("lock", path: path, errno: code)
+        }
+        return fd
+    }
+
+    /// Takes the exclusive `flock` without waiting; false when a reader holds it shared.
+    public func tryLockExclusive() throws -> Bool {
+        if flock(rawValue, LOCK_EX | LOCK_NB) == 0 { return true }
+        if errno == EWOULDBLOCK { return false }
+        throw BackupError.posix("lock", path: path, errno: errno)
+    }
+
     /// Creates `path` exclusively for writing with `mode`; fails if it exists.
     public static func create(_ path: String, mode: mode_t = 0o600) throws -> FileDescriptor {
         try open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)

@@ -11,21 +11,41 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
     public var keepLast: Int
     /// Keep every good artifact created within this many seconds of the newest good one.
     public var keepWithin: TimeInterval?
-    /// Keep the newest good artifact of each of the last N days (UTC) that have one.
+    /// Keep the newest good artifact of each of the last N days (in ``timeZone``) that have one.
     public var keepDaily: Int
-    /// … of each of the last N ISO weeks that have one.
+    /// … of each of the last N ISO 8601 weeks (Monday to Sunday, in ``timeZone``) that have one.
     public var keepWeekly: Int
     /// … of each of the last N months that have one.
     public var keepMonthly: Int
+    /// The zone whose midnights bound the daily, weekly and monthly buckets: the source's own
+    /// (its schedule's `time_zone`), so that a night's backup at 00:30 local time falls in
+    /// that local day. UTC by default.
+    public var timeZone: TimeZone
 
     public init(
-        keepLast: Int, keepWithin: TimeInterval? = nil, keepDaily: Int = 0, keepWeekly: Int = 0, keepMonthly: Int = 0
+        keepLast: Int, keepWithin: TimeInterval? = nil, keepDaily: Int = 0, keepWeekly: Int = 0, keepMonthly: Int = 0,
+        timeZone: TimeZone = TimeZone(identifier: "UTC")!
     ) {
         self.keepLast = keepLast
         self.keepWithin = keepWithin
         self.keepDaily = keepDaily
         self.keepWeekly = keepWeekly
         self.keepMonthly = keepMonthly
+        self.timeZone = timeZone
+    }
+
+    /// True when the policy names no slot at all (only the newest good artifact would stay,
+    /// by the floor): a configuration like that is refused rather than guessed at.
+    public var keepsNothing: Bool {
+        keepLast <= 0 && (keepWithin ?? 0) <= 0 && keepDaily <= 0 && keepWeekly <= 0 && keepMonthly <= 0
+    }
+
+    /// The calendar of the buckets: ISO 8601 (weeks start on Monday; week 1 holds January's
+    /// first Thursday) in ``timeZone``.
+    public var calendar: Calendar {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = timeZone
+        return calendar
     }
 
     /// One artifact as retention sees it.
@@ -53,7 +73,7 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
     /// when every candidate has a numeric one (a later revision is later content), else by the
     /// coordinator's arrival time when every candidate has one, else by creation time; ties by
     /// creation time, then id.
-    static func newestFirst(_ candidates: [Candidate]) -> [Candidate] {
+    public static func newestFirst(_ candidates: [Candidate]) -> [Candidate] {
         let byRevision = !candidates.isEmpty && candidates.allSatisfy { $0.revision != nil }
         let byArrival = !candidates.isEmpty && candidates.allSatisfy { $0.arrivedAt != nil }
         return candidates.sorted { a, b in
@@ -97,7 +117,7 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
                 reasons[c.id, default: []].append("\(label) \(k)")
             }
         }
-        let cal = ArtifactLocation.utcCalendar
+        let cal = calendar
         bucketed(keepDaily, "daily") { d in
             let c = cal.dateComponents([.year, .month, .day], from: d)
             return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
@@ -123,7 +143,7 @@ public struct RetentionPolicy: Sendable, Equatable, Codable {
         return value * factor
     }
 
-    static func describe(_ seconds: TimeInterval) -> String {
+    public static func describe(_ seconds: TimeInterval) -> String {
         if seconds.truncatingRemainder(dividingBy: 86400) == 0 { return "\(Int(seconds / 86400))d" }
         if seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
         return "\(Int(seconds))s"

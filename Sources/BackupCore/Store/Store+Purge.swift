@@ -104,17 +104,24 @@ extension Store {
     }
 
     /// Deletes exactly the artifacts named by `relativePaths` (store-relative, in the layout),
-    /// as a coordinator's purge task orders, within this store's own floor: the newest artifact
-    /// of a source that verifies against its DNA is never deleted, whatever the order says.
-    /// A path that is not a clean store-relative artifact path is refused before anything is
-    /// deleted; one already gone counts as deleted. `last` is moved when its stamp goes.
+    /// as a coordinator's purge order names them, within this store's own `floors` whatever
+    /// the order says: the newest `floors.keep` artifacts of a source that verify against their
+    /// DNA stay, nothing younger than `floors.minAge` (by its DNA's creation time) goes, at most
+    /// `floors.maxPerOrder` go per order, and a file a reader holds open (the data port serving
+    /// it, a transfer sending it: ``FileDescriptor/openForSharedReading(_:)``) is skipped. Each
+    /// kept copy says why. A path that is not a clean store-relative artifact path is refused
+    /// before anything is deleted; one already gone counts as deleted. `last` is moved when its
+    /// stamp goes. What goes is moved to the trash (``trashFolder``) for `floors.trashHours`
+    /// before its bytes are freed (``emptyTrash(olderThan:now:)``), or unlinked when that is 0.
     ///
     /// With `expected` (a signed order's size and digest per path), each copy is hashed first:
     /// one whose bytes are not what the order names is quarantined, never deleted (it may be
     /// the only trace of what went wrong), and reported with `quarantined` set.
-    public func purge(exactly relativePaths: [String], expected: [String: ArtifactDigests]? = nil) throws
-        -> [PurgeItem]
-    {
+    public func purge(
+        exactly relativePaths: [String], expected: [String: ArtifactDigests]? = nil,
+        floors: PurgeFloors = PurgeFloors(),
+        now: Date = Date()
+    ) throws -> [PurgeItem] {
         var targets: [(String, ArtifactLocation)] = []
         for relative in relativePaths {
             let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -129,15 +136,32 @@ extension Store {
             targets.append((relative, location))
         }
         var items: [PurgeItem] = []
+        let limit = max(1, floors.maxPerOrder)
+        if targets.count > limit {
+            for (relative, location) in targets[limit...] {
+                items.append(
+                    PurgeItem(
+                        artifact: StoredArtifact(
+                            path: root + "/" + relative, location: location, size: 0, hasSidecar: false),
+                        keep: true, reasons: ["beyond floor_max_per_order (\(limit) per order)"]))
+            }
+            targets = Array(targets[..<limit])
+        }
+        let trash = floors.trashHours > 0 ? trashFolder(deletedAt: now) : nil
         let bySource = Dictionary(grouping: targets, by: { $0.1.sourceFolder })
         for folder in bySource.keys.sorted() {
             let sourceFolder = root + "/" + folder
             let present = try FileSystem.linkStatus(sourceFolder) == nil ? [] : try scan([sourceFolder]).artifacts
-            // The floor: the newest artifact that verifies stays.
-            let newestIntact = present.filter { $0.location != nil }.sorted { $0.location!.stamp > $1.location!.stamp }
-                .first { verify($0).status == .intact }
+            // floor_keep: the newest that verify stay, however many older ones must be read to find them.
+            var protected: Set<String> = []
+            for artifact in present.filter({ $0.location != nil }).sorted(by: {
+                $0.location!.stamp > $1.location!.stamp
+            })
+            where protected.count < max(1, floors.keep) && verify(artifact).status == .intact {
+                protected.insert(artifact.path)
+            }
             var deletedStamps = false
-            for (relative, _) in bySource[folder]! {
+            for (relative, location) in bySource[folder]! {
                 let path = root + "/" + relative
                 guard let artifact = present.first(where: { $0.path == path }) else {
                     items.append(
@@ -146,8 +170,24 @@ extension Store {
                             keep: false, reasons: ["already gone"]))
                     continue
                 }
-                if artifact.path == newestIntact?.path {
-                    items.append(PurgeItem(artifact: artifact, keep: true, reasons: ["newest verified"]))
+                if protected.contains(artifact.path) {
+                    let why =
+                        floors.keep > 1 ? "floor_keep: one of the newest \(floors.keep) that verify" : "newest verified"
+                    items.append(PurgeItem(artifact: artifact, keep: true, reasons: [why]))
+                    continue
+                }
+                let created =
+                    (artifact.hasSidecar
+                    ? try? DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                    : nil)?.created ?? location.stampDate
+                // A sidecar that does not decode leaves the stamp's time: the age floor still holds.
+                if let created, now.timeIntervalSince(created) < floors.minAge {
+                    items.append(
+                        PurgeItem(
+                            artifact: artifact, keep: true,
+                            reasons: [
+                                "younger than floor_min_age (\(RetentionPolicy.describe(floors.minAge))): made \(created.formatted(.iso8601))"
+                            ]))
                     continue
                 }
                 if let expected {
@@ -172,9 +212,23 @@ extension Store {
                         continue
                     }
                 }
-                try delete(artifact, sourceFolder: sourceFolder)
+                // The exclusive lock, held while it moves: a reader holding it shared keeps it here.
+                let fd = try FileDescriptor.openForReading(artifact.path)
+                defer { fd.closeAfterError() }
+                guard try fd.tryLockExclusive() else {
+                    items.append(
+                        PurgeItem(
+                            artifact: artifact, keep: true,
+                            reasons: ["open by the data port or a transfer (a reader holds it): skipped"]))
+                    continue
+                }
+                try discard(artifact, relative: relative, sourceFolder: sourceFolder, trash: trash)
                 deletedStamps = true
-                items.append(PurgeItem(artifact: artifact, keep: false, reasons: ["named by the purge order"]))
+                items.append(
+                    PurgeItem(
+                        artifact: artifact, keep: false,
+                        reasons: [trash == nil ? "named by the purge order" : "named by the purge order; in the trash"])
+                )
             }
             if deletedStamps, let remaining = try scan([sourceFolder]).artifacts.compactMap(\.location?.stamp).max() {
                 try repairLastLink(sourceFolder, newest: remaining)
@@ -185,12 +239,30 @@ extension Store {
 
     /// After deletions: a `last` link that is missing, not a link, or dangling is pointed at
     /// `newest`; a good one is left alone.
-    private func repairLastLink(_ sourceFolder: String, newest: String) throws {
+    func repairLastLink(_ sourceFolder: String, newest: String) throws {
         // readlink fails when `last` is missing or not a link: both mean it is reset.
         let current = try? FileManager.default.destinationOfSymbolicLink(atPath: sourceFolder + "/last")
         if try current == nil || FileSystem.linkStatus(sourceFolder + "/" + current!) == nil {
             _ = try updateLastLink(sourceFolder, to: newest)
         }
+    }
+
+    /// Moves an artifact and its sidecar into `trash` (keeping its store-relative path), or
+    /// deletes them when `trash` is nil; then removes its emptied stamp and date folders.
+    private func discard(_ artifact: StoredArtifact, relative: String, sourceFolder: String, trash: String?) throws {
+        guard let trash else { return try delete(artifact, sourceFolder: sourceFolder) }
+        let target = trash + "/" + relative
+        let folder = (target as NSString).deletingLastPathComponent
+        try FileSystem.makeDirectories(folder)
+        if artifact.hasSidecar { try FileSystem.rename(artifact.sidecarPath, to: target + ".dna") }
+        try FileSystem.rename(artifact.path, to: target)
+        try FileSystem.syncDirectory(folder)
+        var emptied = (artifact.path as NSString).deletingLastPathComponent
+        try FileSystem.syncDirectory(emptied)
+        while emptied.hasPrefix(sourceFolder + "/"), rmdir(emptied) == 0 {
+            emptied = (emptied as NSString).deletingLastPathComponent
+        }
+        try FileSystem.syncDirectory(emptied)
     }
 
     /// Deletes an artifact and its sidecar, then its emptied stamp and date folders.
