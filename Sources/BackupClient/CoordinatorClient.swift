@@ -134,6 +134,32 @@ public struct CoordinatorClient: Sendable {
         try await send("GET", "/v1/status", body: Optional<Int>.none, as: SiteStatus.self)
     }
 
+    /// `GET /v1/purge/plan?node=`: what the purge stage would delete on `node` now, and why the rest stays.
+    public func purgePlan(node: String) async throws -> PurgePlan {
+        let query = node.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? node
+        return try await send("GET", "/v1/purge/plan?node=\(query)", body: Optional<Int>.none, as: PurgePlan.self)
+    }
+
+    /// `POST /v1/purge/apply`: the purge stage on `node` now (admin).
+    public func applyPurge(node: String) async throws -> PurgePlan {
+        try await send("POST", "/v1/purge/apply", body: PurgeApplyRequest(node: node), as: PurgePlan.self)
+    }
+
+    /// `POST /v1/purge/pause` or `/v1/purge/resume` (admin); answers the switches that are on.
+    public func setPurgePause(_ on: Bool, _ request: PurgeSwitchRequest) async throws -> [PurgePause] {
+        try await send("POST", on ? "/v1/purge/pause" : "/v1/purge/resume", body: request, as: [PurgePause].self)
+    }
+
+    /// `GET /v1/purge/pauses`: the pause switches that are on.
+    public func purgePauses() async throws -> [PurgePause] {
+        try await send("GET", "/v1/purge/pauses", body: Optional<Int>.none, as: [PurgePause].self)
+    }
+
+    /// `POST /v1/purge/release` (admin): accept a source's flagged newest backup as its baseline.
+    public func releasePurge(_ request: PurgeReleaseRequest) async throws -> PurgeReleaseResponse {
+        try await send("POST", "/v1/purge/release", body: request, as: PurgeReleaseResponse.self)
+    }
+
     /// `GET /v1/check`: what each backup node lacks of its servers' artifacts.
     public func check() async throws -> [CheckEntry] {
         try await send("GET", "/v1/check", body: Optional<Int>.none, as: [CheckEntry].self)

@@ -92,6 +92,10 @@ struct DiskUsageCommand: AsyncParsableCommand {
         /// (its agent removes them; see Protocol/store.md).
         var partials: Int
         var partialBytes: Int64
+        /// What purges moved to the trash (freed after the agent's trash_hours), and mutants
+        /// kept in quarantine: on the store's disk, outside the artifacts above.
+        var trashBytes: Int64
+        var quarantineBytes: Int64
         var fileSystemBytes: Int64
         var fileSystemFreeBytes: Int64
     }
@@ -119,7 +123,8 @@ struct DiskUsageCommand: AsyncParsableCommand {
             }
             let report = Report(
                 sources: rows, totalBytes: rows.reduce(0) { $0 + $1.bytes }, partials: scan.partials.count,
-                partialBytes: partialBytes,
+                partialBytes: partialBytes, trashBytes: try store.trashBytes(),
+                quarantineBytes: try store.quarantineBytes(),
                 fileSystemBytes: Int64(fs.f_blocks) * Int64(fs.f_frsize),
                 fileSystemFreeBytes: Int64(fs.f_bavail) * Int64(fs.f_frsize))
             if output.json {
@@ -136,8 +141,14 @@ struct DiskUsageCommand: AsyncParsableCommand {
                     "\(formatBytes(report.partialBytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(report.partials) partials (transfers to resume, or left by a crash)"
                 )
             }
+            for (bytes, what) in [
+                (report.trashBytes, "in the trash (purged, freed after trash_hours; scm-backup trash)"),
+                (report.quarantineBytes, "in quarantine (mutants kept for review)"),
+            ] where bytes > 0 {
+                print("\(formatBytes(bytes).padding(toLength: 11, withPad: " ", startingAt: 0)) \(what)")
+            }
             print(
-                "\(formatBytes(report.totalBytes)) in all; \(formatBytes(report.fileSystemFreeBytes)) free of \(formatBytes(report.fileSystemBytes)) on the store's file system"
+                "\(formatBytes(report.totalBytes + report.trashBytes + report.quarantineBytes)) in all; \(formatBytes(report.fileSystemFreeBytes)) free of \(formatBytes(report.fileSystemBytes)) on the store's file system"
             )
         }
     }

@@ -16,7 +16,7 @@ struct SCMBackup: AsyncParsableCommand {
         version: "0.2.0",
         subcommands: [
             BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
-            LastLinksCommand.self, PurgeCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
+            LastLinksCommand.self, PurgeCommand.self, TrashCommand.self, RecoverCommand.self, RecoverConfigCommand.self,
             InitStoreCommand.self, ArchiveCommand.self, PKICommand.self, CoordinatorCommand.self, AgentCommand.self,
             NodesCommand.self,
             ArtifactsCommand.self, TransferCommand.self, MutantsCommand.self, EventsCommand.self,

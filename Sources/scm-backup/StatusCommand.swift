@@ -57,6 +57,7 @@ struct StatusCommand: AsyncParsableCommand {
                         + (c.verifiedAt.map { "  verified \(formatter.string(from: $0))" } ?? ""))
             }
             if let why = s.refusal { Swift.print("      REFUSED by its agent: \(why)") }
+            if let hold = s.purgeHold { Swift.print("      PURGE HELD: \(hold)") }
         }
         if status.sources.isEmpty { Swift.print("  no sources") }
         Swift.print("NODES")
@@ -65,6 +66,21 @@ struct StatusCommand: AsyncParsableCommand {
             if let free = n.diskFree { line += "  \(formatBytes(free)) free" }
             line += "  tasks: \(n.tasksRunning) running, \(n.tasksQueued) queued"
             Swift.print(line)
+        }
+        guard let purge = status.purge, !purge.pauses.isEmpty || !purge.stages.isEmpty else { return }
+        Swift.print("PURGE")
+        for p in purge.pauses {
+            Swift.print(
+                "  PAUSED \(p.node.map { "on \($0)" } ?? "site-wide") by \(p.by) since \(formatter.string(from: p.at))"
+                    + (p.reason.map { ": \($0)" } ?? ""))
+        }
+        for stage in purge.stages {
+            Swift.print(
+                "  \(stage.node)  last stage \(formatter.string(from: stage.at)): \(stage.ordered) ordered"
+                    + (stage.task.map { " (task \($0))" } ?? "") + ", \(stage.kept) kept")
+            if let paused = stage.paused { Swift.print("      nothing ordered: \(paused)") }
+            for node in stage.heldBackBy { Swift.print("      held back by \(node)") }
+            for hold in stage.holds { Swift.print("      hold: \(hold)") }
         }
     }
 }

@@ -22,6 +22,9 @@ struct WireExampleTests {
         ("events-response", [EventInfo].self), ("schedules-response", [ScheduleInfo].self),
         ("start-run-request", StartRunRequest.self), ("run", RunInfo.self), ("runs-response", [RunInfo].self),
         ("status-response", SiteStatus.self), ("check-response", [CheckEntry].self),
+        ("purge-plan", PurgePlan.self), ("purge-switch-request", PurgeSwitchRequest.self),
+        ("purge-pauses-response", [PurgePause].self), ("purge-apply-request", PurgeApplyRequest.self),
+        ("purge-release-request", PurgeReleaseRequest.self), ("purge-release-response", PurgeReleaseResponse.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

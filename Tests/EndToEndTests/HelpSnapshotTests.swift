@@ -7,7 +7,8 @@ import Testing
 struct HelpSnapshotTests {
     static let commands: [[String]] = [
         [], ["backup"], ["verify"], ["ls"], ["du"], ["lastlinks"], ["init-store"], ["archive"],
-        ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"], ["purge"], ["recover"],
+        ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"], ["purge"], ["purge", "pause"],
+        ["purge", "resume"], ["purge", "release"], ["trash"], ["recover"],
         ["recover-config"], ["pki"], ["pki", "init"], ["pki", "issue"], ["pki", "list"], ["pki", "revoke"],
         ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["schedules"],
         ["tasks"],

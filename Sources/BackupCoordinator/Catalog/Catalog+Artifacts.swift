@@ -462,7 +462,11 @@ extension Catalog {
         return ArtifactInfo(
             origin: row["origin"], kind: row["kind"], source: row["source"], stamp: row["stamp"],
             fileName: row["fileName"], size: row["size"], sha256: row["sha256"], md5: row["md5"],
-            revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"], id: id)
+            revision: row["revision"], created: row["created"], copies: copies, confirmed: row["confirmed"], id: id,
+            regressions: try (row["regressions"] as String?).map {
+                try WireJSON.decoder().decode([String].self, from: Data($0.utf8))
+            },
+            firstSeenAt: row["firstSeenAt"], replicatedAt: row["replicatedAt"])
     }
 
     /// The newest artifact (by stamp) with a copy left, of each `origin/source` asked, by that key;

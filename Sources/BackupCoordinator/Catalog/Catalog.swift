@@ -157,6 +157,7 @@ public struct Catalog: Sendable {
             }
         }
         registerRunMigrations(&migrator)
+        registerPurgeMigrations(&migrator)
         return migrator
     }
 

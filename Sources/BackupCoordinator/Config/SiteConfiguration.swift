@@ -37,6 +37,10 @@ public struct SiteConfiguration: Sendable, Equatable {
         /// Tasks its agent runs at once (`max_tasks`, default 1). The agent learns it at
         /// register; the coordinator never leases it more, and never anything beside a purge.
         public var maxTasks = 1
+        /// Each source's own `retention` table, by source name.
+        public var retention: [String: RetentionTable] = [:]
+        /// A backup node's `retention` table: laid over the source's for the copies it holds.
+        public var holderRetention: RetentionTable?
 
         public init(
             name: String, roles: Set<Role>, addresses: [String] = [], sources: [String: SourceDefinition] = [:],
@@ -140,6 +144,8 @@ public struct SiteConfiguration: Sendable, Equatable {
     public var schedule: ScheduleDefaults
     public var runs: RunLimits
     public var verify: VerifyPolicy
+    /// `[retention]`: the site-wide policy and the purge stage's evidence rules.
+    public var purge = PurgeRules()
 
     public init(
         nodes: [Node], pairings: [Pairing] = [], schedule: ScheduleDefaults = ScheduleDefaults(),
@@ -274,6 +280,10 @@ public struct SiteConfiguration: Sendable, Equatable {
         let scheduleDefaults = try readSchedule(top)
         let runLimits = try readRuns(top)
         let verifyPolicy = try readVerify(top)
+        let (purgeRules, siteRetention) = try readPurgeRules(top)
+        // Every retention table read, by its key path, for the keeps-nothing check.
+        var retentionTables: [String: ConfigTable] = [:]
+        if let siteRetention { retentionTables["retention"] = siteRetention }
         var nodes: [Node] = []
         // Each source's `copies`, checked against its pairings once they are read.
         var copiesWritten: [(node: String, source: String, copies: Int, table: ConfigTable)] = []
@@ -309,9 +319,22 @@ public struct SiteConfiguration: Sendable, Equatable {
                 guard (1...64).contains(v) else { throw node.error("max_transfers", "\(v) is outside 1...64") }
                 maxTransfers = v
             }
+            var holderRetention: RetentionTable?
+            if let t = try node.table("retention") {
+                guard roles.contains(.backup) else {
+                    throw node.error(
+                        "retention",
+                        "only a backup node has a retention of its own (for the copies it holds); a server's sources have theirs in [nodes.\(name).sources.NAME.retention]"
+                    )
+                }
+                holderRetention = try readRetentionTable(t)
+                try t.finish()
+                retentionTables["nodes.\(name).retention"] = t
+            }
             var sources: [String: SourceDefinition] = [:]
             var schedules: [String: SourceSchedule] = [:]
             var copies: [String: Int] = [:]
+            var retention: [String: RetentionTable] = [:]
             if let sourceTable = try node.table("sources") {
                 if !roles.contains(.server) && !sourceTable.keys.isEmpty {
                     throw node.error("sources", "only a node with role 'server' has sources")
@@ -326,6 +349,11 @@ public struct SiteConfiguration: Sendable, Equatable {
                         guard n >= 0 else { throw sub.error("copies", "\(n) is below 0") }
                         copies[sourceName] = n
                         copiesWritten.append((name, sourceName, n, sub))
+                    }
+                    if let t = try sub.table("retention") {
+                        retention[sourceName] = try readRetentionTable(t)
+                        try t.finish()
+                        retentionTables["nodes.\(name).sources.\(sourceName).retention"] = t
                     }
                     sources[sourceName] = try readSource(sourceName, sub, in: sourceTable)
                     do {
@@ -368,6 +396,8 @@ public struct SiteConfiguration: Sendable, Equatable {
             made.copies = copies
             made.maxTransfers = maxTransfers
             made.maxTasks = maxTasks
+            made.retention = retention
+            made.holderRetention = holderRetention
             nodes.append(made)
         }
         try table.finish()
@@ -401,8 +431,10 @@ public struct SiteConfiguration: Sendable, Equatable {
             try entry.finish()
             pairings.append(Pairing(server: server, backup: backup, direction: direction, bandwidthLimit: limit))
         }
-        let site = SiteConfiguration(
+        var site = SiteConfiguration(
             nodes: nodes, pairings: pairings, schedule: scheduleDefaults, runs: runLimits, verify: verifyPolicy)
+        site.purge = purgeRules
+        try site.checkRetention(tables: retentionTables)
         for written in copiesWritten where written.copies > site.receivers(of: written.node).count {
             let paired = site.receivers(of: written.node)
             throw written.table.error(

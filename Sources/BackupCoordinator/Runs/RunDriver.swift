@@ -17,6 +17,7 @@ public struct RunDriver: Service {
     var site: SiteConfiguration { sites.current }
     let catalog: Catalog
     let desk: TransferDesk
+    let purges: PurgeStage
     let signals: TaskSignals
     let wallClock: any WallClock
     let clock: any Clock<Duration>
@@ -114,6 +115,7 @@ public struct RunDriver: Service {
         advanced.sources = sources
         let state = RunPlanner.state(of: sources)
         if state != .running {
+            try await purgeStage(run, sources, tasks)
             try await catalog.finishRun(run.id, state: state, now: now)
             advanced.state = state
             advanced.finishedAt = now
@@ -122,5 +124,29 @@ public struct RunDriver: Service {
                 metadata: ["scm.run": "\(run.id)", "scm.state": "\(state.rawValue)", "scm.sources": "\(sources.count)"])
         }
         return advanced
+    }
+
+    /// The run's last stage: a purge on every node holding copies of its sources, whether or
+    /// not its transfers succeeded (a failing night must not stop purging, or disks fill).
+    /// Queued before the run is marked finished, so a hub killed in between queues it at its
+    /// restart; a node that has a purge of this run already is not given another. A node
+    /// the stage cannot plan is logged and skipped: the run still ends.
+    func purgeStage(_ run: RunInfo, _ sources: [RunSourceInfo], _ tasks: [TaskInfo]) async throws {
+        let done = Set(tasks.filter { $0.kind == .purge }.map(\.node))
+        let holders = try await purges.holders(of: sources.map { ($0.node, $0.source) })
+        for node in holders where !done.contains(node) && site.node(node) != nil {
+            do {
+                let plan = try await purges.apply(node: node, by: "run \(run.id)", run: run.id)
+                if plan.task == nil, !plan.deletions.isEmpty {
+                    logger.notice(
+                        "purge stage ordered nothing",
+                        metadata: [
+                            "scm.run": "\(run.id)", "scm.node": "\(node)", "scm.reason": "\(plan.paused ?? "-")",
+                        ])
+                }
+            } catch let error as BackupError where error.code == .noPurgeKey {
+                logger.debug("no purge key: the purge stage orders nothing", metadata: ["scm.node": "\(node)"])
+            }
+        }
     }
 }

@@ -81,6 +81,7 @@ public enum CoordinatorServer {
         CatalogController(coordinator: coordinator).addRoutes(to: router)
         RunsController(coordinator: coordinator).addRoutes(to: router)
         StatusController(coordinator: coordinator).addRoutes(to: router)
+        PurgeController(coordinator: coordinator).addRoutes(to: router)
         // Anything else: an unknown version is named as such, an unknown path under v1 too.
         router.get("**") { request, _ -> Response in throw unknownPath(request) }
         router.post("**") { request, _ -> Response in throw unknownPath(request) }

@@ -31,6 +31,7 @@ public struct Coordinator: Sendable {
     public let results: TaskResults
     public let audit: AuditLog
     public let runs: Runs
+    public let purges: PurgeStage
     let desk: TransferDesk
 
     public init(
@@ -71,6 +72,9 @@ public struct Coordinator: Sendable {
         audit = AuditLog(catalog: catalog, wallClock: wallClock)
         runs = Runs(
             sites: sites, catalog: self.catalog, signals: signals, wallClock: wallClock, logger: logger)
+        purges = PurgeStage(
+            sites: sites, catalog: self.catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
+            wallClock: wallClock, logger: logger)
     }
 
     /// The lease sweeper of this coordinator.
@@ -102,7 +106,7 @@ public struct Coordinator: Sendable {
     /// The run driver of this coordinator: each run's transfers once its backups made artifacts.
     public var runDriver: RunDriver {
         RunDriver(
-            sites: sites, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock,
+            sites: sites, catalog: catalog, desk: desk, purges: purges, signals: signals, wallClock: wallClock,
             clock: clock,
             heartbeatSeconds: configuration.heartbeatSeconds, logger: logger)
     }

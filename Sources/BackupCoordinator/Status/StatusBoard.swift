@@ -25,6 +25,7 @@ public struct StatusBoard: Sendable {
         }
         let newest = try await catalog.newestArtifacts(keys)
         let refusals = try await catalog.sourceRefusals(site)
+        let released = try await catalog.purgeReleases()
         var sources: [SourceStatus] = []
         for key in keys {
             let name = key.origin + "/" + key.source
@@ -57,7 +58,14 @@ public struct StatusBoard: Sendable {
                     },
                     late: Standing.isLate(
                         newestMadeAt: made, lastFire: lastFire, now: now, grace: site.schedule.backupGrace),
-                    lastSlot: lastFire, nextRun: nextRun, copies: copies, refusal: refusals[name]))
+                    lastSlot: lastFire, nextRun: nextRun, copies: copies, refusal: refusals[name],
+                    purgeHold: artifact.flatMap { a in
+                        guard let flags = a.regressions, !flags.isEmpty,
+                            released[name].map({ (a.id ?? 0) > $0 }) ?? true
+                        else { return nil }
+                        return
+                            "its newest backup \(a.stamp) is flagged (\(flags.joined(separator: "; "))): all purging of it holds until 'scm-backup purge release --source \(key.source) --origin \(key.origin)'"
+                    }))
         }
         let registered = Dictionary(
             try await catalog.nodes(now: now, onlineWithin: Double(3 * heartbeatSeconds)).map { ($0.name, $0) },
@@ -70,7 +78,8 @@ public struct StatusBoard: Sendable {
                 diskFree: known?.diskFree, diskTotal: known?.diskTotal, tasksQueued: counts[node.name]?.queued ?? 0,
                 tasksRunning: counts[node.name]?.leased ?? 0)
         }
-        return SiteStatus(generatedAt: now, sources: sources, nodes: nodes)
+        let purge = PurgeStanding(pauses: try await catalog.purgePauses(), stages: try await catalog.stages())
+        return SiteStatus(generatedAt: now, sources: sources, nodes: nodes, purge: purge)
     }
 
     /// For every pairing and source: what the backup node lacks of the server's artifacts.

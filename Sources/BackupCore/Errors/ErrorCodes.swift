@@ -55,6 +55,8 @@ extension BackupError.Code {
     public static let unknownRun = Self(rawValue: "unknown-run")
     /// A run that selects no source (none configured, or none by that node and name).
     public static let nothingToRun = Self(rawValue: "nothing-to-run")
+    /// A `purge release` of a source whose newest backup is not flagged as a regression.
+    public static let notFlagged = Self(rawValue: "not-flagged")
     /// A queued task whose node, source or pairing a reloaded configuration no longer has.
     public static let configRemoved = Self(rawValue: "config-removed")
     /// A task that ran past its kind's `max_duration`: the coordinator ended its lease.
@@ -165,6 +167,7 @@ public enum ErrorCodes {
         .init(code: .unknownArtifact, status: 422), .init(code: .mutantCopy, status: 422),
         .init(code: .nothingDue, status: 422), .init(code: .useTransfers, status: 422),
         .init(code: .unknownRun, status: 404), .init(code: .nothingToRun, status: 422),
+        .init(code: .notFlagged, status: 422),
         .init(code: .timeout, status: nil), .init(code: .configRemoved, status: nil),
         .init(code: .sameNode, status: 422), .init(code: .notPaired, status: 422),
         .init(code: .noTicketKey, status: 503), .init(code: .noPurgeKey, status: 503),

@@ -88,12 +88,24 @@ public struct ArtifactInfo: Codable, Sendable, Equatable {
     /// The catalog's id of the artifact: the cursor of `GET /v1/artifacts?after=ID` (absent
     /// from older coordinators).
     public var id: Int64?
+    /// Why the origin's backup flagged it as a regression (revision backwards, UUID changed,
+    /// size collapsed); absent when it was not flagged, and from older coordinators.
+    public var regressions: [String]?
+    /// When the catalog first recorded it, by the hub's clock (absent from older coordinators).
+    public var firstSeenAt: Date?
+    /// When the purge stage first saw it with its `copies` verified copies on backup nodes:
+    /// from then on its policy may delete it on one node while another keeps it longer.
+    public var replicatedAt: Date?
 
     public init(
         origin: String, kind: String, source: String, stamp: String, fileName: String, size: Int64, sha256: String?,
-        md5: String?, revision: String?, created: Date?, copies: [CopyInfo], confirmed: Bool? = nil, id: Int64? = nil
+        md5: String?, revision: String?, created: Date?, copies: [CopyInfo], confirmed: Bool? = nil, id: Int64? = nil,
+        regressions: [String]? = nil, firstSeenAt: Date? = nil, replicatedAt: Date? = nil
     ) {
+        self.replicatedAt = replicatedAt
         self.id = id
+        self.regressions = regressions
+        self.firstSeenAt = firstSeenAt
         self.confirmed = confirmed
         self.origin = origin
         self.kind = kind

@@ -9,11 +9,50 @@ public struct SiteStatus: Codable, Sendable, Equatable {
     public var generatedAt: Date
     public var sources: [SourceStatus]
     public var nodes: [NodeSummary]
+    /// The purge switches that are on and what each node's last purge stage found (absent
+    /// from older coordinators).
+    public var purge: PurgeStanding?
 
-    public init(generatedAt: Date, sources: [SourceStatus], nodes: [NodeSummary]) {
+    public init(generatedAt: Date, sources: [SourceStatus], nodes: [NodeSummary], purge: PurgeStanding? = nil) {
         self.generatedAt = generatedAt
         self.sources = sources
         self.nodes = nodes
+        self.purge = purge
+    }
+}
+
+/// Purging at a glance: the pause switches on, and per node its last purge stage.
+public struct PurgeStanding: Codable, Sendable, Equatable {
+    /// What one node's last purge stage found and did.
+    public struct Stage: Codable, Sendable, Equatable {
+        public var node: String
+        public var at: Date
+        /// Copies it ordered deleted (0 when paused or nothing went).
+        public var ordered: Int
+        public var kept: Int
+        public var task: Int64?
+        public var paused: String?
+        public var holds: [String]
+        public var heldBackBy: [String]
+        public init(
+            node: String, at: Date, ordered: Int, kept: Int, task: Int64?, paused: String?, holds: [String],
+            heldBackBy: [String]
+        ) {
+            self.node = node
+            self.at = at
+            self.ordered = ordered
+            self.kept = kept
+            self.task = task
+            self.paused = paused
+            self.holds = holds
+            self.heldBackBy = heldBackBy
+        }
+    }
+    public var pauses: [PurgePause]
+    public var stages: [Stage]
+    public init(pauses: [PurgePause], stages: [Stage]) {
+        self.pauses = pauses
+        self.stages = stages
     }
 }
 
@@ -33,11 +72,15 @@ public struct SourceStatus: Codable, Sendable, Equatable {
     /// Why the source's own agent would refuse it (outside its `source_roots`, a pre-backup
     /// step it does not define), from what it reported at register.
     public var refusal: String?
+    /// Why all purging of it holds: its newest backup is flagged as a regression and no
+    /// `purge release` accepted it.
+    public var purgeHold: String?
 
     public init(
         node: String, source: String, kind: String, newest: NewestArtifact?, late: Bool, lastSlot: Date?,
-        nextRun: Date?, copies: [CopyStatus], refusal: String? = nil
+        nextRun: Date?, copies: [CopyStatus], refusal: String? = nil, purgeHold: String? = nil
     ) {
+        self.purgeHold = purgeHold
         self.node = node
         self.source = source
         self.kind = kind

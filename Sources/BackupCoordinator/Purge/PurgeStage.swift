@@ -1,0 +1,124 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+import Logging
+
+/// The purge stage: for one node, the plan (``PurgePlanner``) from the catalog as it is now,
+/// and one purge task naming exactly the copies it deletes (signed as an order when an agent
+/// leases it; the agent's floors still apply). Each run ends with it on every node holding
+/// copies of the run's sources, whether or not its transfers succeeded; admins run it by hand
+/// (`scm-backup purge --node NAME --apply`) and read it (`--node NAME`, a dry run).
+public struct PurgeStage: Sendable {
+    let sites: SiteSource
+    var site: SiteConfiguration { sites.current }
+    let catalog: Catalog
+    let queue: TaskQueue
+    let hasPurgeKey: Bool
+    let wallClock: any WallClock
+    let logger: Logger
+
+    /// The most copies one order names; the rest go with the next stage.
+    public static let orderLimit = 1000
+
+    /// What the stage would order on `node` now.
+    public func plan(node: String) async throws -> PurgePlan {
+        try await plan(node: node, record: false)
+    }
+
+    /// The plan; with `record`, the artifacts it found replicated for the first time are
+    /// recorded so (``ArtifactInfo/replicatedAt``) before it is used.
+    func plan(node: String, record: Bool) async throws -> PurgePlan {
+        guard site.node(node) != nil else {
+            throw BackupError(.unknownNode, "Node '\(node)' is not in the site configuration.")
+        }
+        let facts = PurgePlanner.Facts(
+            node: node, artifacts: try await catalog.purgeArtifacts(node: node),
+            reads: try await catalog.activeReads(node: node), released: try await catalog.purgeReleases(),
+            pauses: try await catalog.purgePauses(), now: wallClock.currentDate)
+        var plan = PurgePlanner.plan(facts, site: site)
+        if record { try await catalog.markReplicated(PurgePlanner.newlyReplicated(facts, site: site), now: facts.now) }
+        if plan.paused == nil, let pending = try await catalog.purgePending(node: node) {
+            plan.paused = "purge task \(pending) of \(node) is queued or running; the next stage waits for it"
+        }
+        return plan
+    }
+
+    /// Plans `node` and queues a purge task of its deletions (at most ``orderLimit``), unless
+    /// purging is paused, one is pending, there is nothing to delete or no purge key; the plan
+    /// answers with the task.
+    public func apply(node: String, by operatorName: String, run: Int64? = nil) async throws -> PurgePlan {
+        var plan = try await self.plan(node: node, record: true)
+        let deletions = plan.deletions.prefix(Self.orderLimit).map(\.path)
+        var stage = PurgeStanding.Stage(
+            node: node, at: plan.at, ordered: 0, kept: plan.copies.count - plan.deletions.count, task: nil,
+            paused: plan.paused, holds: plan.holds, heldBackBy: plan.heldBackBy)
+        guard plan.paused == nil, !deletions.isEmpty else {
+            try await catalog.saveStage(stage)
+            return plan
+        }
+        guard hasPurgeKey else {
+            throw BackupError(
+                .noPurgeKey,
+                "The coordinator has no purge_key configured, so it cannot sign purge orders; add purge_key to [coordinator]."
+            )
+        }
+        let task = try await catalog.submit(
+            SubmitTaskRequest(kind: .purge, node: node, artifacts: Array(deletions)), now: wallClock.currentDate,
+            maxAttempts: 3, run: run)
+        await queue.signals.signal(node)
+        plan.task = task.id
+        stage.ordered = deletions.count
+        stage.task = task.id
+        try await catalog.saveStage(stage)
+        logger.notice(
+            "purge queued",
+            metadata: [
+                "scm.node": "\(node)", "scm.task": "\(task.id)", "scm.copies": "\(deletions.count)",
+                "scm.operator": "\(operatorName)", "scm.run": "\(run.map(String.init) ?? "-")",
+            ])
+        return plan
+    }
+
+    /// Accepts the flagged newest backup of `origin`'s `source` as its baseline.
+    public func release(origin: String, source: String, by: String) async throws -> PurgeReleaseResponse {
+        guard let node = site.node(origin) else {
+            throw BackupError(.unknownNode, "Node '\(origin)' is not in the site configuration.")
+        }
+        guard node.sources[source] != nil else {
+            throw BackupError(.unknownSource, "Node '\(origin)' has no source '\(source)' in the site configuration.")
+        }
+        let all = try await catalog.artifacts(origin: origin, source: source)
+        let released = try await catalog.purgeReleases()["\(origin)/\(source)"]
+        let byLabel = Dictionary(all.map { (PurgePlanner.label($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let newest = RetentionPolicy.newestFirst(all.map { PurgePlanner.candidate($0, flagged: false) }).first
+            .flatMap { byLabel[$0.id] }
+        guard let newest, let id = newest.id, let flags = newest.regressions, !flags.isEmpty,
+            released.map({ id > $0 }) ?? true
+        else {
+            throw BackupError(
+                .notFlagged,
+                "The newest backup of \(origin)/\(source)\(newest.map { " (\($0.stamp))" } ?? "") is not flagged as a regression (or was accepted already): there is nothing to release."
+            )
+        }
+        try await catalog.releasePurge(
+            origin: origin, source: source, artifact: id, by: by, now: wallClock.currentDate)
+        let path = newest.copies.first { $0.node == origin }?.path ?? newest.copies.first?.path ?? newest.stamp
+        return PurgeReleaseResponse(origin: origin, source: source, path: path, regressions: flags)
+    }
+
+    /// Turns a pause switch on or off (`node` nil: the whole site).
+    public func pause(node: String?, on: Bool, by: String, reason: String?) async throws -> Bool {
+        if let node, site.node(node) == nil {
+            throw BackupError(.unknownNode, "Node '\(node)' is not in the site configuration.")
+        }
+        return try await catalog.setPurgePause(
+            node: node, on: on, by: by, reason: reason, now: wallClock.currentDate)
+    }
+
+    /// The nodes holding copies of `sources` (`origin/source`): where a run's stage goes.
+    func holders(of sources: [(origin: String, source: String)]) async throws -> [String] {
+        var nodes: Set<String> = []
+        for s in sources { nodes.formUnion(try await catalog.holders(origin: s.origin, source: s.source)) }
+        return nodes.sorted()
+    }
+}
