@@ -150,6 +150,16 @@ public struct CoordinatorClient: Sendable {
         try await send("POST", on ? "/v1/purge/pause" : "/v1/purge/resume", body: request, as: [PurgePause].self)
     }
 
+    /// `GET /v1/tasks/{id}`: one task.
+    public func task(_ id: Int64) async throws -> TaskInfo {
+        try await send("GET", "/v1/tasks/\(id)", body: Optional<Int>.none, as: TaskInfo.self)
+    }
+
+    /// `POST /v1/trash` (admin): a trash order for a node; answers its task.
+    public func trash(_ request: TrashRequest) async throws -> TaskInfo {
+        try await send("POST", "/v1/trash", body: request, as: TaskInfo.self)
+    }
+
     /// `GET /v1/purge/pauses`: the pause switches that are on.
     public func purgePauses() async throws -> [PurgePause] {
         try await send("GET", "/v1/purge/pauses", body: Optional<Int>.none, as: [PurgePause].self)

@@ -36,6 +36,9 @@ struct DiskUsageCommand: AsyncParsableCommand {
         var totalBytes: Int64
         var diskTotal: Int64?
         var diskFree: Int64?
+        /// As the agent last reported them: on the disk, outside the copies above.
+        var trashBytes: Int64?
+        var quarantineBytes: Int64?
     }
 
     /// Per node and source, from the catalog.
@@ -57,7 +60,8 @@ struct DiskUsageCommand: AsyncParsableCommand {
                     rows.append(
                         NodeRow(
                             node: n.name, sources: sources, totalBytes: sources.reduce(0) { $0 + $1.bytes },
-                            diskTotal: n.diskTotal, diskFree: n.diskFree))
+                            diskTotal: n.diskTotal, diskFree: n.diskFree, trashBytes: n.trashBytes,
+                            quarantineBytes: n.quarantineBytes))
                 }
                 return rows
             }
@@ -65,6 +69,8 @@ struct DiskUsageCommand: AsyncParsableCommand {
             for r in rows {
                 print(
                     "\(r.node): \(formatBytes(r.totalBytes)) in copies"
+                        + ((r.trashBytes ?? 0) > 0 ? ", \(formatBytes(r.trashBytes!)) in the trash" : "")
+                        + ((r.quarantineBytes ?? 0) > 0 ? ", \(formatBytes(r.quarantineBytes!)) in quarantine" : "")
                         + (r.diskFree.map { "; \(formatBytes($0)) free" } ?? "")
                         + (r.diskTotal.map { " of \(formatBytes($0))" } ?? ""))
                 for s in r.sources {

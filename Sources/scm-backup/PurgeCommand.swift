@@ -123,7 +123,11 @@ struct PurgeCommand: AsyncParsableCommand {
         for node in plan.heldBackBy { print("held back by \(node)") }
         if let paused = plan.paused { print("paused: \(paused)") }
         let gone = plan.deletions.count
-        if let task = plan.task {
+        if let tasks = plan.tasks {
+            print(
+                "purge tasks \(tasks.map(String.init).joined(separator: ", ")) queued on \(plan.node): \(gone) copies, \(plan.copies.count - gone) kept"
+            )
+        } else if let task = plan.task {
             print("purge task \(task) queued on \(plan.node): \(gone) copies, \(plan.copies.count - gone) kept")
         } else {
             print(

@@ -98,6 +98,9 @@ struct FreeSpaceCommand: AsyncParsableCommand {
         var diskTotal: Int64?
         var diskFree: Int64?
         var usedPercent: Double?
+        /// Purged copies waiting in the trash and mutants in quarantine: on the disk, outside the catalog's copies.
+        var trashBytes: Int64?
+        var quarantineBytes: Int64?
     }
 
     func run() async throws {
@@ -108,7 +111,7 @@ struct FreeSpaceCommand: AsyncParsableCommand {
                     node: n.name, online: n.online, diskTotal: n.diskTotal, diskFree: n.diskFree,
                     usedPercent: n.diskTotal.flatMap { total in
                         n.diskFree.map { total > 0 ? (Double(total - $0) / Double(total) * 1000).rounded() / 10 : 0 }
-                    })
+                    }, trashBytes: n.trashBytes, quarantineBytes: n.quarantineBytes)
             }
             if output.json { return try Printer(json: true).printJSON(rows) }
             for r in rows {
@@ -116,6 +119,8 @@ struct FreeSpaceCommand: AsyncParsableCommand {
                 let free = r.diskFree.map(formatBytes) ?? "?"
                 print(
                     "\(r.node)  \(size) total  \(free) free" + (r.usedPercent.map { "  \($0)% used" } ?? "")
+                        + ((r.trashBytes ?? 0) > 0 ? "  \(formatBytes(r.trashBytes!)) in the trash" : "")
+                        + ((r.quarantineBytes ?? 0) > 0 ? "  \(formatBytes(r.quarantineBytes!)) in quarantine" : "")
                         + (r.online ? "" : "  (offline: as last reported)"))
             }
             if rows.isEmpty { print("no nodes have registered") }

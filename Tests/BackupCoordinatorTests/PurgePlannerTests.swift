@@ -1,6 +1,7 @@
 import BackupCore
 import BackupProtocol
 import BackupTesting
+import Crypto
 import Foundation
 import Testing
 
@@ -320,5 +321,29 @@ extension PurgePlannerTests {
         let fresh = [artifact(7, hoursAgo: 2), artifact(8, hoursAgo: 26, on: ["srv", "v1"])]
         let facts = PurgePlanner.Facts(node: "srv", artifacts: fresh, now: now)
         #expect(PurgePlanner.newlyReplicated(facts, site: site) == [7])
+    }
+}
+
+extension PurgePlannerTests {
+    @Test func ordersStayWithinTheSignedEnvelopesSize() throws {
+        let paths = (0..<1000).map { "srv1/folder/conf/2027/01/15/\(String(format: "%06d", $0))/conf-\($0).tar.gz" }
+        let orders = PurgeStage.orders(paths)
+        #expect(orders.flatMap { $0 } == paths)
+        #expect(orders.allSatisfy { $0.count <= PurgeStage.orderLimit })
+        // A real order of the largest chunk, signed, opens within SignedEnvelope's 64 KiB.
+        let key = Curve25519.Signing.PrivateKey()
+        let biggest = try #require(orders.max { $0.count < $1.count })
+        let order = PurgeOrder(
+            epoch: String(repeating: "a", count: 32), node: "srv1", taskId: 1, fencingToken: 1,
+            expiresAt: Date().addingTimeInterval(60),
+            copies: biggest.map { .init(path: $0, size: 1 << 40, sha256: String(repeating: "f", count: 64), md5: nil) })
+        let envelope = try order.signed(with: key)
+        #expect(envelope.utf8.count <= 64 << 10, "\(envelope.utf8.count) bytes")
+        #expect(throws: Never.self) {
+            _ = try PurgeOrder.verify(envelope, key: key.publicKey, node: "srv1", taskId: 1, fencingToken: 1)
+        }
+        // Long paths make smaller orders.
+        let long = (0..<300).map { "srv1/folder/\(String(repeating: "x", count: 150))/2027/01/15/\($0)/a.tar.gz" }
+        #expect(PurgeStage.orders(long).count > 2)
     }
 }

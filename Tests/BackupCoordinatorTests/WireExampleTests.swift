@@ -25,6 +25,7 @@ struct WireExampleTests {
         ("purge-plan", PurgePlan.self), ("purge-switch-request", PurgeSwitchRequest.self),
         ("purge-pauses-response", [PurgePause].self), ("purge-apply-request", PurgeApplyRequest.self),
         ("purge-release-request", PurgeReleaseRequest.self), ("purge-release-response", PurgeReleaseResponse.self),
+        ("trash-request", TrashRequest.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

@@ -81,6 +81,24 @@ struct PurgeProcessTests {
                 #expect(trash == made[..<2].sorted())
                 let listed = try Command.scmBackup(["trash", "--store", dir.file("store-srv1")])
                 #expect(listed.stdout.contains("2 copies in the trash"), "\(listed.stdout)")
+                // Through the hub: listed, one restored (the catalog lists it again), the rest freed.
+                let remote = try site.admin(["trash", "--node", "srv1"])
+                #expect(
+                    remote.status == 0 && remote.stdout.contains("2 copies in the trash"),
+                    "\(remote.stdout)\(remote.stderr)")
+                let back = try site.admin(["trash", "--node", "srv1", "--restore", made[0]])
+                #expect(back.status == 0 && back.stdout.contains("restored \(made[0])"), "\(back.stdout)\(back.stderr)")
+                #expect(try Self.held(site, "srv1") == [made[0]] + made[2...].sorted())
+                let listedAgain = try site.json(Plan.self, ["purge", "--node", "srv1"])
+                #expect(listedAgain.copies.contains { $0.path == made[0] && $0.delete })
+                let freed = try site.admin(["trash", "--node", "srv1", "--empty"])
+                #expect(freed.status == 0 && freed.stdout.contains("freed 1 copies"), "\(freed.stdout)\(freed.stderr)")
+                #expect(try Store(root: dir.file("store-srv1")).trashEntries().isEmpty)
+                let events = try site.admin(["events"])
+                #expect(events.stdout.contains("POST /v1/trash"), "audited")
+                // The next stage purges the restored copy again.
+                #expect(try site.json(Plan.self, ["purge", "--node", "srv1", "--apply"]).task != nil)
+                try site.settle()
                 // The catalog agrees: the purged copies are gone from it.
                 let plan = try site.json(Plan.self, ["purge", "--node", "srv1"])
                 #expect(plan.copies.map(\.path).sorted() == made[2...].sorted())

@@ -130,10 +130,16 @@ struct AgentService: Service {
                     if beats.isMultiple(of: beatsPerCleanup) { removeAbandonedPartials() }
                     var fs = statvfs()
                     let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
+                    // Walked again each heartbeat: both are small folders (a night's purge, a few
+                    // mutants). One that cannot be read is not reported this beat (the last stays).
+                    let store = Store(root: configuration.storePath)
+                    let (trash, quarantine) = (try? store.trashBytes(), try? store.quarantineBytes())
                     do {
                         let answer = try await client.send(
                             "POST", "/v1/agents/heartbeat",
-                            body: HeartbeatRequest(diskFree: free, agentClock: Date().timeIntervalSince1970),
+                            body: HeartbeatRequest(
+                                diskFree: free, agentClock: Date().timeIntervalSince1970, trashBytes: trash,
+                                quarantineBytes: quarantine),
                             as: RegisterResponse.self)
                         hubOffset.withLock { $0 = answer.serverTime.timeIntervalSinceNow }
                         keepRevocations(answer.revokedSerials, dataPort)

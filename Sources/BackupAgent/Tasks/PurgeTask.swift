@@ -48,6 +48,7 @@ extension TaskRunner {
                 epoch: order.epoch, task: order.taskId, token: order.fencingToken, spent: order.id,
                 expiresAt: order.expiresAt, now: Date())
         }
+        if let trash = order.trash { return try work(trash, store, progress) }
         let floors = configuration.floors
         if floors.trashHours > 0 { try store.emptyTrash(olderThan: floors.trashHours * 3600) }
         progress.set("deleting \(order.copies.count) artifacts")
@@ -69,5 +70,38 @@ extension TaskRunner {
             detail: "deleted \(deleted.count) artifacts"
                 + (kept.isEmpty ? "" : "; kept \(kept.joined(separator: ", "))"),
             artifacts: ArtifactReport(complete: false, copies: quarantined, deleted: deleted))
+    }
+
+    /// A signed trash order: put copies back (each verified against its sidecar and reported,
+    /// so that the catalog lists it again), free batches, or list what the trash holds.
+    static func work(_ order: TrashOrder, _ store: Store, _ progress: ProgressBox) throws -> TaskOutcome {
+        var lines: [String] = []
+        var copies: [CopyReport] = []
+        for path in order.restore ?? [] {
+            progress.set("restoring \(path)")
+            let artifact = try store.restoreFromTrash(path)
+            guard let location = artifact.location else { continue }
+            let check = store.verify(artifact)
+            let intact = check.status == .intact
+            copies.append(
+                copyReport(
+                    location, size: artifact.size, dna: intact ? check.dna : nil, state: intact ? .intact : .unverified,
+                    verifiedAt: intact ? Date() : nil,
+                    problem: intact ? nil : "restored from the trash; does not verify"))
+            lines.append("restored \(path)\(intact ? "" : " (it does not verify against its sidecar)")")
+        }
+        if let age = order.emptyOlderThanSeconds {
+            let gone = try store.emptyTrash(olderThan: age)
+            lines.append(
+                "freed \(gone.count) copies (\(gone.map(\.size).reduce(0, +)) bytes) deleted over \(Int(age)) s ago")
+        }
+        if order.restore == nil && order.emptyOlderThanSeconds == nil {
+            let entries = try store.trashEntries()
+            lines.append("\(entries.count) copies in the trash, \(try store.trashBytes()) bytes")
+            lines += entries.map { "\($0.path) \($0.size) bytes, deleted \(WireJSON.format($0.deletedAt))" }
+        }
+        return TaskOutcome(
+            detail: lines.joined(separator: "\n"),
+            artifacts: copies.isEmpty ? nil : ArtifactReport(complete: false, copies: copies))
     }
 }

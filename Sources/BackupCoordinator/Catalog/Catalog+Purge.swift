@@ -25,6 +25,12 @@ extension Catalog {
             }
             try db.create(index: "copy_by_node", on: "copy", columns: ["node", "artifactId"])
             try db.alter(table: "artifact") { t in t.add(column: "replicatedAt", .datetime) }
+            // A purge task's trash order (TrashOrder as JSON).
+            try db.alter(table: "task") { t in t.add(column: "trash", .text) }
+            try db.alter(table: "node") { t in
+                t.add(column: "trashBytes", .integer)
+                t.add(column: "quarantineBytes", .integer)
+            }
             // Each node's last purge stage, for status (a PurgeStanding.Stage as JSON).
             try db.create(table: "purge_stage") { t in
                 t.primaryKey("node", .text)
@@ -184,6 +190,20 @@ extension Catalog {
                         .io, "The catalog's purge stage of node '\(row["node"] as String)' is unreadable: \(error)")
                 }
             }
+        }
+    }
+
+    /// Queues a purge task of `node` that names no copy, only `order` for its trash.
+    public func submitTrash(node: String, order: TrashOrder, now: Date) async throws -> TaskInfo {
+        try await pool.write { db in
+            let task = try Self.insertTask(
+                db, SubmitTaskRequest(kind: .purge, node: node, artifacts: []), definition: nil, transfer: nil,
+                now: now, maxAttempts: 1, run: nil)
+            try db.execute(
+                sql: "UPDATE task SET trash = ? WHERE id = ?", arguments: [try Self.json(order), task.id])
+            var withOrder = task
+            withOrder.trash = order
+            return withOrder
         }
     }
 

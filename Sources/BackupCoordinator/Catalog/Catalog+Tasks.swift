@@ -280,7 +280,7 @@ extension Catalog {
         guard let kind = TaskKind(rawValue: kindName) else {
             throw BackupError(.io, "Task \(id) of the catalog has an unknown kind '\(kindName)'.")
         }
-        return TaskInfo(
+        var info = TaskInfo(
             id: id, kind: kind, node: row["node"], source: row["source"],
             state: lifecycle.state, attempts: lifecycle.attempts, fencingToken: lifecycle.fencingToken,
             leaseExpiresAt: lifecycle.leaseExpiresAt, lastError: lifecycle.lastError,
@@ -292,6 +292,8 @@ extension Catalog {
             progress: try fromJSON(row["progress"], "progress", task: id), detail: row["detail"],
             transfer: try fromJSON(row["transfer"], "transfer", task: id), startedAt: lifecycle.leasedAt,
             endedAt: lifecycle.leaseEndedAt, ownSeconds: lifecycle.leaseSeconds)
+        info.trash = try fromJSON(row["trash"], "trash", task: id)
+        return info
     }
 
     static func json(_ value: (some Encodable)?) throws -> String? {

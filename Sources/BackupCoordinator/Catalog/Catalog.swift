@@ -208,11 +208,20 @@ public struct Catalog: Sendable {
 
     /// Records a heartbeat (and the agent's clock offset when it sent its clock); false if
     /// the node never registered.
-    public func heartbeat(name: String, diskFree: Int64, agentClock: Double? = nil, now: Date) async throws -> Bool {
+    public func heartbeat(
+        name: String, diskFree: Int64, agentClock: Double? = nil, trashBytes: Int64? = nil,
+        quarantineBytes: Int64? = nil, now: Date
+    ) async throws -> Bool {
         try await pool.write { db in
             try db.execute(
-                sql: "UPDATE node SET diskFree = ?, lastHeartbeatAt = ?, clockOffset = ? WHERE name = ?",
-                arguments: [diskFree, now, agentClock.map { $0 - now.timeIntervalSince1970 }, name])
+                sql: """
+                    UPDATE node SET diskFree = ?, lastHeartbeatAt = ?, clockOffset = ?,
+                        trashBytes = coalesce(?, trashBytes), quarantineBytes = coalesce(?, quarantineBytes)
+                    WHERE name = ?
+                    """,
+                arguments: [
+                    diskFree, now, agentClock.map { $0 - now.timeIntervalSince1970 }, trashBytes, quarantineBytes, name,
+                ])
             return db.changesCount > 0
         }
     }
@@ -272,7 +281,8 @@ public struct Catalog: Sendable {
                     diskTotal: row["diskTotal"], diskFree: row["diskFree"], kinds: kinds,
                     registeredAt: row["registeredAt"],
                     lastHeartbeatAt: last, online: last.map { now.timeIntervalSince($0) <= onlineWithin } ?? false,
-                    clockOffsetSeconds: row["clockOffset"], dataPort: row["dataPort"], hold: holds[name])
+                    clockOffsetSeconds: row["clockOffset"], dataPort: row["dataPort"], hold: holds[name],
+                    trashBytes: row["trashBytes"], quarantineBytes: row["quarantineBytes"])
             }
         }
     }

@@ -58,6 +58,24 @@ struct PurgeController {
                 return try JSONResponse.make(try await catalog.purgePauses())
             }
         }
+        router.post("/v1/trash") { request, context in
+            let peer = try context.requirePeer([.admin], for: "work a node's trash")
+            let body = try await request.decodeJSON(TrashRequest.self)
+            let task = try await unprocessable {
+                do { return try await purges.trash(node: body.node, order: body.order, by: peer.name) } catch let error
+                    as BackupError where error.code == .invalidArgument
+                {
+                    throw WireError(.unprocessableContent, error.code, error.message)
+                }
+            }
+            let what =
+                body.order.restore.map { "restore \($0.joined(separator: ", "))" }
+                ?? body.order.emptyOlderThanSeconds.map { "empty what was deleted over \(Int($0)) s ago" } ?? "list"
+            try await audit.record(
+                peer, request: "POST /v1/trash", detail: "queued trash task \(task.id) on \(body.node): \(what)",
+                logger: context.logger)
+            return try JSONResponse.make(task, status: .created)
+        }
         router.post("/v1/purge/release") { request, context in
             let peer = try context.requirePeer([.admin], for: "release regressions")
             let body = try await request.decodeJSON(PurgeReleaseRequest.self)

@@ -40,6 +40,14 @@ struct TasksController {
             let query = try WireError.badQuery { try TaskListQuery(parameter: { request.uri.queryParameters.get($0) }) }
             return try JSONResponse.make(try await queue.list(query))
         }
+        router.get("/v1/tasks/:id") { _, context in
+            _ = try context.requirePeer([.operator, .admin], for: "read tasks")
+            let id = try context.parameters.require("id", as: Int64.self)
+            guard let task = try await queue.store.task(id) else {
+                throw WireError(.notFound, .unknownTask, "The catalog holds no task \(id).")
+            }
+            return try JSONResponse.make(task)
+        }
         router.post("/v1/tasks/lease") { request, context in
             let peer = try await context.siteAgent(nodes, for: "lease tasks")
             let body = try await request.decodeJSON(LeaseRequest.self)

@@ -40,7 +40,8 @@ public struct NodeRegistry: Sendable {
         let now = wallClock.currentDate
         guard
             try await catalog.heartbeat(
-                name: peer.name, diskFree: request.diskFree, agentClock: request.agentClock, now: now)
+                name: peer.name, diskFree: request.diskFree, agentClock: request.agentClock,
+                trashBytes: request.trashBytes, quarantineBytes: request.quarantineBytes, now: now)
         else {
             throw BackupError(.notRegistered, "Agent '\(peer.name)' must register before sending heartbeats.")
         }

@@ -17,8 +17,33 @@ public struct PurgeStage: Sendable {
     let wallClock: any WallClock
     let logger: Logger
 
-    /// The most copies one order names; the rest go with the next stage.
-    public static let orderLimit = 1000
+    /// The most copies one order names. A signed envelope is at most 64 KiB (``SignedEnvelope``),
+    /// and each copy takes its path and about 110 bytes more in it, base64 adding a third: one
+    /// order also stays under ``orderBytes`` of copies.
+    public static let orderLimit = 250
+    static let orderBytes = 40_000
+    /// The most orders one stage queues (one purge task each, run one after the other): a
+    /// backlog beyond is left to the next stage.
+    public static let ordersPerStage = 40
+
+    /// `paths` cut into orders within ``orderLimit`` and ``orderBytes``.
+    static func orders(_ paths: [String]) -> [[String]] {
+        var orders: [[String]] = []
+        var current: [String] = []
+        var bytes = 0
+        for path in paths {
+            let size = path.utf8.count + 110
+            if !current.isEmpty, current.count == orderLimit || bytes + size > orderBytes {
+                orders.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(path)
+            bytes += size
+        }
+        if !current.isEmpty { orders.append(current) }
+        return orders
+    }
 
     /// What the stage would order on `node` now.
     public func plan(node: String) async throws -> PurgePlan {
@@ -43,12 +68,13 @@ public struct PurgeStage: Sendable {
         return plan
     }
 
-    /// Plans `node` and queues a purge task of its deletions (at most ``orderLimit``), unless
-    /// purging is paused, one is pending, there is nothing to delete or no purge key; the plan
-    /// answers with the task.
+    /// Plans `node` and queues purge tasks of its deletions (``orders(_:)``, at most
+    /// ``ordersPerStage``), unless purging is paused, one is pending, there is nothing to delete
+    /// or no purge key; the plan answers with the tasks.
     public func apply(node: String, by operatorName: String, run: Int64? = nil) async throws -> PurgePlan {
         var plan = try await self.plan(node: node, record: true)
-        let deletions = plan.deletions.prefix(Self.orderLimit).map(\.path)
+        let orders = Self.orders(plan.deletions.map(\.path)).prefix(Self.ordersPerStage)
+        let deletions = orders.flatMap { $0 }
         var stage = PurgeStanding.Stage(
             node: node, at: plan.at, ordered: 0, kept: plan.copies.count - plan.deletions.count, task: nil,
             paused: plan.paused, holds: plan.holds, heldBackBy: plan.heldBackBy)
@@ -62,21 +88,54 @@ public struct PurgeStage: Sendable {
                 "The coordinator has no purge_key configured, so it cannot sign purge orders; add purge_key to [coordinator]."
             )
         }
-        let task = try await catalog.submit(
-            SubmitTaskRequest(kind: .purge, node: node, artifacts: Array(deletions)), now: wallClock.currentDate,
-            maxAttempts: 3, run: run)
+        var tasks: [Int64] = []
+        for order in orders {
+            let task = try await catalog.submit(
+                SubmitTaskRequest(kind: .purge, node: node, artifacts: order), now: wallClock.currentDate,
+                maxAttempts: 3, run: run)
+            tasks.append(task.id)
+        }
         await queue.signals.signal(node)
-        plan.task = task.id
+        plan.task = tasks.first
+        plan.tasks = tasks.count > 1 ? tasks : nil
         stage.ordered = deletions.count
-        stage.task = task.id
+        stage.task = tasks.first
         try await catalog.saveStage(stage)
         logger.notice(
             "purge queued",
             metadata: [
-                "scm.node": "\(node)", "scm.task": "\(task.id)", "scm.copies": "\(deletions.count)",
+                "scm.node": "\(node)", "scm.tasks": "\(tasks.map(String.init).joined(separator: ","))",
+                "scm.copies": "\(deletions.count)",
                 "scm.operator": "\(operatorName)", "scm.run": "\(run.map(String.init) ?? "-")",
             ])
         return plan
+    }
+
+    /// Queues `order` for `node`'s trash (a purge task naming no copy; signed when leased).
+    public func trash(node: String, order: TrashOrder, by operatorName: String) async throws -> TaskInfo {
+        guard site.node(node) != nil else {
+            throw BackupError(.unknownNode, "Node '\(node)' is not in the site configuration.")
+        }
+        guard hasPurgeKey else {
+            throw BackupError(
+                .noPurgeKey,
+                "The coordinator has no purge_key configured, so it cannot sign trash orders; add purge_key to [coordinator]."
+            )
+        }
+        for path in order.restore ?? [] {
+            let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard !components.contains(".."), !path.hasPrefix("/"),
+                ArtifactLocation(relativeComponents: components) != nil
+            else {
+                throw BackupError(.invalidArgument, "'\(path)' is not a store-relative artifact path.")
+            }
+        }
+        let task = try await catalog.submitTrash(node: node, order: order, now: wallClock.currentDate)
+        await queue.signals.signal(node)
+        logger.notice(
+            "trash order queued",
+            metadata: ["scm.node": "\(node)", "scm.task": "\(task.id)", "scm.operator": "\(operatorName)"])
+        return task
     }
 
     /// Accepts the flagged newest backup of `origin`'s `source` as its baseline.

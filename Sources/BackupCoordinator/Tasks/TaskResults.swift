@@ -74,7 +74,11 @@ public struct TaskResults: Sendable {
             return .originBackup(sources: Set(sources))
         case .verify: return .verify
         case .inventory: return .inventory
-        case .purge: return .purge(paths: Set(task.artifacts ?? []))
+        case .purge:
+            // A trash restore puts back copies the coordinator's own order named: received as
+            // under a ticket, judged against the catalog's digests.
+            if let restored = task.trash?.restore, !restored.isEmpty { return .receipt(paths: Set(restored)) }
+            return .purge(paths: Set(task.artifacts ?? []))
         case .transfer:
             guard let order = task.transfer, order.receiver == node else { return .unsolicited }
             return .receipt(paths: [order.path])

@@ -55,6 +55,12 @@ public struct TaskSubmission: Sendable {
             guard let paths = body.artifacts, !paths.isEmpty else {
                 throw BackupError(.malformedJSON, "A purge task needs field \"artifacts\" (paths).")
             }
+            guard paths.count <= PurgeStage.orderLimit else {
+                throw BackupError(
+                    .invalidArgument,
+                    "A purge names at most \(PurgeStage.orderLimit) copies (a signed order is at most 64 KiB); this one names \(paths.count): split it."
+                )
+            }
             guard hasPurgeKey else {
                 throw BackupError(
                     .noPurgeKey,

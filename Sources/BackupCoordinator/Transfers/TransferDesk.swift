@@ -162,7 +162,7 @@ struct TransferDesk: Sendable {
         }
         let order = await PurgeOrder(
             epoch: try catalog.epoch(), node: task.node, taskId: task.id, fencingToken: task.fencingToken,
-            expiresAt: now.addingTimeInterval(signedLifetime), copies: copies)
+            expiresAt: now.addingTimeInterval(signedLifetime), copies: copies, trash: task.trash)
         var equipped = task
         equipped.purgeOrder = try order.signed(with: key)
         return equipped

@@ -63,9 +63,16 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public var diskFree: Int64
     /// As in ``RegisterRequest/agentClock``.
     public var agentClock: Double?
-    public init(diskFree: Int64, agentClock: Double? = nil) {
+    /// Bytes the store's trash (purged copies waiting for `trash_hours`) and its quarantine
+    /// (mutants kept for review) hold: on the disk, outside the catalog's copies. Absent from
+    /// older agents.
+    public var trashBytes: Int64?
+    public var quarantineBytes: Int64?
+    public init(diskFree: Int64, agentClock: Double? = nil, trashBytes: Int64? = nil, quarantineBytes: Int64? = nil) {
         self.diskFree = diskFree
         self.agentClock = agentClock
+        self.trashBytes = trashBytes
+        self.quarantineBytes = quarantineBytes
     }
 }
 
@@ -93,12 +100,18 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     /// Why the catalog holds this node's last complete listing instead of applying it (too
     /// many copies missing at once: an unmounted disk?); nil when nothing is held.
     public var hold: String?
+    /// As the agent last reported them (``HeartbeatRequest/trashBytes``).
+    public var trashBytes: Int64?
+    public var quarantineBytes: Int64?
     public init(
         name: String, role: String, version: String?, storePath: String?, diskTotal: Int64?, diskFree: Int64?,
         kinds: [String],
         registeredAt: Date?, lastHeartbeatAt: Date?, online: Bool, roles: [String]? = nil,
-        clockOffsetSeconds: Double? = nil, dataPort: Int? = nil, hold: String? = nil
+        clockOffsetSeconds: Double? = nil, dataPort: Int? = nil, hold: String? = nil, trashBytes: Int64? = nil,
+        quarantineBytes: Int64? = nil
     ) {
+        self.trashBytes = trashBytes
+        self.quarantineBytes = quarantineBytes
         self.dataPort = dataPort
         self.hold = hold
         self.roles = roles

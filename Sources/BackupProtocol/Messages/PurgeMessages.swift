@@ -39,8 +39,11 @@ public struct PurgePlan: Codable, Sendable, Equatable {
     /// what it lacks.
     public var heldBackBy: [String]
     public var copies: [Entry]
-    /// The purge task queued for it (`apply`), when one was.
+    /// The purge task queued for it (`apply`), when one was: the first, when the deletions
+    /// took several orders (``tasks``).
     public var task: Int64?
+    /// Every purge task queued, when more than one (an order names at most 250 copies).
+    public var tasks: [Int64]?
 
     public init(
         node: String, at: Date, paused: String? = nil, holds: [String] = [], heldBackBy: [String] = [],
@@ -83,6 +86,31 @@ public struct PurgePause: Codable, Sendable, Equatable {
         self.by = by
         self.at = at
         self.reason = reason
+    }
+}
+
+/// What an admin asks of a node's trash: list it (neither field), put copies back, or free
+/// what was deleted at least `emptyOlderThanSeconds` ago. It travels in the task and in the
+/// signed purge order, so a node does it only on the purge key's word.
+public struct TrashOrder: Codable, Sendable, Equatable {
+    /// Store-relative paths to put back where they were.
+    public var restore: [String]?
+    /// Free the trash's batches deleted at least this long ago (0: all).
+    public var emptyOlderThanSeconds: Double?
+    public init(restore: [String]? = nil, emptyOlderThanSeconds: Double? = nil) {
+        self.restore = restore
+        self.emptyOlderThanSeconds = emptyOlderThanSeconds
+    }
+}
+
+/// `POST /v1/trash` (admin, audited): a ``TrashOrder`` for `node`, queued as a purge task that
+/// names no copy; answers the task.
+public struct TrashRequest: Codable, Sendable, Equatable {
+    public var node: String
+    public var order: TrashOrder
+    public init(node: String, order: TrashOrder) {
+        self.node = node
+        self.order = order
     }
 }
 

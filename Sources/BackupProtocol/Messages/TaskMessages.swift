@@ -108,6 +108,8 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     /// For `purge`, set when leased: the signed order (`scm-backup-purge-order/1`); an agent
     /// deletes nothing without it.
     public var purgeOrder: String?
+    /// A purge task's trash order (`scm-backup trash --node`), signed into its purge order.
+    public var trash: TrashOrder?
     /// For `verify`, set when leased: the catalog's reference of each copy in its scope (the
     /// named ones, or every copy of the node outside quarantine) whose artifact its origin
     /// confirmed. The agent judges a copy's bytes by it, not by the sidecar beside them.

@@ -38,11 +38,14 @@ public struct PurgeOrder: Codable, Sendable, Equatable {
     public var fencingToken: UInt64
     public var expiresAt: Date
     public var copies: [Copy]
+    /// What to do with the node's trash (`scm-backup trash --node`); absent for a purge.
+    public var trash: TrashOrder?
 
     public init(
         epoch: String, id: String = SignedEnvelope.randomID(), node: String, taskId: Int64, fencingToken: UInt64,
-        expiresAt: Date, copies: [Copy]
+        expiresAt: Date, copies: [Copy], trash: TrashOrder? = nil
     ) {
+        self.trash = trash
         format = Self.format
         self.epoch = epoch
         self.id = id
