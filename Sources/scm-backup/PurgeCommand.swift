@@ -119,6 +119,10 @@ struct PurgeCommand: AsyncParsableCommand {
                 "\(verb) \(entry.path)\(entry.orphan == true ? " [orphan]" : "")  (\(entry.reasons.joined(separator: "; ")))"
             )
         }
+        for entry in plan.quarantine ?? [] {
+            let verb = entry.delete ? (applied && plan.task != nil ? "remove" : "would remove") : "keep  "
+            print("\(verb) \(entry.path)  (\(entry.reasons.joined(separator: "; ")))")
+        }
         for hold in plan.holds { print("hold: \(hold)") }
         for node in plan.heldBackBy { print("held back by \(node)") }
         if let paused = plan.paused { print("paused: \(paused)") }

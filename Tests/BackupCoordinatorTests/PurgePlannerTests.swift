@@ -347,3 +347,31 @@ extension PurgePlannerTests {
         #expect(PurgeStage.orders(long).count > 2)
     }
 }
+
+extension PurgePlannerTests {
+    @Test func aRepairedMutantLeavesQuarantineAfterQuarantineDays() throws {
+        let site = try Self.site("[retention]\nkeep_last = 5\nquarantine_days = 30")
+        var repaired = artifact(0, hoursAgo: 24 * 40, verifiedAgo: 24 * 35)
+        let q = { (days: Double, of: ArtifactInfo) in
+            QuarantineEntry(
+                path: ".quarantine/" + of.copies[0].path, artifactPath: of.copies[0].path, size: 10,
+                quarantinedAt: self.now.addingTimeInterval(-days * 86_400))
+        }
+        func decide(_ a: ArtifactInfo, _ entry: QuarantineEntry) -> PurgePlan.Entry? {
+            PurgePlanner.plan(.init(node: "srv", artifacts: [a], quarantine: [entry], now: now), site: site)
+                .quarantine?.first
+        }
+        // Set aside 36 days ago, verified intact 35 days ago: it goes.
+        #expect(decide(repaired, q(36, repaired))?.delete == true)
+        // Set aside 10 days ago, repaired since: kept for quarantine_days.
+        repaired.copies[0].verifiedAt = now.addingTimeInterval(-86_400)
+        let young = decide(repaired, q(10, repaired))
+        #expect(young?.delete == false && young?.reasons[0].contains("quarantine_days (30)") == true)
+        // Not verified since it was set aside (not repaired): kept, whatever its age.
+        repaired.copies[0].verifiedAt = now.addingTimeInterval(-90 * 86_400)
+        #expect(decide(repaired, q(60, repaired))?.reasons[0].contains("kept until it is repaired") == true)
+        var mutant = repaired
+        mutant.copies[0].state = .quarantined
+        #expect(decide(mutant, q(60, mutant))?.delete == false)
+    }
+}

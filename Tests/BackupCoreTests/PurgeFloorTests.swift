@@ -105,3 +105,35 @@ struct PurgeFloorTests {
         }
     }
 }
+
+extension PurgeFloorTests {
+    @Test func aQuarantinedMutantIsRemovedOnlyOnceItsArtifactIsIntactAgain() throws {
+        try withTemporaryDirectory("quarantine") { dir in
+            let (store, paths) = try store(in: dir)
+            let live = store.root + "/" + paths[1]
+            let original = try Data(contentsOf: URL(fileURLWithPath: live))
+            // It rots and is set aside, as a verify does.
+            var rotten = original
+            rotten[rotten.count / 2] ^= 0xff
+            try rotten.write(to: URL(fileURLWithPath: live))
+            let artifact = try #require(try store.scan().artifacts.first { $0.path == live })
+            let moved = try store.quarantine(artifact)
+            let entries = try store.quarantineEntries()
+            #expect(entries.map(\.artifactPath) == [paths[1]])
+            #expect(entries.first.map { store.root + "/" + $0.path } == moved)
+            #expect(try store.quarantineBytes() > 0)
+            // Not repaired yet: refused by name, kept.
+            let refused = #expect(throws: BackupError.self) { try store.removeQuarantined(entries[0].path) }
+            #expect(refused?.message.contains("not here intact again") == true)
+            #expect(FileManager.default.fileExists(atPath: moved))
+            // Repaired (the good bytes back, with the sidecar the quarantine took): removed.
+            try original.write(to: URL(fileURLWithPath: live))
+            try FileManager.default.copyItem(atPath: moved + ".dna", toPath: live + ".dna")
+            try store.removeQuarantined(entries[0].path)
+            #expect(try store.quarantineEntries().isEmpty && store.quarantineBytes() == 0)
+            // A path outside the quarantine is refused.
+            #expect(throws: BackupError.self) { try store.removeQuarantined(paths[0]) }
+            #expect(throws: BackupError.self) { try store.removeQuarantined(".quarantine/../" + paths[0]) }
+        }
+    }
+}

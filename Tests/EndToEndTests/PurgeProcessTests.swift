@@ -30,6 +30,7 @@ struct PurgeProcessTests {
         var paused: String?
         var heldBackBy: [String]
         var copies: [Entry]
+        var quarantine: [Entry]?
         var task: Int64?
     }
 
@@ -153,6 +154,29 @@ struct PurgeProcessTests {
                 #expect(applied.task != nil)
                 try site.settle()
                 #expect(try Self.held(site, "vault") == made[6...].sorted())
+
+                // A mutant on vault: set aside by a verify, repaired from srv1, listed by the next
+                // inventory; the plan keeps it for quarantine_days after it was set aside.
+                let victim = dir.file("store-vault/" + made.last!)
+                var rotten = try Data(contentsOf: URL(fileURLWithPath: victim))
+                rotten[rotten.count / 2] ^= 0xff
+                try rotten.write(to: URL(fileURLWithPath: victim))
+                try ProcessSite.ok(try site.admin(["verify", "--node", "vault"]))
+                try site.settle()
+                try ProcessSite.ok(try site.admin(["tasks", "submit", "--kind", "inventory", "--node", "vault"]))
+                try site.settle()
+                let quarantined = try site.json(Plan.self, ["purge", "--node", "vault"])
+                let entry = try #require(quarantined.quarantine?.first, "the quarantined mutant is listed")
+                #expect(entry.path == ".quarantine/" + made.last! && !entry.delete)
+                #expect(entry.reasons.first?.contains("repaired; kept for quarantine_days (30)") == true, "\(entry)")
+                let shown = try site.admin(["purge", "--node", "vault"])
+                #expect(shown.stdout.contains("keep   .quarantine/" + made.last!), "\(shown.stdout)")
+                // Its bytes count in df once vault's next heartbeat reports them.
+                try site.waitUntil("vault reports its quarantine", seconds: 60) {
+                    try site.admin(["df"]).stdout.split(separator: "\n").contains {
+                        $0.hasPrefix("vault ") && $0.contains("in quarantine")
+                    }
+                }
             }
         }
     }

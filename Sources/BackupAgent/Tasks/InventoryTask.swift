@@ -31,6 +31,6 @@ extension TaskRunner {
         let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
         return TaskOutcome(
             detail: "\(scan.artifacts.count) artifacts, \(bytes) bytes, \(scan.partials.count) partials",
-            artifacts: ArtifactReport(complete: true, copies: copies))
+            artifacts: ArtifactReport(complete: true, copies: copies, quarantine: try store.quarantineEntries()))
     }
 }

@@ -90,12 +90,21 @@ extension TaskRunner {
                     problem: intact ? nil : "restored from the trash; does not verify"))
             lines.append("restored \(path)\(intact ? "" : " (it does not verify against its sidecar)")")
         }
+        for path in order.removeQuarantined ?? [] {
+            // Refused by name and kept when its artifact is not here intact (the store's own floor).
+            do {
+                try store.removeQuarantined(path)
+                lines.append("removed \(path)")
+            } catch let error as BackupError where error.code == .refused {
+                lines.append("kept \(path): \(error.message)")
+            }
+        }
         if let age = order.emptyOlderThanSeconds {
             let gone = try store.emptyTrash(olderThan: age)
             lines.append(
                 "freed \(gone.count) copies (\(gone.map(\.size).reduce(0, +)) bytes) deleted over \(Int(age)) s ago")
         }
-        if order.restore == nil && order.emptyOlderThanSeconds == nil {
+        if order.restore == nil && order.emptyOlderThanSeconds == nil && order.removeQuarantined == nil {
             let entries = try store.trashEntries()
             lines.append("\(entries.count) copies in the trash, \(try store.trashBytes()) bytes")
             lines += entries.map { "\($0.path) \($0.size) bytes, deleted \(WireJSON.format($0.deletedAt))" }

@@ -86,6 +86,9 @@ extension Catalog {
     /// Each copy's change is whole; a complete listing drops the copies it lacks in a last
     /// transaction, after every batch landed.
     public func record(_ report: ArtifactReport, node: String, authority: ReportAuthority, now: Date) async throws {
+        if authority == .inventory, let quarantine = report.quarantine {
+            try await recordQuarantine(quarantine, node: node)
+        }
         for start in stride(from: 0, to: report.copies.count, by: Self.reportBatch) {
             let batch = report.copies[start..<min(start + Self.reportBatch, report.copies.count)]
             try await pool.write { db in
@@ -459,6 +462,12 @@ extension Catalog {
                 node: c["node"], path: c["path"], size: c["size"], state: try Self.copyState(c, node: c["node"]),
                 seenAt: c["seenAt"], verifiedAt: c["verifiedAt"], problem: c["problem"])
         }
+        return try artifactInfo(row, copies: copies)
+    }
+
+    /// An artifact row with `copies` already read.
+    static func artifactInfo(_ row: Row, copies: [CopyInfo]) throws -> ArtifactInfo {
+        let id: Int64 = row["id"]
         return ArtifactInfo(
             origin: row["origin"], kind: row["kind"], source: row["source"], stamp: row["stamp"],
             fileName: row["fileName"], size: row["size"], sha256: row["sha256"], md5: row["md5"],

@@ -34,6 +34,8 @@ enum PurgePlanner {
         var released: [String: Int64] = [:]
         /// The pause switches that are on.
         var pauses: [PurgePause] = []
+        /// The node's quarantined mutants, as its last inventory listed them.
+        var quarantine: [QuarantineEntry] = []
         var now: Date
     }
 
@@ -140,10 +142,49 @@ enum PurgePlanner {
                 }
             }
         }
+        plan.quarantine = quarantineDecisions(facts, site: site)
         plan.heldBackBy = heldBack.keys.sorted().map { r in
             "\(r): lacks fresh verified copies of \(heldBack[r]!.count) (e.g. \(heldBack[r]!.example))"
         }
         return plan
+    }
+
+    /// Each quarantined mutant goes `quarantine_days` after it was set aside, once the copy it
+    /// was has been verified intact on the node since (its repair); else it stays, saying why.
+    static func quarantineDecisions(_ facts: Facts, site: SiteConfiguration) -> [PurgePlan.Entry]? {
+        guard !facts.quarantine.isEmpty else { return nil }
+        let days = Double(site.purge.quarantineDays)
+        var copies: [String: CopyInfo] = [:]
+        var owners: [String: ArtifactInfo] = [:]
+        for a in facts.artifacts {
+            for c in a.copies where c.node == facts.node {
+                copies[c.path] = c
+                owners[c.path] = a
+            }
+        }
+        return facts.quarantine.map { q in
+            let owner = owners[q.artifactPath]
+            var entry = PurgePlan.Entry(
+                path: q.path, origin: owner?.origin ?? "?", source: owner?.source ?? "?", delete: false, reasons: [])
+            let age = facts.now.timeIntervalSince(q.quarantinedAt)
+            guard let copy = copies[q.artifactPath], copy.state == .intact, let verified = copy.verifiedAt,
+                verified > q.quarantinedAt
+            else {
+                entry.reasons = [
+                    "its artifact \(q.artifactPath) is not verified intact here since: kept until it is repaired"
+                ]
+                return entry
+            }
+            if age < days * 86_400 {
+                entry.reasons = [
+                    "repaired; kept for quarantine_days (\(site.purge.quarantineDays)) after it was set aside on \(WireJSON.format(q.quarantinedAt))"
+                ]
+            } else {
+                entry.delete = true
+                entry.reasons = ["repaired and set aside over quarantine_days (\(site.purge.quarantineDays)) ago"]
+            }
+            return entry
+        }
     }
 
     /// The copies of `artifact` that count toward `copies`: verified, on a backup node paired

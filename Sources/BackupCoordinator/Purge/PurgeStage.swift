@@ -59,7 +59,8 @@ public struct PurgeStage: Sendable {
         let facts = PurgePlanner.Facts(
             node: node, artifacts: try await catalog.purgeArtifacts(node: node),
             reads: try await catalog.activeReads(node: node), released: try await catalog.purgeReleases(),
-            pauses: try await catalog.purgePauses(), now: wallClock.currentDate)
+            pauses: try await catalog.purgePauses(), quarantine: try await catalog.quarantine(node: node),
+            now: wallClock.currentDate)
         var plan = PurgePlanner.plan(facts, site: site)
         if record { try await catalog.markReplicated(PurgePlanner.newlyReplicated(facts, site: site), now: facts.now) }
         if plan.paused == nil, let pending = try await catalog.purgePending(node: node) {
@@ -75,10 +76,11 @@ public struct PurgeStage: Sendable {
         var plan = try await self.plan(node: node, record: true)
         let orders = Self.orders(plan.deletions.map(\.path)).prefix(Self.ordersPerStage)
         let deletions = orders.flatMap { $0 }
+        let mutants = Array((plan.quarantine ?? []).filter(\.delete).map(\.path).prefix(Self.orderLimit))
         var stage = PurgeStanding.Stage(
             node: node, at: plan.at, ordered: 0, kept: plan.copies.count - plan.deletions.count, task: nil,
             paused: plan.paused, holds: plan.holds, heldBackBy: plan.heldBackBy)
-        guard plan.paused == nil, !deletions.isEmpty else {
+        guard plan.paused == nil, !deletions.isEmpty || !mutants.isEmpty else {
             try await catalog.saveStage(stage)
             return plan
         }
@@ -89,6 +91,11 @@ public struct PurgeStage: Sendable {
             )
         }
         var tasks: [Int64] = []
+        if !mutants.isEmpty {
+            let task = try await catalog.submitTrash(
+                node: node, order: TrashOrder(removeQuarantined: mutants), now: wallClock.currentDate, run: run)
+            tasks.append(task.id)
+        }
         for order in orders {
             let task = try await catalog.submit(
                 SubmitTaskRequest(kind: .purge, node: node, artifacts: order), now: wallClock.currentDate,

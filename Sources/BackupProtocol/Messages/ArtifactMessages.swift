@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 
 /// What a task found or changed in one node's store, reported with its result so that the
@@ -9,8 +10,13 @@ public struct ArtifactReport: Codable, Sendable, Equatable {
     public var copies: [CopyReport]
     /// Store-relative paths of the artifacts a purge deleted.
     public var deleted: [String]?
+    /// With an inventory: every mutant in the store's quarantine (absent from older agents).
+    public var quarantine: [QuarantineEntry]?
 
-    public init(complete: Bool, copies: [CopyReport], deleted: [String]? = nil) {
+    public init(
+        complete: Bool, copies: [CopyReport], deleted: [String]? = nil, quarantine: [QuarantineEntry]? = nil
+    ) {
+        self.quarantine = quarantine
         self.complete = complete
         self.copies = copies
         self.deleted = deleted

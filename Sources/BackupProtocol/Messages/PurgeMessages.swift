@@ -39,6 +39,9 @@ public struct PurgePlan: Codable, Sendable, Equatable {
     /// what it lacks.
     public var heldBackBy: [String]
     public var copies: [Entry]
+    /// The node's quarantined mutants (`path` under `.quarantine/`), and whether the stage
+    /// removes each (absent when it holds none).
+    public var quarantine: [Entry]?
     /// The purge task queued for it (`apply`), when one was: the first, when the deletions
     /// took several orders (``tasks``).
     public var task: Int64?
@@ -97,7 +100,12 @@ public struct TrashOrder: Codable, Sendable, Equatable {
     public var restore: [String]?
     /// Free the trash's batches deleted at least this long ago (0: all).
     public var emptyOlderThanSeconds: Double?
-    public init(restore: [String]? = nil, emptyOlderThanSeconds: Double? = nil) {
+    /// Quarantined mutants (`.quarantine/…`) to remove, the purge stage's decision once their
+    /// repair was verified `quarantine_days` ago; the agent keeps any whose artifact is not
+    /// here intact again.
+    public var removeQuarantined: [String]?
+    public init(restore: [String]? = nil, emptyOlderThanSeconds: Double? = nil, removeQuarantined: [String]? = nil) {
+        self.removeQuarantined = removeQuarantined
         self.restore = restore
         self.emptyOlderThanSeconds = emptyOlderThanSeconds
     }
