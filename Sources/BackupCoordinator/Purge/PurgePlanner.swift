@@ -67,7 +67,7 @@ enum PurgePlanner {
                 byId[$0.id]!
             }
             var hold: String?
-            if let newest = ordered.first, flagged(newest) {
+            if let newest = latest(all), flagged(newest) {
                 hold =
                     "purging of \(key) holds: its newest backup \(newest.stamp) is flagged (\((newest.regressions ?? []).joined(separator: "; "))); 'scm-backup purge release --source \(source) --origin \(origin)' accepts it as the new baseline"
                 plan.holds.append(hold!)
@@ -215,6 +215,15 @@ enum PurgePlanner {
         guard Standing.isVerified(copy, now: now, maxAge: maxAge) else { return "its copy is not verified" }
         return
             "its copy was last seen \(WireJSON.format(max(copy.seenAt, copy.verifiedAt ?? copy.seenAt))): evidence older than purge_evidence_age"
+    }
+
+    /// The source's latest backup by when it was made, not by revision: a repository whose
+    /// revision went backwards made its newest backup with the lower one.
+    static func latest(_ artifacts: [ArtifactInfo]) -> ArtifactInfo? {
+        artifacts.max { a, b in
+            let (x, y) = (a.firstSeenAt ?? a.created ?? .distantPast, b.firstSeenAt ?? b.created ?? .distantPast)
+            return x != y ? x < y : a.stamp < b.stamp
+        }
     }
 
     /// An artifact's name within its source (stamp and file), unique among the source's.

@@ -73,7 +73,15 @@ public struct PurgeStage: Sendable {
     /// ``ordersPerStage``), unless purging is paused, one is pending, there is nothing to delete
     /// or no purge key; the plan answers with the tasks.
     public func apply(node: String, by operatorName: String, run: Int64? = nil) async throws -> PurgePlan {
+        let started = ContinuousClock.now
         var plan = try await self.plan(node: node, record: true)
+        let took = ContinuousClock.now - started
+        logger.info(
+            "purge stage planned",
+            metadata: [
+                "scm.node": "\(node)", "scm.copies": "\(plan.copies.count)", "scm.deletions": "\(plan.deletions.count)",
+                "scm.ms": "\(String(format: "%.1f", took.inSeconds * 1000))",
+            ])
         let orders = Self.orders(plan.deletions.map(\.path)).prefix(Self.ordersPerStage)
         let deletions = orders.flatMap { $0 }
         let mutants = Array((plan.quarantine ?? []).filter(\.delete).map(\.path).prefix(Self.orderLimit))
@@ -155,9 +163,7 @@ public struct PurgeStage: Sendable {
         }
         let all = try await catalog.artifacts(origin: origin, source: source)
         let released = try await catalog.purgeReleases()["\(origin)/\(source)"]
-        let byLabel = Dictionary(all.map { (PurgePlanner.label($0), $0) }, uniquingKeysWith: { a, _ in a })
-        let newest = RetentionPolicy.newestFirst(all.map { PurgePlanner.candidate($0, flagged: false) }).first
-            .flatMap { byLabel[$0.id] }
+        let newest = PurgePlanner.latest(all)
         guard let newest, let id = newest.id, let flags = newest.regressions, !flags.isEmpty,
             released.map({ id > $0 }) ?? true
         else {
