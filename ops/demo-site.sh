@@ -97,6 +97,11 @@ default = "off"
 [verify]
 window = "off"
 
+# Each run ends with a purge stage on every node holding copies: keep the newest 2 of each
+# source (a real site keeps weeks: see deploy/site.example.toml).
+[retention]
+keep_last = 2
+
 [nodes.cms02]
 roles = ["server"]
 addresses = ["127.0.0.1"]
@@ -221,14 +226,22 @@ show status
 show check
 show df
 
-step "9. Purge exactly what an order names; the newest copy that verifies is never deleted"
-SECOND=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["copies"][0]["path"])')
+step "9. Each run ends with a purge stage ([retention] keep_last = 2): a second run, what each node kept and why"
+show run --wait --poll-seconds 0.5
+settle
+show purge --node cms02
+show purge --node backup1
+echo "(the agents moved what went to their trash, for trash_hours; 'scm-backup trash --node' lists, restores, empties)"
+show trash --node backup1
+
+step "10. A hand purge deletes exactly what its order names; the newest copy that verifies is never deleted"
+OLDEST=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["copies"][0]["path"])')
 NEWEST=$(admin artifacts --source env --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["copies"][0]["path"])')
-task --kind purge --node cms02 --artifact "$SECOND" --artifact "$NEWEST"
+task --kind purge --node cms02 --artifact "$OLDEST" --artifact "$NEWEST"
 show artifacts --source env
 task --kind inventory --node backup1
 
-step "10. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
+step "11. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
 for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
 for pid in "${PIDS[@]}"; do wait "$pid" || true; done
 PIDS=()
