@@ -93,6 +93,9 @@ struct PurgeFloorTests {
             let restored = try store.restoreFromTrash(paths[1])
             #expect(store.verify(restored).status == .intact)
             #expect(try store.scan().artifacts.count == before - 2)
+            // A path that leaves the layout is refused before the trash is looked at.
+            let escape = #expect(throws: BackupError.self) { try store.restoreFromTrash("../" + paths[0]) }
+            #expect(escape?.message.contains("is not a store-relative artifact path") == true)
             let again = #expect(throws: BackupError.self) { try store.restoreFromTrash(paths[1]) }
             #expect(again?.message.contains("holds no") == true)
             // Emptying frees only what is old enough, then the rest.

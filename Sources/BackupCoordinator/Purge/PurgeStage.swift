@@ -138,11 +138,8 @@ public struct PurgeStage: Sendable {
             )
         }
         for path in order.restore ?? [] {
-            let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard !components.contains(".."), !path.hasPrefix("/"),
-                ArtifactLocation(relativeComponents: components) != nil
-            else {
-                throw BackupError(.invalidArgument, "'\(path)' is not a store-relative artifact path.")
+            do { _ = try Store.location(ofRelative: path) } catch let error as BackupError {
+                throw BackupError(.invalidArgument, error.message)
             }
         }
         let task = try await catalog.submitTrash(node: node, order: order, now: wallClock.currentDate)

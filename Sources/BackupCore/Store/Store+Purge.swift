@@ -124,14 +124,9 @@ extension Store {
     ) throws -> [PurgeItem] {
         var targets: [(String, ArtifactLocation)] = []
         for relative in relativePaths {
-            let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard !relative.hasPrefix("/"), !components.contains(".."), !components.contains("."),
-                !components.contains(""), let location = ArtifactLocation(relativeComponents: components)
-            else {
-                throw BackupError(
-                    .refused,
-                    "Purge order names '\(relative)', which is not a store-relative artifact path (<origin>/<kind>/<source>/YYYY/MM/DD/HHMMSS/<file>.tar.gz); nothing was deleted."
-                )
+            let location: ArtifactLocation
+            do { location = try Self.location(ofRelative: relative) } catch let error as BackupError {
+                throw BackupError(.refused, "Purge order refused: \(error.message.dropLast()); nothing was deleted.")
             }
             targets.append((relative, location))
         }

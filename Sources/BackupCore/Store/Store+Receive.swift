@@ -182,6 +182,11 @@ extension Store {
     /// The absolute path of a store-relative artifact path, refused unless it is a clean path
     /// in the layout (no `..`, `.`, empty or absolute components).
     public func location(ofRelative relative: String) throws -> ArtifactLocation {
+        try Self.location(ofRelative: relative)
+    }
+
+    /// ``location(ofRelative:)`` without a store: for a coordinator checking what it will order.
+    public static func location(ofRelative relative: String) throws -> ArtifactLocation {
         let components = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard !relative.hasPrefix("/"), !components.contains(".."), !components.contains("."),
             !components.contains(""), let location = ArtifactLocation(relativeComponents: components),

@@ -99,12 +99,7 @@ extension Store {
     /// with its sidecar; refused when the store holds that path again, or the trash lacks it.
     @discardableResult
     public func restoreFromTrash(_ path: String) throws -> StoredArtifact {
-        let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard !path.hasPrefix("/"), !components.contains(".."), !components.contains("."), !components.contains(""),
-            let location = ArtifactLocation(relativeComponents: components)
-        else {
-            throw BackupError(.invalidArgument, "'\(path)' is not a store-relative artifact path.")
-        }
+        let location = try Self.location(ofRelative: path)
         guard let entry = try trashEntries().last(where: { $0.path == path }) else {
             throw BackupError(.notFound, "The trash of store '\(root)' holds no '\(path)'.")
         }
