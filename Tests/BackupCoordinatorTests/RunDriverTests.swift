@@ -193,3 +193,67 @@ struct RunDriverTests {
         }
     }
 }
+
+extension RunDriverTests {
+    static func copy(stamp: String, _ state: CopyState, at: Date) -> CopyReport {
+        CopyReport(
+            path: "srv1/folder/conf/\(stamp)/conf.tar.gz", origin: "srv1", kind: "folder", source: "conf", stamp: stamp,
+            size: 10, sha256: String(repeating: "ab", count: 32), md5: nil, revision: nil, created: at, state: state,
+            verifiedAt: at)
+    }
+
+    /// One run of srv1/conf to its end: the backup makes `stamp`, both vaults receive it.
+    static func night(_ coordinator: Coordinator, stamp: String, at: Date) async throws -> RunInfo {
+        let run = try await coordinator.runs.start([Runs.Selected(node: "srv1", source: "conf")], trigger: .manual)
+        _ = try await work(coordinator, "srv1", report: copy(stamp: stamp, .intact, at: at))
+        try await coordinator.runDriver.advanceAll()
+        for vault in ["vault1", "vault2"] {
+            _ = try await work(coordinator, vault, report: copy(stamp: stamp, .intact, at: at))
+        }
+        return run
+    }
+
+    @Test func aRunEndsWithOnePurgeStagePerHolderEvenAcrossARestart() async throws {
+        try await withTemporaryDirectory("run-purge") { dir in
+            _ = try SiteCA.initialise(at: dir.file("ca"), site: "test")
+            let clock = ManualClock(start: Self.start)
+            var config = CoordinatorConfiguration(
+                certificate: dir.file("unused.pem"), privateKey: dir.file("unused.key"),
+                caCertificate: dir.file("ca.pem"), revocationList: nil, database: dir.file("catalog.sqlite"),
+                site: Self.site)
+            config.site.purge.table = .init(keepLast: 1)
+            config.purgeKey = dir.file("ca/purge-signing.key")
+            config.leaseSeconds = 3600
+            config.stallSeconds = 3600
+            let coordinator = try Coordinator(
+                configuration: config, catalog: try Catalog(path: config.database), wallClock: clock, clock: clock,
+                logger: LogCapture().logger)
+            try await Self.register(coordinator, ["srv1", "vault1", "vault2"], at: Self.start)
+            let first = try await Self.night(coordinator, stamp: "2027/01/15/080000", at: Self.start)
+            try await coordinator.runDriver.advanceAll()
+            // One artifact: nothing to purge, no task.
+            #expect(try await coordinator.catalog.tasks(ofRun: first.id).filter { $0.kind == .purge }.isEmpty)
+            clock.advance(by: .seconds(86_400))
+            try await Self.register(coordinator, ["srv1", "vault1", "vault2"], at: clock.currentDate)
+            let second = try await Self.night(
+                coordinator, stamp: "2027/01/16/080000", at: Self.start.addingTimeInterval(86_400))
+            // The hub dies after queueing the stage, before it marks the run finished: the stage
+            // is queued, the run still runs.
+            let shown = try await coordinator.runs.show(second.id)
+            let tasks = try await coordinator.catalog.tasks(ofRun: second.id)
+            try await coordinator.runDriver.purgeStage(shown, shown.sources, tasks)
+            #expect(try await coordinator.runs.show(second.id).state == .running)
+            // Its restart finishes the run and queues no second stage.
+            try await coordinator.runDriver.advanceAll()
+            #expect(try await coordinator.runs.show(second.id).state == .succeeded)
+            let purges = try await coordinator.catalog.tasks(ofRun: second.id).filter { $0.kind == .purge }
+            #expect(purges.map(\.node).sorted() == ["srv1", "vault1", "vault2"])
+            #expect(purges.allSatisfy { $0.artifacts == ["srv1/folder/conf/2027/01/15/080000/conf.tar.gz"] })
+            try await coordinator.runDriver.advanceAll()
+            #expect(try await coordinator.catalog.tasks(ofRun: second.id).filter { $0.kind == .purge }.count == 3)
+            // The last stage of each node is what status shows.
+            let stages = try await coordinator.catalog.stages()
+            #expect(stages.map(\.node) == ["srv1", "vault1", "vault2"] && stages.allSatisfy { $0.ordered == 1 })
+        }
+    }
+}
