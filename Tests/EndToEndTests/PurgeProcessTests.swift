@@ -121,6 +121,10 @@ struct PurgeProcessTests {
                         && held.stdout.contains("vault2 (no copy)"),
                     "\(held.stdout)")
 
+                // status names it too, from each node's last stage.
+                let status = try site.admin(["status"]).stdout
+                #expect(status.contains("PURGE") && status.contains("held back by vault2"), "\(status)")
+
                 // The site-wide switch: a night orders no purge; the dry run says why.
                 let pause = try site.admin(["purge", "pause", "--reason", "disk swap on vault"])
                 #expect(pause.status == 0 && pause.stdout.contains("purging paused site-wide"), "\(pause.stderr)")
@@ -131,6 +135,7 @@ struct PurgeProcessTests {
                 #expect(try site.tasks().filter { $0.kind == "purge" }.count == before)
                 let paused = try site.json(Plan.self, ["purge", "--node", "srv1"])
                 #expect(paused.paused?.contains("disk swap on vault") == true)
+                #expect(try site.admin(["status"]).stdout.contains("PAUSED site-wide by root"))
                 #expect(try site.admin(["purge", "resume"]).status == 0)
                 // vault2 back: the nights it missed are not sent by themselves (their copies
                 // failed); the operator sends what it lacks, and then they count.
