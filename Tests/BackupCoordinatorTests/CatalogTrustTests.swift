@@ -269,6 +269,16 @@ struct CatalogTrustTests {
             #expect(plan.queued.isEmpty)
             #expect(plan.noSpace?.count == 2)
             #expect(plan.noSpaceReason?.contains("'vault' reported 104857600 bytes free") == true, "\(plan)")
+            #expect(plan.noSpaceReason?.contains("trash") == false)
+            // Purged copies waiting in its trash take that space: the refusal says how to free it.
+            _ = try await catalog.heartbeat(name: "vault", diskFree: 100 << 20, trashBytes: 30 << 20, now: now)
+            let trashed = try await desk.plan(
+                TransferRequest(from: "srv1", to: "vault"), operatorName: "root", now: now)
+            #expect(
+                trashed.noSpaceReason?.contains(
+                    "its trash holds 31457280 bytes of purged copies: 'scm-backup trash --node vault --empty' frees them"
+                )
+                    == true, "\(trashed)")
             // With 110 MiB free the first fits (40 + 64 margin); then 70 MiB are left, too few for the second.
             try await catalog.register(
                 name: "vault", role: .agent,

@@ -70,6 +70,9 @@ struct TransferDesk: Sendable {
         guard !noSpace.isEmpty else { return TransferPlan(queued: queued, skipped: skipped) }
         let reason =
             "'\(request.to)' reported \(receiver?.diskFree ?? 0) bytes free; \(noSpace.count) artifacts of \(needed) bytes do not fit with the margin of \(margin) bytes"
+            + ((receiver?.trashBytes ?? 0) > 0
+                ? " (its trash holds \(receiver!.trashBytes!) bytes of purged copies: 'scm-backup trash --node \(request.to) --empty' frees them)"
+                : "")
         logger.warning(
             "transfers not queued for lack of space",
             metadata: ["scm.node": "\(request.to)", "scm.count": "\(noSpace.count)", "scm.reason": "\(reason)"])
