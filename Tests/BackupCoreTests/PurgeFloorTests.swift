@@ -140,3 +140,23 @@ extension PurgeFloorTests {
         }
     }
 }
+
+extension PurgeFloorTests {
+    @Test func aPurgeKilledBetweenItsTwoMovesIsFinishedByTheRetry() throws {
+        try withTemporaryDirectory("purge-retry") { dir in
+            let (store, paths) = try store(in: dir)
+            // The first attempt moved the artifact to the trash and died before its sidecar.
+            let live = store.root + "/" + paths[0]
+            let batch = store.trashRoot + "/20270101T000000Z/" + paths[0]
+            try FileManager.default.createDirectory(
+                atPath: (batch as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: live, toPath: batch)
+            #expect(FileManager.default.fileExists(atPath: live + ".dna"))
+            let items = try store.purge(exactly: [paths[0]], floors: floors())
+            #expect(items.map(\.reasons) == [["already gone"]] && items.map(\.keep) == [false])
+            #expect(!FileManager.default.fileExists(atPath: live + ".dna"), "the lone sidecar followed")
+            #expect(!FileManager.default.fileExists(atPath: (live as NSString).deletingLastPathComponent))
+            #expect(try store.scan().artifacts.count == 4)
+        }
+    }
+}

@@ -159,6 +159,14 @@ extension Store {
             for (relative, location) in bySource[folder]! {
                 let path = root + "/" + relative
                 guard let artifact = present.first(where: { $0.path == path }) else {
+                    // A purge killed between its two moves left the sidecar: it follows now.
+                    if try FileSystem.linkStatus(path + ".dna") != nil {
+                        try discard(
+                            StoredArtifact(path: path, location: location, size: 0, hasSidecar: true),
+                            relative: relative,
+                            sourceFolder: sourceFolder, trash: trash, sidecarOnly: true)
+                        deletedStamps = true
+                    }
                     items.append(
                         PurgeItem(
                             artifact: StoredArtifact(path: path, location: nil, size: 0, hasSidecar: false),
@@ -244,13 +252,18 @@ extension Store {
 
     /// Moves an artifact and its sidecar into `trash` (keeping its store-relative path), or
     /// deletes them when `trash` is nil; then removes its emptied stamp and date folders.
-    private func discard(_ artifact: StoredArtifact, relative: String, sourceFolder: String, trash: String?) throws {
+    /// The artifact goes first, its sidecar second (as ``delete(_:sourceFolder:)`` does): a
+    /// purge killed between the two leaves a sidecar alone, which the order's retry moves
+    /// (`sidecarOnly`), never an artifact without its DNA.
+    private func discard(
+        _ artifact: StoredArtifact, relative: String, sourceFolder: String, trash: String?, sidecarOnly: Bool = false
+    ) throws {
         guard let trash else { return try delete(artifact, sourceFolder: sourceFolder) }
         let target = trash + "/" + relative
         let folder = (target as NSString).deletingLastPathComponent
         try FileSystem.makeDirectories(folder)
+        if !sidecarOnly { try FileSystem.rename(artifact.path, to: target) }
         if artifact.hasSidecar { try FileSystem.rename(artifact.sidecarPath, to: target + ".dna") }
-        try FileSystem.rename(artifact.path, to: target)
         try FileSystem.syncDirectory(folder)
         var emptied = (artifact.path as NSString).deletingLastPathComponent
         try FileSystem.syncDirectory(emptied)
