@@ -11,7 +11,8 @@ import Testing
 /// server `srv1` pushing to `vault` and `vault2` (which keeps longer). Run after run ("nights")
 /// each node ends with exactly the copies its retention keeps; `vault2` kept offline holds the
 /// origin's purge back exactly as far as `copies` requires, and `purge --node` says so; the
-/// site's pause switch and the node's own stop every deletion; what goes waits in the trash.
+/// site's pause switch and the node's own stop every deletion; what goes waits in the trash; an
+/// agent killed mid-purge finishes it after its restart with nothing half-moved.
 @Suite(.serialized, .timeLimit(.minutes(8)))
 struct PurgeProcessTests {
     struct Run: Decodable {
@@ -182,6 +183,62 @@ struct PurgeProcessTests {
                         $0.hasPrefix("vault ") && $0.contains("in quarantine")
                     }
                 }
+            }
+        }
+    }
+
+    @Test func anAgentKilledMidPurgeFinishesItAfterItsRestartAndNothingIsHalfMoved() async throws {
+        try await blocking {
+            try withTemporaryDirectory("purge-kill") { dir in
+                // Large copies, so that hashing each against the order takes a while.
+                let conf = dir.file("conf")
+                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+                let site = try ProcessSite(
+                    dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])], leaseSeconds: 6)
+                try site.startCoordinator()
+                try site.startAgent("srv1")
+                try site.waitUntilOnline(1)
+                let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+                defer { try? random.close() }  // A read-only handle: nothing to lose.
+                for _ in 0..<6 {
+                    try random.readData(ofLength: 16 << 20).write(to: URL(fileURLWithPath: conf + "/data.bin"))
+                    try site.backup("conf", on: "srv1")
+                    try site.settle()
+                }
+                let before = try Self.held(site, "srv1")
+                #expect(before.count == 6)
+                let doomed = Array(before.dropLast())
+                var args = ["tasks", "submit", "--kind", "purge", "--node", "srv1"]
+                for path in doomed { args += ["--artifact", path] }
+                try ProcessSite.ok(try site.admin(args))
+                // Killed as soon as its first copy reaches the trash.
+                let trash = dir.file("store-srv1/.trash")
+                try site.waitUntil("the purge moves its first copy", seconds: 60) {
+                    FileManager.default.fileExists(atPath: trash)
+                }
+                site.stop("srv1", SIGKILL)
+                let moved = try Store(root: dir.file("store-srv1")).trashEntries().count
+                print("purge-kill: \(moved) of \(doomed.count) copies were in the trash at the kill")
+                try site.startAgent("srv1")
+                let tasks = try site.settle(seconds: 180)
+                let purge = try #require(tasks.first { $0.kind == "purge" })
+                #expect(purge.state == "succeeded", "\(purge)")
+                // Every ordered copy is gone from the store and the catalog, each in the trash with
+                // its sidecar; nothing half-moved: no artifact without its DNA, no sidecar alone.
+                #expect(try Self.held(site, "srv1") == [before.last!])
+                let store = Store(root: dir.file("store-srv1"))
+                #expect(
+                    try store.trashEntries().map(\.path).sorted() == doomed.sorted(), "\(moved) moved before the kill")
+                for path in doomed {
+                    #expect(!FileManager.default.fileExists(atPath: store.root + "/" + path + ".dna"), "\(path)")
+                }
+                let trashed = try FileManager.default.subpathsOfDirectory(atPath: trash).filter { $0.hasSuffix(".dna") }
+                #expect(trashed.count == doomed.count, "\(trashed)")
+                let local = try Command.scmBackup(["verify", "--store", dir.file("store-srv1")])
+                #expect(local.status == 0, "\(local.stdout)\(local.stderr)")
+                struct Listed: Decodable { var copies: [Copy]; struct Copy: Decodable { var path: String } }
+                let listed = try site.json([Listed].self, ["artifacts", "--node", "srv1"]).flatMap(\.copies).map(\.path)
+                #expect(listed == [before.last!])
             }
         }
     }
