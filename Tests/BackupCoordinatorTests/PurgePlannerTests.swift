@@ -357,21 +357,23 @@ extension PurgePlannerTests {
                 path: ".quarantine/" + of.copies[0].path, artifactPath: of.copies[0].path, size: 10,
                 quarantinedAt: self.now.addingTimeInterval(-days * 86_400))
         }
-        func decide(_ a: ArtifactInfo, _ entry: QuarantineEntry) -> PurgePlan.Entry? {
-            PurgePlanner.plan(.init(node: "srv", artifacts: [a], quarantine: [entry], now: now), site: site)
-                .quarantine?.first
+        /// The plan's one quarantine entry; its absence fails the test.
+        func decide(_ a: ArtifactInfo, _ entry: QuarantineEntry) throws -> PurgePlan.Entry {
+            let plan = PurgePlanner.plan(.init(node: "srv", artifacts: [a], quarantine: [entry], now: now), site: site)
+            #expect(plan.quarantine?.count == 1)
+            return try #require(plan.quarantine?.first)
         }
         // Set aside 36 days ago, verified intact 35 days ago: it goes.
-        #expect(decide(repaired, q(36, repaired))?.delete == true)
+        #expect(try decide(repaired, q(36, repaired)).delete == true)
         // Set aside 10 days ago, repaired since: kept for quarantine_days.
         repaired.copies[0].verifiedAt = now.addingTimeInterval(-86_400)
-        let young = decide(repaired, q(10, repaired))
-        #expect(young?.delete == false && young?.reasons[0].contains("quarantine_days (30)") == true)
+        let young = try decide(repaired, q(10, repaired))
+        #expect(!young.delete && young.reasons[0].contains("quarantine_days (30)") == true)
         // Not verified since it was set aside (not repaired): kept, whatever its age.
         repaired.copies[0].verifiedAt = now.addingTimeInterval(-90 * 86_400)
-        #expect(decide(repaired, q(60, repaired))?.reasons[0].contains("kept until it is repaired") == true)
+        #expect(try decide(repaired, q(60, repaired)).reasons[0].contains("kept until it is repaired") == true)
         var mutant = repaired
         mutant.copies[0].state = .quarantined
-        #expect(decide(mutant, q(60, mutant))?.delete == false)
+        #expect(try !decide(mutant, q(60, mutant)).delete)
     }
 }

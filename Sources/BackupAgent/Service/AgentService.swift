@@ -123,6 +123,7 @@ struct AgentService: Service {
             group.addTask {
                 // About every ten minutes, abandoned received partials are removed.
                 let beatsPerCleanup = max(1, Int(TicketLedger.keepAfterExpiry) / max(1, heartbeatSeconds))
+                let setAsideEvery = max(1, 15 / max(1, heartbeatSeconds))
                 var beats = 0
                 while !stopping.isSet {
                     try await Task.sleep(for: .seconds(heartbeatSeconds))
@@ -130,10 +131,13 @@ struct AgentService: Service {
                     if beats.isMultiple(of: beatsPerCleanup) { removeAbandonedPartials() }
                     var fs = statvfs()
                     let free = statvfs(configuration.storePath, &fs) == 0 ? Int64(fs.f_bavail) * Int64(fs.f_frsize) : 0
-                    // Walked again each heartbeat: both are small folders (a night's purge, a few
-                    // mutants). One that cannot be read is not reported this beat (the last stays).
-                    let store = Store(root: configuration.storePath)
-                    let (trash, quarantine) = (try? store.trashBytes(), try? store.quarantineBytes())
+                    // The trash and the quarantine are walked about every 15 s, not every beat
+                    // (a big night's purge leaves thousands of files there for trash_hours); the
+                    // beats between send none and the catalog keeps the last.
+                    var (trash, quarantine): (Int64?, Int64?) = (nil, nil)
+                    if beats % setAsideEvery == 1 || setAsideEvery == 1 {
+                        (trash, quarantine) = setAsideBytes()
+                    }
                     do {
                         let answer = try await client.send(
                             "POST", "/v1/agents/heartbeat",
@@ -192,6 +196,21 @@ struct AgentService: Service {
             // A task's buffers are freed now; their pages go back (``HeapTrim``).
             HeapTrim.trim()
         }
+    }
+
+    /// Bytes the store's trash and quarantine hold, for the heartbeat; one that cannot be read
+    /// is logged naming the store and not reported (the catalog keeps its last value).
+    private func setAsideBytes() -> (trash: Int64?, quarantine: Int64?) {
+        let store = Store(root: configuration.storePath)
+        func measure(_ what: String, _ body: () throws -> Int64) -> Int64? {
+            do { return try body() } catch {
+                logger.warning(
+                    "the store's \(what) cannot be measured",
+                    metadata: ["scm.store": "\(configuration.storePath)", "scm.error": "\(error)"])
+                return nil
+            }
+        }
+        return (measure("trash", store.trashBytes), measure("quarantine", store.quarantineBytes))
     }
 
     /// Removes the received partials no transfer can resume (``Store/removeAbandonedPartials(now:minimumAge:)``);

@@ -179,11 +179,7 @@ extension Store {
                     items.append(PurgeItem(artifact: artifact, keep: true, reasons: [why]))
                     continue
                 }
-                let created =
-                    (artifact.hasSidecar
-                    ? try? DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
-                    : nil)?.created ?? location.stampDate
-                // A sidecar that does not decode leaves the stamp's time: the age floor still holds.
+                let created = madeAt(artifact) ?? location.stampDate
                 if let created, now.timeIntervalSince(created) < floors.minAge {
                     items.append(
                         PurgeItem(
@@ -238,6 +234,19 @@ extension Store {
             }
         }
         return items
+    }
+
+    /// When `artifact` was made, by its DNA; nil without a sidecar or with one that does not
+    /// decode (the caller falls back to its stamp, so the age floor still holds: a damaged
+    /// sidecar is a verify's finding, not a reason to keep or delete).
+    private func madeAt(_ artifact: StoredArtifact) -> Date? {
+        guard artifact.hasSidecar else { return nil }
+        do {
+            return try DNA.decode(try FileSystem.readSmallFile(artifact.sidecarPath), path: artifact.sidecarPath)
+                .created
+        } catch {
+            return nil
+        }
     }
 
     /// After deletions: a `last` link that is missing, not a link, or dangling is pointed at
