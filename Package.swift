@@ -214,7 +214,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["BackupCore", "BackupTesting", "scm-backup"],
+            dependencies: ["BackupCore", "BackupProtocol", "BackupTesting", "scm-backup"],
             exclude: ["Snapshots"],
             swiftSettings: strict
         ),

@@ -59,23 +59,35 @@ struct DataPortTests {
                 storeID: (try? Store(root: store ?? dir.file("backup1")).readMarker())??.id ?? "no-marker",
                 node: "backup1")
             config.dataListen = ("127.0.0.1", 0)
-            config.ticketKeyPath = dir.file("ca/ticket-signing.pub")
+            config.ticketKeyFiles = [dir.file("ca/ticket-signing.pub")]
             config.stallSeconds = 3
             return config
         }
 
         func ticket(
             sender: String = "cms02", receiver: String = "backup1", path: String? = nil, expiresIn: TimeInterval = 600,
-            key: Curve25519.Signing.PrivateKey? = nil, token: UInt64 = 1
+            key: Curve25519.Signing.PrivateKey? = nil, token: UInt64 = 1, receipt: String? = nil
         ) throws -> String {
-            try TransferTicket(
+            var ticket = TransferTicket(
                 epoch: "00112233445566778899aabbccddeeff", taskId: 1, fencingToken: token, purpose: .transfer,
                 path: path ?? artifact.location.relativePath, sha256: artifact.dna.sha256, md5: nil,
                 size: artifact.dna.size, sender: sender, receiver: receiver,
                 expiresAt: Date().addingTimeInterval(expiresIn),
                 facts: .init(
                     origin: "cms02", kind: "folder", source: "data", revision: artifact.dna.revision,
-                    created: artifact.dna.created)
+                    created: artifact.dna.created))
+            ticket.receipt = receipt
+            return try ticket.signed(with: key ?? self.key)
+        }
+
+        /// The hub's receipt of the artifact (or of what `size` says), signed with `key`.
+        func receipt(size: Int64? = nil, key: Curve25519.Signing.PrivateKey? = nil) throws -> String {
+            try ArtifactReceipt(
+                epoch: "00112233445566778899aabbccddeeff", path: artifact.location.relativePath,
+                size: size ?? artifact.dna.size, sha256: artifact.dna.sha256, md5: nil,
+                facts: .init(
+                    origin: "cms02", kind: "folder", source: "data", revision: artifact.dna.revision,
+                    created: artifact.dna.created), signedAt: Date()
             ).signed(with: key ?? self.key)
         }
 
@@ -88,7 +100,7 @@ struct DataPortTests {
             let state = DataPortState()
             state.revoked.withLock { $0 = revoked }
             let app = try DataServer.makeApplication(
-                configuration(store: store), ticketKey: key.publicKey, state: state,
+                configuration(store: store), ticketKeys: SigningKeyring(key.publicKey), state: state,
                 report: { reports.add($0) }, logger: Logger(label: "test"), onRunning: { continuation.yield($0) })
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.run() }
@@ -209,7 +221,7 @@ struct DataPortTests {
                     #expect(Array(try Data(contentsOf: URL(fileURLWithPath: received))) == site.bytes)
                     // Its sidecar is the catalog's facts in the ticket and the digests computed here.
                     let sidecar = try DNA.decode(try FileSystem.readSmallFile(received + ".dna"), path: received)
-                    let verified = try TransferTicket.verify(ticket, key: site.key.publicKey)
+                    let verified = try TransferTicket.verify(ticket, keys: SigningKeyring(site.key.publicKey))
                     #expect(sidecar == verified.sidecar())
                     #expect(sidecar.origin == "cms02" && sidecar.revision == site.artifact.dna.revision)
                     #expect(sidecar.sha256 == site.artifact.dna.sha256 && sidecar.size == site.artifact.dna.size)
@@ -223,6 +235,48 @@ struct DataPortTests {
                     let held = try await Self.send(
                         http, port: port, "HEAD", path: path, headers: [("SCM-Ticket", try site.ticket())])
                     #expect(held.1["scm-have"] == site.artifact.dna.sha256)
+                }
+            }
+        }
+    }
+
+    /// A ticket's receipt is written beside the copy it names; one that names other bytes, or
+    /// that a key the node does not trust signed, voids the ticket before any byte is taken.
+    @Test func aTicketsReceiptIsKeptOnlyWhenItVerifiesAndNamesTheArtifact() async throws {
+        try await withTemporaryDirectory("data-receipt") { dir in
+            let site = try await Site.make(dir)
+            let path = site.artifact.location.relativePath
+            let received = dir.file("backup1/" + path)
+            try await site.serving { port in
+                try await site.client(as: "cms02") { http in
+                    for (receipt, what) in [
+                        (try site.receipt(size: 7), "it says 7 bytes"),
+                        (try site.receipt(key: Curve25519.Signing.PrivateKey()), "not among the keys trusted here"),
+                        ("not a receipt", "is not <key id>.<payload>.<signature>"),
+                    ] {
+                        let put = try await Self.send(
+                            http, port: port, "PUT", path: path,
+                            headers: [("SCM-Ticket", try site.ticket(receipt: receipt))], body: site.bytes[...])
+                        #expect(put.0 == 403 && put.2.contains("ticket-malformed"), "\(put.2)")
+                        #expect(put.2.contains(what), "\(put.2)")
+                        #expect(!FileManager.default.fileExists(atPath: received + ".partial"))
+                        #expect(!FileManager.default.fileExists(atPath: received))
+                    }
+                    let good = try site.receipt()
+                    let put = try await Self.send(
+                        http, port: port, "PUT", path: path, headers: [("SCM-Ticket", try site.ticket(receipt: good))],
+                        body: site.bytes[...])
+                    #expect(put.0 == 200, "\(put.2)")
+                    #expect(try Store.receipt(beside: received) == good)
+                    let kept = try ArtifactReceipt.verify(good, keys: SigningKeyring(site.key.publicKey))
+                    #expect(kept.path == path && kept.size == site.artifact.dna.size)
+                    // A later ticket's receipt never replaces the one kept.
+                    let later = try site.receipt()
+                    let skipped = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [("SCM-Ticket", try site.ticket(token: 2, receipt: later))], body: site.bytes[...])
+                    #expect(skipped.0 == 200 && skipped.2.contains("\"skipped\":true"), "\(skipped.2)")
+                    #expect(try Store.receipt(beside: received) == good)
                 }
             }
         }

@@ -340,7 +340,8 @@ extension PurgePlannerTests {
         let envelope = try order.signed(with: key)
         #expect(envelope.utf8.count <= 64 << 10, "\(envelope.utf8.count) bytes")
         #expect(throws: Never.self) {
-            _ = try PurgeOrder.verify(envelope, key: key.publicKey, node: "srv1", taskId: 1, fencingToken: 1)
+            _ = try PurgeOrder.verify(
+                envelope, keys: SigningKeyring(key.publicKey), node: "srv1", taskId: 1, fencingToken: 1)
         }
         // Long paths make smaller orders.
         let long = (0..<300).map { "srv1/folder/\(String(repeating: "x", count: 150))/2027/01/15/\($0)/a.tar.gz" }

@@ -84,14 +84,19 @@ struct PurgeFloorTests {
         try withTemporaryDirectory("trash") { dir in
             let (store, paths) = try store(in: dir)
             let before = try store.scan().artifacts.count
+            // Receipts beside them go and come back with them; a listing never counts them.
+            for path in paths[..<3] { try Store.writeReceipt("receipt of \(path)", beside: store.root + "/" + path) }
+            #expect(try store.scan().artifacts.count == before)
             _ = try store.purge(exactly: Array(paths[..<3]), floors: floors())
             #expect(try store.scan().artifacts.count == before - 3)
+            #expect(try Store.receipt(beside: store.root + "/" + paths[0]) == nil)
             let trashed = try store.trashEntries()
             #expect(Set(trashed.map(\.path)) == Set(paths[..<3]))
             #expect(try store.trashBytes() > trashed.map(\.size).reduce(0, +))  // with the sidecars
             // Restored: back in place with its sidecar, and it verifies.
             let restored = try store.restoreFromTrash(paths[1])
             #expect(store.verify(restored).status == .intact)
+            #expect(try Store.receipt(beside: restored.path) == "receipt of \(paths[1])")
             #expect(try store.scan().artifacts.count == before - 2)
             // A path that leaves the layout is refused before the trash is looked at.
             let escape = #expect(throws: BackupError.self) { try store.restoreFromTrash("../" + paths[0]) }
@@ -105,6 +110,7 @@ struct PurgeFloorTests {
             // trash_hours = 0: freed at once.
             _ = try store.purge(exactly: [paths[1]], floors: floors(trash: 0))
             #expect(try store.trashEntries().isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: store.root + "/" + paths[1] + Store.receiptSuffix))
         }
     }
 }

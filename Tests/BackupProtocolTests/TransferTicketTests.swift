@@ -28,7 +28,8 @@ struct TransferTicketTests {
         let order = Self.order()
         let envelope = try order.signed(with: Self.key)
         #expect(
-            try PurgeOrder.verify(envelope, key: Self.key.publicKey, node: "backup1", taskId: 9, fencingToken: 77)
+            try PurgeOrder.verify(
+                envelope, keys: SigningKeyring(Self.key.publicKey), node: "backup1", taskId: 9, fencingToken: 77)
                 == order)
         let cases: [(String, Int64, UInt64, String)] = [
             ("vault", 9, 77, "order-misaddressed"), ("backup1", 8, 77, "order-stale"),
@@ -36,19 +37,22 @@ struct TransferTicketTests {
         ]
         for (node, task, token, code) in cases {
             let refusal = #expect(throws: SignedEnvelope.Refusal.self) {
-                try PurgeOrder.verify(envelope, key: Self.key.publicKey, node: node, taskId: task, fencingToken: token)
+                try PurgeOrder.verify(
+                    envelope, keys: SigningKeyring(Self.key.publicKey), node: node, taskId: task, fencingToken: token)
             }
             #expect(refusal?.code.rawValue == code)
         }
         let forged = #expect(throws: SignedEnvelope.Refusal.self) {
             try PurgeOrder.verify(
-                try order.signed(with: Curve25519.Signing.PrivateKey()), key: Self.key.publicKey, node: "backup1",
+                try order.signed(with: Curve25519.Signing.PrivateKey()), keys: SigningKeyring(Self.key.publicKey),
+                node: "backup1",
                 taskId: 9, fencingToken: 77)
         }
         #expect(forged?.code == "order-forged")
         let expired = #expect(throws: SignedEnvelope.Refusal.self) {
             try PurgeOrder.verify(
-                try Self.order(expiresIn: -400).signed(with: Self.key), key: Self.key.publicKey, node: "backup1",
+                try Self.order(expiresIn: -400).signed(with: Self.key), keys: SigningKeyring(Self.key.publicKey),
+                node: "backup1",
                 taskId: 9, fencingToken: 77)
         }
         #expect(expired?.code == "order-expired")
@@ -58,12 +62,13 @@ struct TransferTicketTests {
         // The same key signs both here: the signed type still keeps them apart.
         let ticket = try Self.ticket().signed(with: Self.key)
         let asOrder = #expect(throws: SignedEnvelope.Refusal.self) {
-            try PurgeOrder.verify(ticket, key: Self.key.publicKey, node: "backup1", taskId: 7, fencingToken: 42)
+            try PurgeOrder.verify(
+                ticket, keys: SigningKeyring(Self.key.publicKey), node: "backup1", taskId: 7, fencingToken: 42)
         }
         #expect(asOrder?.code == "order-forged")
         let order = try Self.order().signed(with: Self.key)
         let asTicket = #expect(throws: TransferTicket.Refusal.self) {
-            try TransferTicket.verify(order, key: Self.key.publicKey)
+            try TransferTicket.verify(order, keys: SigningKeyring(Self.key.publicKey))
         }
         #expect(asTicket?.code == "ticket-forged")
     }
@@ -71,13 +76,13 @@ struct TransferTicketTests {
     @Test func aSignedTicketVerifiesWithTheCoordinatorsKey() throws {
         let ticket = Self.ticket()
         let header = try ticket.signed(with: Self.key)
-        #expect(try TransferTicket.verify(header, key: Self.key.publicKey) == ticket)
+        #expect(try TransferTicket.verify(header, keys: SigningKeyring(Self.key.publicKey)) == ticket)
     }
 
     @Test func aTicketSignedByAnotherKeyIsForged() throws {
         let header = try Self.ticket().signed(with: Curve25519.Signing.PrivateKey())
         let refusal = #expect(throws: TransferTicket.Refusal.self) {
-            try TransferTicket.verify(header, key: Self.key.publicKey)
+            try TransferTicket.verify(header, keys: SigningKeyring(Self.key.publicKey))
         }
         #expect(refusal?.code == "ticket-forged")
     }
@@ -87,28 +92,29 @@ struct TransferTicketTests {
         let parts = header.split(separator: ".")
         var payload = try #require(
             Data(
-                base64Encoded: String(parts[0]).replacingOccurrences(of: "-", with: "+")
+                base64Encoded: String(parts[1]).replacingOccurrences(of: "-", with: "+")
                     .replacingOccurrences(of: "_", with: "/").padding(
-                        toLength: (parts[0].count + 3) / 4 * 4, withPad: "=", startingAt: 0)))
+                        toLength: (parts[1].count + 3) / 4 * 4, withPad: "=", startingAt: 0)))
         let text = String(decoding: payload, as: UTF8.self).replacingOccurrences(of: "backup1", with: "intrude")
         payload = Data(text.utf8)
         let forged =
-            payload.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
+            parts[0] + "."
+            + payload.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
                 of: "/", with: "_"
             )
-            .replacingOccurrences(of: "=", with: "") + "." + parts[1]
+            .replacingOccurrences(of: "=", with: "") + "." + parts[2]
         let refusal = #expect(throws: TransferTicket.Refusal.self) {
-            try TransferTicket.verify(forged, key: Self.key.publicKey)
+            try TransferTicket.verify(forged, keys: SigningKeyring(Self.key.publicKey))
         }
         #expect(refusal?.code == "ticket-forged")
     }
 
     @Test func expiryAllowsAFewMinutesOfClockSkewAndNoMore() throws {
         let late = try Self.ticket(expiresIn: -120).signed(with: Self.key)
-        #expect(try TransferTicket.verify(late, key: Self.key.publicKey).receiver == "backup1")
+        #expect(try TransferTicket.verify(late, keys: SigningKeyring(Self.key.publicKey)).receiver == "backup1")
         let expired = try Self.ticket(expiresIn: -400).signed(with: Self.key)
         let refusal = #expect(throws: TransferTicket.Refusal.self) {
-            try TransferTicket.verify(expired, key: Self.key.publicKey)
+            try TransferTicket.verify(expired, keys: SigningKeyring(Self.key.publicKey))
         }
         #expect(refusal?.code == "ticket-expired")
         #expect(refusal?.message.contains("expired at") == true)
@@ -117,8 +123,44 @@ struct TransferTicketTests {
     @Test(arguments: ["", "abc", "a.b.c", "!!!.???"])
     func aMalformedHeaderIsRefused(_ header: String) {
         let refusal = #expect(throws: TransferTicket.Refusal.self) {
-            try TransferTicket.verify(header, key: Self.key.publicKey)
+            try TransferTicket.verify(header, keys: SigningKeyring(Self.key.publicKey))
         }
         #expect(refusal?.code == "ticket-malformed" || refusal?.code == "ticket-forged")
+    }
+
+    @Test func aRingTrustsEveryKeyItListsAndOnlyThose() throws {
+        let newHub = Curve25519.Signing.PrivateKey()
+        var ring = SigningKeyring(Self.key.publicKey, file: "old-ticket.pub")
+        ring.add(newHub.publicKey, file: "new-ticket.pub")
+        // A new hub's ticket passes once its key is added, and the old hub's still does.
+        #expect(try TransferTicket.verify(try Self.ticket().signed(with: newHub), keys: ring).receiver == "backup1")
+        #expect(try TransferTicket.verify(try Self.ticket().signed(with: Self.key), keys: ring).receiver == "backup1")
+        // A key nobody listed is refused, naming its id and the ids that are trusted.
+        let stranger = Curve25519.Signing.PrivateKey()
+        let unknown = #expect(throws: TransferTicket.Refusal.self) {
+            try TransferTicket.verify(try Self.ticket().signed(with: stranger), keys: ring)
+        }
+        #expect(unknown?.code == "ticket-forged")
+        #expect(unknown?.message.contains(SigningKeyring.keyID(of: stranger.publicKey)) == true)
+        #expect(unknown?.message.contains("new-ticket.pub") == true)
+        // The key id is signed: relabelling a stranger's envelope with a trusted id fails.
+        let relabelled = try Self.ticket().signed(with: stranger).split(separator: ".")
+        let claimed = SigningKeyring.keyID(of: newHub.publicKey) + "." + relabelled[1] + "." + relabelled[2]
+        let forged = #expect(throws: TransferTicket.Refusal.self) { try TransferTicket.verify(claimed, keys: ring) }
+        #expect(forged?.code == "ticket-forged")
+        #expect(forged?.message.contains("new-ticket.pub") == true)
+        // A version 1 envelope (no key id) is not read.
+        let old = try Self.ticket().signed(with: Self.key).split(separator: ".").dropFirst().joined(separator: ".")
+        let v1 = #expect(throws: TransferTicket.Refusal.self) { try TransferTicket.verify(old, keys: ring) }
+        #expect(v1?.code == "ticket-malformed")
+    }
+
+    @Test func keyIDsAreDerivedFromTheKey() throws {
+        let key = Curve25519.Signing.PrivateKey()
+        let id = SigningKeyring.keyID(of: key.publicKey)
+        #expect(id.count == 16)
+        let same = try Curve25519.Signing.PublicKey(rawRepresentation: key.publicKey.rawRepresentation)
+        #expect(id == SigningKeyring.keyID(of: same))
+        #expect(id != SigningKeyring.keyID(of: Curve25519.Signing.PrivateKey().publicKey))
     }
 }

@@ -203,6 +203,18 @@ struct ConfigFileTests {
                 #expect(try refused(text).contains("pre_backup.trim.shell: unknown key"))
                 text = original.replacingOccurrences(of: "[agent]", with: "[agent]\ncoordinator_name = \"../hub\"")
                 #expect(try refused(text).contains("agent.coordinator_name:"))
+                // A trusted key that is not one is named; a missing one too.
+                try "not a key\n".write(toFile: dir.file("new-hub.pub"), atomically: true, encoding: .utf8)
+                text = original.replacingOccurrences(
+                    of: "[agent]", with: "[agent]\ntrusted_signing_keys = [\"new-hub.pub\"]")
+                #expect(
+                    try refused(text).contains(
+                        "agent.trusted_signing_keys: '\(dir.file("new-hub.pub"))' is not an Ed25519 public key"))
+                text = original.replacingOccurrences(
+                    of: "[agent]", with: "[agent]\ntrusted_purge_keys = [\"gone.pub\"]")
+                #expect(
+                    try refused(text).contains(
+                        "agent.trusted_purge_keys: '\(dir.file("gone.pub"))' does not exist or cannot be read"))
             }
         }
     }

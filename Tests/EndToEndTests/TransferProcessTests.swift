@@ -1,4 +1,5 @@
 import BackupCore
+import BackupProtocol
 import BackupTesting
 import Foundation
 import Testing
@@ -107,6 +108,11 @@ struct TransferProcessTests {
                 try site.backup("conf")
                 try site.backup("env")
                 #expect(try site.settle().allSatisfy { $0.state == "succeeded" })
+                // The answer to each backup's result brought its receipt to the origin.
+                for a in try site.json([Artifact].self, ["artifacts"]) {
+                    let file = dir.file("store-srv1/" + a.copies[0].path)
+                    #expect(try Store.receipt(beside: file) != nil, "\(file)")
+                }
 
                 // Push to vault, pull by vault2.
                 let pushed = try site.admin(["transfer", "--from", "srv1", "--to", "vault"])
@@ -128,6 +134,18 @@ struct TransferProcessTests {
                     #expect(
                         holders == (a.source == "env" ? ["srv1", "vault", "vault2"] : ["srv1", "vault"]), "\(path)")
                     #expect(try site.bytes("vault", path) == site.bytes("srv1", path))
+                    // Each holder keeps the hub's receipt beside its copy: signed with the
+                    // ticket key, of this path and these bytes.
+                    let keys = try SigningKeyring(files: [dir.file("pki/ticket-signing.pub")])
+                    for node in holders {
+                        let file = dir.file("store-\(node)/" + path)
+                        let text = try #require(try Store.receipt(beside: file), "no receipt on \(node): \(path)")
+                        let receipt = try ArtifactReceipt.verify(text, keys: keys)
+                        var digests = DigestAccumulator(.sha256)
+                        try site.bytes(node, path).withUnsafeBytes { digests.update($0) }
+                        #expect(receipt.mismatch(path: path, digests: digests.finalize()) == nil, "\(node): \(path)")
+                        #expect(receipt.facts.origin == "srv1" && receipt.facts.source == a.source)
+                    }
                 }
 
                 // Again: everything is there, no byte moves, no task is queued.

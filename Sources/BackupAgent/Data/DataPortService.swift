@@ -32,10 +32,12 @@ struct DataPortService: Service {
     let logger: Logger
 
     func run() async throws {
-        guard let keyPath = configuration.ticketKeyPath else {
-            throw BackupError(.invalidArgument, "A data port needs the coordinator's ticket key (ticket_key).")
+        let key = try configuration.ticketKeys()
+        guard !key.isEmpty else {
+            throw BackupError(
+                .invalidArgument, "A data port needs the coordinator's ticket key (ticket_key or trusted_signing_keys)."
+            )
         }
-        let key = try Ed25519PEM.readPublicKey(keyPath)
         let listening = LockedBox(false)
         let listen = configuration.dataListen ?? ("127.0.0.1", 0)
         do {
@@ -49,12 +51,12 @@ struct DataPortService: Service {
         }
     }
 
-    private func serve(key: Curve25519.Signing.PublicKey, listening: LockedBox<Bool>) async throws {
+    private func serve(key: SigningKeyring, listening: LockedBox<Bool>) async throws {
         let (logger, announcement) = (logger, announcement)
         let journal = ResultJournal(configuration)
         try await CoordinatorClient.with(configuration.coordinator) { client in
             let app = try DataServer.makeApplication(
-                configuration, ticketKey: key, state: state,
+                configuration, ticketKeys: key, state: state,
                 report: { report in
                     // Journalled first: a report the hub does not take now is sent again by the
                     // session after it reconnects (``ResultJournal``).

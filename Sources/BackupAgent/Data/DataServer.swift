@@ -59,7 +59,7 @@ final class DataPortState: Sendable {
 /// - `GET /v1/data/<path>` (sender): the bytes, from `Range: bytes=N-` on; `SCM-DNA`.
 public enum DataServer {
     static func makeApplication(
-        _ configuration: AgentConfiguration, ticketKey: Curve25519.Signing.PublicKey, state: DataPortState,
+        _ configuration: AgentConfiguration, ticketKeys: SigningKeyring, state: DataPortState,
         report: @escaping @Sendable (ArtifactReport) async -> Void, logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void
     ) throws -> some ApplicationProtocol {
@@ -73,6 +73,7 @@ public enum DataServer {
         let store = Store(root: configuration.storePath)
         let node = configuration.node
         let stall = configuration.stallSeconds
+        let receipts = Receipts(keys: ticketKeys, logger: logger)
 
         /// Checks the ticket, the parties and the path; `asReceiver` says which party this node must be.
         @Sendable func authorise(_ request: Request, _ context: DataContext, asReceiver: Bool) throws -> (
@@ -84,7 +85,7 @@ public enum DataServer {
             }
             let ticket: TransferTicket
             do throws(TransferTicket.Refusal) {
-                ticket = try TransferTicket.verify(header, key: ticketKey)
+                ticket = try TransferTicket.verify(header, keys: ticketKeys)
             } catch {
                 throw WireError(.forbidden, error.code, error.message)
             }
@@ -120,6 +121,16 @@ public enum DataServer {
             do { _ = try configuration.store() } catch let error as BackupError {
                 throw WireError(
                     .serviceUnavailable, .storeMarker, "Node '\(node)' refuses transfers: \(error.message)")
+            }
+            if let receipt = ticket.receipt {
+                // A receipt that is not the ticket's artifact's makes the ticket void: nothing moves.
+                do {
+                    _ = try receipts.check(
+                        receipt, path: ticket.path,
+                        digests: ArtifactDigests(size: ticket.size, sha256: ticket.sha256, md5: ticket.md5))
+                } catch let error as BackupError {
+                    throw WireError(.forbidden, .ticketMalformed, "Ticket \(ticket.id): \(error.message)")
+                }
             }
             return (ticket, location)
         }
@@ -188,6 +199,7 @@ public enum DataServer {
                         "'\(ticket.path)' exists on '\(node)' with another digest; it is never overwritten (a mutant is quarantined first)."
                     )
                 }
+                receipts.keep(ticket.receipt, store: store, path: ticket.path)
                 return try JSONResponse.make(
                     ReceiveResult(
                         path: ticket.path, size: ticket.size, sha256: ticket.sha256, md5: ticket.md5, resumedFrom: 0,
@@ -203,7 +215,7 @@ public enum DataServer {
             do {
                 // Resuming re-hashes the partial: a second or so per GiB, on the I/O pool.
                 incoming = try await ReceivingArtifact.open(
-                    store: store, location: location, dna: dna, discardPartial: start == 0)
+                    store: store, location: location, dna: dna, discardPartial: start == 0, receipt: ticket.receipt)
             } catch let error as BackupError {
                 throw Self.wire(error)
             }
@@ -281,6 +293,7 @@ public enum DataServer {
                     .conflict, .senderCopyDiffers,
                     "The sidecar of '\(ticket.path)' on '\(node)' does not match the ticket's digest and size.")
             }
+            receipts.keep(ticket.receipt, store: store, path: ticket.path)
             var start: Int64 = 0
             if let range = request.headers[.range] {
                 guard range.hasPrefix("bytes="), range.hasSuffix("-"), let n = Int64(range.dropFirst(6).dropLast()),

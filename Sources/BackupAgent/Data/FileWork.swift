@@ -42,12 +42,14 @@ final class ReceivingArtifact: @unchecked Sendable {
         self.incoming = incoming
     }
 
-    static func open(store: Store, location: ArtifactLocation, dna: DNA, discardPartial: Bool) async throws
-        -> ReceivingArtifact
-    {
+    /// `receipt`, checked by the caller, is written beside the artifact when it is published.
+    static func open(
+        store: Store, location: ArtifactLocation, dna: DNA, discardPartial: Bool, receipt: String? = nil
+    ) async throws -> ReceivingArtifact {
         let receiving = try await FileWork.run {
             Exclusive(try IncomingArtifact(store: store, location: location, dna: dna, discardPartial: discardPartial))
         }
+        receiving.value.receipt = receipt
         return ReceivingArtifact(receiving.value)
     }
 

@@ -103,6 +103,7 @@ struct TransferRunner: Sendable {
                 "The sidecar of '\(order.path)' on '\(order.sender)' does not match the catalog's digest and size; this copy is not sent."
             )
         }
+        try Receipts(configuration, logger: logger).keep(order.receipt, store: store, path: order.path)
         let target = url + "/v1/data/" + order.path
         // What does the receiver hold already?
         var head = HTTPClientRequest(url: target)
@@ -161,7 +162,15 @@ struct TransferRunner: Sendable {
     ) async throws -> TaskOutcome {
         let final = store.path(of: location)
         let held = try store.held(location)
+        let receipts = try Receipts(configuration, logger: logger)
+        if let receipt = order.receipt {
+            // Checked before any byte moves: a receipt not of this artifact voids the transfer.
+            _ = try receipts.check(
+                receipt, path: order.path,
+                digests: ArtifactDigests(size: order.size, sha256: order.sha256, md5: order.md5))
+        }
         if held == .digest(order.sha256 ?? order.md5 ?? "") {
+            receipts.keep(order.receipt, store: store, path: order.path)
             return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
         }
         if held != .absent {
@@ -195,7 +204,7 @@ struct TransferRunner: Sendable {
             path: order.path, digests: ArtifactDigests(size: order.size, sha256: order.sha256, md5: order.md5))
         let resumed = response.status.code == 206
         let incoming = try await ReceivingArtifact.open(
-            store: store, location: location, dna: dna, discardPartial: !resumed)
+            store: store, location: location, dna: dna, discardPartial: !resumed, receipt: order.receipt)
         guard incoming.received == (resumed ? offset : 0) else {
             throw BackupError(
                 .io, "The partial of '\(order.path)' changed while resuming; the next attempt starts over.")

@@ -36,8 +36,10 @@ public struct AgentConfiguration: Sendable {
     /// Where the data port listens (HOST, PORT; port 0 picks a free one); nil: no data port,
     /// so this node can only open transfers (push as sender, pull as receiver).
     public var dataListen: (host: String, port: Int)?
-    /// The coordinator's public ticket key (`ticket-signing.pub`); transfers need it.
-    public var ticketKeyPath: String?
+    /// The coordinator public keys trusted for tickets and artifact receipts: `ticket_key`
+    /// (`ticket-signing.pub`) then each of `trusted_signing_keys` (a new hub's key, added before
+    /// it takes over). Transfers need one.
+    public var ticketKeyFiles: [String] = []
     /// Transfers the data port serves at once; more are answered 503 (retry later).
     public var maxTransfers = 4
     /// A transfer that moves no byte for this long is cut (and resumed). The default is 60 s.
@@ -45,8 +47,14 @@ public struct AgentConfiguration: Sendable {
     /// The only nodes this agent sends to or receives from; nil: any agent of the site that a
     /// ticket names.
     public var peers: Set<String>?
-    /// The coordinator's public purge key (`purge-signing.pub`); without it every purge is refused.
-    public var purgeKeyPath: String?
+    /// The coordinator public keys trusted for purge orders: `purge_key` (`purge-signing.pub`)
+    /// then each of `trusted_purge_keys`; without one every purge is refused.
+    public var purgeKeyFiles: [String] = []
+
+    /// The keys of ``ticketKeyFiles``, read now (a key file replaced takes effect at once).
+    public func ticketKeys() throws -> SigningKeyring { try SigningKeyring(files: ticketKeyFiles) }
+    /// The keys of ``purgeKeyFiles``.
+    public func purgeKeys() throws -> SigningKeyring { try SigningKeyring(files: purgeKeyFiles) }
     /// What this node keeps whatever an order says (`floor_keep`, `floor_min_age`,
     /// `floor_max_per_order`, `trash_hours`).
     public var floors = PurgeFloors()
@@ -147,13 +155,7 @@ public struct AgentConfiguration: Sendable {
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             config.dataListen = (host, port)
         }
-        if a.keys.contains("ticket_key") {
-            let path = try a.requiredFile("ticket_key")
-            do { _ = try Ed25519PEM.readPublicKey(path) } catch {
-                throw a.error("ticket_key", "'\(path)' is not an Ed25519 public key: \(error)")
-            }
-            config.ticketKeyPath = path
-        }
+        config.ticketKeyFiles = try Self.keyFiles(a, in: file, one: "ticket_key", list: "trusted_signing_keys")
         if let n = try a.int("max_transfers") {
             guard (1...64).contains(n) else { throw a.error("max_transfers", "\(n) is outside 1...64") }
             config.maxTransfers = n
@@ -166,8 +168,10 @@ public struct AgentConfiguration: Sendable {
             guard (0...86400).contains(s) else { throw a.error("offline_work_seconds", "\(s) is outside 0...86400") }
             config.offlineWorkSeconds = s
         }
-        if config.dataListen != nil && config.ticketKeyPath == nil {
-            throw a.error("data_listen", "a data port needs ticket_key (the coordinator's ticket-signing.pub)")
+        if config.dataListen != nil && config.ticketKeyFiles.isEmpty {
+            throw a.error(
+                "data_listen",
+                "a data port needs ticket_key or trusted_signing_keys (the coordinator's ticket-signing.pub)")
         }
         if let name = try a.string("coordinator_name") {
             do { try StoreName.validate(name, what: "coordinator name") } catch let e as BackupError {
@@ -183,13 +187,7 @@ public struct AgentConfiguration: Sendable {
             }
             config.peers = Set(peers)
         }
-        if a.keys.contains("purge_key") {
-            let path = try a.requiredFile("purge_key")
-            do { _ = try Ed25519PEM.readPublicKey(path) } catch {
-                throw a.error("purge_key", "'\(path)' is not an Ed25519 public key: \(error)")
-            }
-            config.purgeKeyPath = path
-        }
+        config.purgeKeyFiles = try Self.keyFiles(a, in: file, one: "purge_key", list: "trusted_purge_keys")
         if let v = try a.bool("purge_paused") { config.purgePaused = v }
         if let v = try a.int("floor_keep") {
             guard (1...10_000).contains(v) else { throw a.error("floor_keep", "\(v) is outside 1...10000") }
@@ -261,6 +259,28 @@ public struct AgentConfiguration: Sendable {
         }
         try top.finish()
         return config
+    }
+
+    /// The public key files of `one` (a file) and `list` (files), each checked to be an Ed25519
+    /// public key; refusals name the key and the file.
+    private static func keyFiles(_ a: ConfigTable, in file: ConfigFile, one: String, list: String) throws -> [String] {
+        var files: [String] = []
+        if a.keys.contains(one) { files.append(try a.requiredFile(one)) }
+        for path in try a.strings(list) ?? [] {
+            let resolved = file.resolve(path)
+            guard FileManager.default.isReadableFile(atPath: resolved) else {
+                throw a.error(list, "'\(resolved)' does not exist or cannot be read")
+            }
+            files.append(resolved)
+        }
+        for path in files {
+            do { _ = try Ed25519PEM.readPublicKey(path) } catch {
+                throw a.error(
+                    files.first == path && a.keys.contains(one) ? one : list,
+                    "'\(path)' is not an Ed25519 public key: \(error)")
+            }
+        }
+        return files
     }
 
     /// The source spec of a task's definition, with this node's tools and its path resolved;

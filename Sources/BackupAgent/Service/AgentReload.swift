@@ -33,8 +33,8 @@ extension AgentConfiguration {
         if old.dataListen?.host != new.dataListen?.host || old.dataListen?.port != new.dataListen?.port {
             keys.append("agent.data_listen")
         }
-        if old.ticketKeyPath != new.ticketKeyPath { keys.append("agent.ticket_key") }
-        if old.purgeKeyPath != new.purgeKeyPath { keys.append("agent.purge_key") }
+        if old.ticketKeyFiles != new.ticketKeyFiles { keys.append("agent.ticket_key / trusted_signing_keys") }
+        if old.purgeKeyFiles != new.purgeKeyFiles { keys.append("agent.purge_key / trusted_purge_keys") }
         if old.maxTransfers != new.maxTransfers { keys.append("agent.max_transfers") }
         if old.stallSeconds != new.stallSeconds { keys.append("agent.stall_seconds") }
         if old.peers != new.peers { keys.append("agent.peers") }

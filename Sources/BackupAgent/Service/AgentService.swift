@@ -418,8 +418,20 @@ struct AgentService: Service {
         _ metadata: Logger.Metadata
     ) async throws {
         do {
-            _ = try await client.send(
+            let answer = try await client.send(
                 "POST", "/v1/tasks/\(entry.taskId)/result", body: entry.result, as: TaskInfo.self)
+            if let signed = answer.receipts, !signed.isEmpty {
+                // Beside the artifacts the backup made; one that is refused is logged and skipped.
+                do {
+                    let receipts = try Receipts(configuration, logger: logger)
+                    let store = try configuration.store()
+                    for receipt in signed { receipts.keep(receipt, store: store) }
+                } catch {
+                    logger.warning(
+                        "the backup's receipts are not kept",
+                        metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+                }
+            }
         } catch let error as BackupError where Self.finalAnswers.contains(error.code) {
             // Refused for good (a lease that ran out, a finished task): the coordinator keeps
             // the truth and recorded what the result proves; the agent goes on.

@@ -3,7 +3,8 @@ import BackupProtocol
 import Foundation
 import Logging
 
-/// An inventory task: every copy of the store with what its sidecar says, for the catalog.
+/// An inventory task: every copy of the store with what its sidecar says and its receipt as
+/// it is (unverified: the catalog judges it), for the catalog.
 extension TaskRunner {
     static func inventory(_ configuration: AgentConfiguration, _ progress: ProgressBox) throws -> TaskOutcome {
         let store = try storeForReading(configuration)
@@ -25,8 +26,13 @@ extension TaskRunner {
             } else {
                 problem = "no sidecar"
             }
-            copies.append(
-                copyReport(location, size: artifact.size, dna: dna, state: .unverified, problem: problem))
+            var copy = copyReport(location, size: artifact.size, dna: dna, state: .unverified, problem: problem)
+            do { copy.receipt = try Store.receipt(beside: artifact.path) } catch {
+                // An unreadable receipt is no receipt; the copy is still listed, with the reason.
+                copy.problem = [problem, "its receipt cannot be read: \(error)"].compactMap { $0 }.joined(
+                    separator: "; ")
+            }
+            copies.append(copy)
         }
         let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
         return TaskOutcome(

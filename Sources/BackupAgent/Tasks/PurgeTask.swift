@@ -21,17 +21,17 @@ extension TaskRunner {
                         ? "purge_paused = true in \(configuration.file)" : "'\(pauseFile)' exists")
                     + "); purge task \(task.id) is refused and nothing was deleted.")
         }
-        guard let keyPath = configuration.purgeKeyPath else {
+        let keys = try configuration.purgeKeys()
+        guard !keys.isEmpty else {
             throw BackupError(
                 .refused,
-                "Node '\(configuration.node)' has no purge_key in its agent.toml, so it carries out no purge order; nothing was deleted."
+                "Node '\(configuration.node)' has no purge_key or trusted_purge_keys in its agent.toml, so it carries out no purge order; nothing was deleted."
             )
         }
-        let key = try Ed25519PEM.readPublicKey(keyPath)
         let order: PurgeOrder
         do throws(SignedEnvelope.Refusal) {
             order = try PurgeOrder.verify(
-                envelope, key: key, node: configuration.node, taskId: task.id, fencingToken: task.fencingToken)
+                envelope, keys: keys, node: configuration.node, taskId: task.id, fencingToken: task.fencingToken)
         } catch {
             throw BackupError(
                 .refused, "Purge task \(task.id) is refused (\(error.code)): \(error.message) Nothing was deleted.")

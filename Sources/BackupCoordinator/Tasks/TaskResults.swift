@@ -21,12 +21,14 @@ public struct TaskResults: Sendable {
             try await recordLate(id, from: node, result, refusal: error)
             throw error
         }
-        let task = completion.task
-        // Only the holder of the current lease gets here, and a result sent again was recorded.
-        guard completion.applied else { return task }
+        var task = completion.task
         let now = wallClock.currentDate
+        // Only the holder of the current lease gets here, and a result sent again was recorded:
+        // it gets its receipts again.
+        guard completion.applied else { return try await withReceipts(task, result, node: node, now: now) }
         if let report = result.artifacts {
             try await catalog.record(report, node: node, authority: Self.authority(of: task, node: node), now: now)
+            task = try await withReceipts(task, result, node: node, now: now)
             if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: node, now: now) }
             // A copy the catalog lists that a complete listing lacks is now missing: sent again.
             if task.kind == .inventory, report.complete { _ = try await desk.repairMissing(on: node, now: now) }
@@ -40,6 +42,21 @@ public struct TaskResults: Sendable {
         // A finished task may move a run on.
         if task.state.isFinal { await signals.signal(TaskSignals.runs) }
         return task
+    }
+
+    /// A backup's answer with the receipt of each of the origin's own artifacts the catalog
+    /// now holds a reference of (``TransferDesk/receipt(ofPath:now:)``).
+    private func withReceipts(_ task: TaskInfo, _ result: ResultRequest, node: String, now: Date) async throws
+        -> TaskInfo
+    {
+        guard task.kind == .backup, task.node == node, let report = result.artifacts else { return task }
+        var receipts: [String] = []
+        for copy in report.copies where copy.origin == node {
+            if let receipt = try await desk.receipt(ofPath: copy.path, now: now) { receipts.append(receipt) }
+        }
+        var answered = task
+        answered.receipts = receipts.isEmpty ? nil : receipts
+        return answered
     }
 
     /// The refusals of a result that came too late to be the task's outcome.

@@ -135,14 +135,16 @@ struct TransferDesk: Sendable {
         let badStates: Set<CopyState> = [.mismatch, .mutant, .quarantined, .missing]
         let receiverCopy = try await catalog.artifact(copyPath: order.path)?.copies.first { $0.node == order.receiver }
         let replaces = receiverCopy.map { badStates.contains($0.state) } == true ? true : nil
-        let ticket = await TransferTicket(
+        var ticket = await TransferTicket(
             epoch: try catalog.epoch(), taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose,
             path: order.path, sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender,
             receiver: order.receiver, expiresAt: now.addingTimeInterval(signedLifetime), facts: known.facts,
             replacesBadCopy: replaces)
+        ticket.receipt = try await receipt(ofPath: order.path, now: now)
         order.ticket = try ticket.signed(with: key)
         order.facts = known.facts
         order.replacesBadCopy = replaces
+        order.receipt = ticket.receipt
         let other = order.initiator == order.sender ? order.receiver : order.sender
         if let port = try await catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
             order.peerURL = "https://\(address.contains(":") ? "[\(address)]" : address):\(port)"
@@ -150,6 +152,19 @@ struct TransferDesk: Sendable {
         var equipped = task
         equipped.transfer = order
         return equipped
+    }
+
+    /// The catalog's receipt of the artifact at `path` (``ArtifactReceipt``), signed now with the
+    /// ticket key: its reference size, digests and facts. Nil without a ticket key, or for an
+    /// artifact that has no reference digest (its origin never confirmed it).
+    func receipt(ofPath path: String, now: Date) async throws -> String? {
+        guard let key = ticketKey, let known = try await catalog.facts(ofPath: path),
+            known.sha256 != nil || known.md5 != nil
+        else { return nil }
+        return try await ArtifactReceipt(
+            epoch: try catalog.epoch(), path: path, size: known.size, sha256: known.sha256, md5: known.md5,
+            facts: known.facts, signedAt: now
+        ).signed(with: key)
     }
 
     /// Signs a purge task's order: each named copy with the catalog's size and digest.

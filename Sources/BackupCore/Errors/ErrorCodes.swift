@@ -133,6 +133,13 @@ extension BackupError.Code {
     public static let orderMisaddressed = Self(rawValue: "order-misaddressed")
     public static let orderStale = Self(rawValue: "order-stale")
     public static let orderExpired = Self(rawValue: "order-expired")
+
+    // MARK: Artifact receipts (Protocol/store.md)
+
+    public static let receiptMalformed = Self(rawValue: "receipt-malformed")
+    public static let receiptForged = Self(rawValue: "receipt-forged")
+    /// A receipt that verifies but is not of the artifact beside it (path, size or digest).
+    public static let receiptMismatch = Self(rawValue: "receipt-mismatch")
 }
 
 /// Every registered code with its default HTTP status (nil where it never travels as an HTTP
@@ -198,6 +205,9 @@ public enum ErrorCodes {
         .init(code: .orderMalformed, status: 403), .init(code: .orderForged, status: 403),
         .init(code: .orderMisaddressed, status: 403), .init(code: .orderStale, status: 403),
         .init(code: .orderExpired, status: 403),
+        // Receipts travel inside tickets and task answers; a refusal is logged or a task failure.
+        .init(code: .receiptMalformed, status: nil), .init(code: .receiptForged, status: nil),
+        .init(code: .receiptMismatch, status: nil),
     ]
 
     private static let byCode = Dictionary(all.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })

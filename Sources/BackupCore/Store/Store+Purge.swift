@@ -159,10 +159,11 @@ extension Store {
             for (relative, location) in bySource[folder]! {
                 let path = root + "/" + relative
                 guard let artifact = present.first(where: { $0.path == path }) else {
-                    // A purge killed between its two moves left the sidecar: it follows now.
-                    if try FileSystem.linkStatus(path + ".dna") != nil {
+                    // A purge killed between its moves left the sidecar or the receipt: they follow now.
+                    let dna = try FileSystem.linkStatus(path + ".dna") != nil
+                    if try dna || FileSystem.linkStatus(path + Self.receiptSuffix) != nil {
                         try discard(
-                            StoredArtifact(path: path, location: location, size: 0, hasSidecar: true),
+                            StoredArtifact(path: path, location: location, size: 0, hasSidecar: dna),
                             relative: relative,
                             sourceFolder: sourceFolder, trash: trash, sidecarOnly: true)
                         deletedStamps = true
@@ -273,6 +274,7 @@ extension Store {
         try FileSystem.makeDirectories(folder)
         if !sidecarOnly { try FileSystem.rename(artifact.path, to: target) }
         if artifact.hasSidecar { try FileSystem.rename(artifact.sidecarPath, to: target + ".dna") }
+        try Self.moveReceipt(beside: artifact.path, to: target)
         try FileSystem.syncDirectory(folder)
         var emptied = (artifact.path as NSString).deletingLastPathComponent
         try FileSystem.syncDirectory(emptied)
@@ -290,6 +292,7 @@ extension Store {
         guard unlink(artifact.sidecarPath) == 0 || errno == ENOENT else {
             throw BackupError.posix("delete", path: artifact.sidecarPath, errno: errno)
         }
+        try Self.deleteReceipt(beside: artifact.path)
         var folder = (artifact.path as NSString).deletingLastPathComponent
         while folder.hasPrefix(sourceFolder + "/"), rmdir(folder) == 0 {
             folder = (folder as NSString).deletingLastPathComponent

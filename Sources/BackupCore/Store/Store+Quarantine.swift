@@ -31,7 +31,8 @@ extension Store {
         guard try FileSystem.linkStatus(folder) != nil, let walker = FileManager.default.enumerator(atPath: folder)
         else { return [] }
         var entries: [QuarantineEntry] = []
-        for case let relative as String in walker where !relative.hasSuffix(".dna") {
+        for case let relative as String in walker
+        where !relative.hasSuffix(".dna") && !relative.hasSuffix(Self.receiptSuffix) {
             guard let st = try FileSystem.linkStatus(folder + "/" + relative), st.st_mode & S_IFMT == S_IFREG,
                 let artifactPath = Self.artifactPath(ofQuarantined: relative)
             else { continue }
@@ -80,7 +81,7 @@ extension Store {
             )
         }
         let target = root + "/" + path
-        for file in [target + ".dna", target] where unlink(file) != 0 && errno != ENOENT {
+        for file in [target + ".dna", target + Self.receiptSuffix, target] where unlink(file) != 0 && errno != ENOENT {
             throw BackupError.posix("delete", path: file, errno: errno)
         }
         try FileSystem.syncDirectory((target as NSString).deletingLastPathComponent)

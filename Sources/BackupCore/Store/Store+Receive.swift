@@ -19,6 +19,9 @@ public final class IncomingArtifact {
     public let store: Store
     public let location: ArtifactLocation
     public let dna: DNA
+    /// The coordinator's receipt, written beside the artifact with its sidecar when set (the
+    /// caller verified it: ``Store/writeReceipt(_:beside:)``).
+    public var receipt: String?
     public var finalPath: String { store.path(of: location) }
     public var partialPath: String { finalPath + ".partial" }
     /// Bytes in the partial file.
@@ -138,9 +141,12 @@ public final class IncomingArtifact {
         let folder = (finalPath as NSString).deletingLastPathComponent
         try FileSystem.writeAtomically(try dna.encoded(), to: finalPath + ".dna")
         do {
+            if let receipt { try Store.writeReceipt(receipt, beside: finalPath) }
             try FileSystem.rename(partialPath, to: finalPath)
         } catch {
-            unlink(finalPath + ".dna")  // Clean-up on a failing path; the rename error is reported.
+            // Clean-up on a failing path; the error is reported.
+            unlink(finalPath + ".dna")
+            unlink(finalPath + Store.receiptSuffix)
             throw error
         }
         try FileSystem.syncDirectory(folder)
@@ -229,6 +235,7 @@ extension Store {
             n += 1
         }
         if artifact.hasSidecar { try FileSystem.rename(artifact.sidecarPath, to: target + ".dna") }
+        try Self.moveReceipt(beside: artifact.path, to: target)
         try FileSystem.rename(artifact.path, to: target)
         try FileSystem.syncDirectory(folder)
         try FileSystem.syncDirectory((artifact.path as NSString).deletingLastPathComponent)

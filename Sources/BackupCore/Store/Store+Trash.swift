@@ -112,6 +112,7 @@ extension Store {
         try FileSystem.makeDirectories(folder)
         let hasSidecar = try FileSystem.linkStatus(from + ".dna") != nil
         if hasSidecar { try FileSystem.rename(from + ".dna", to: target + ".dna") }
+        try Self.moveReceipt(beside: from, to: target)
         try FileSystem.rename(from, to: target)
         try FileSystem.syncDirectory(folder)
         try FileSystem.syncDirectory((from as NSString).deletingLastPathComponent)

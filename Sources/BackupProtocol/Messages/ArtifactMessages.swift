@@ -49,6 +49,9 @@ public struct CopyReport: Codable, Sendable, Equatable {
     public var problem: String?
     /// Why the sidecar flags the artifact a regression of its source (see `Protocol/dna.md`).
     public var regressions: [String]?
+    /// The receipt beside the copy (`<artifact>.dna.sig`, ``ArtifactReceipt``) as the node read
+    /// it, unverified: an inventory reports it for a catalog being rebuilt, which verifies it.
+    public var receipt: String?
 
     public init(
         path: String, origin: String, kind: String, source: String, stamp: String, size: Int64, sha256: String?,

@@ -114,6 +114,9 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     /// named ones, or every copy of the node outside quarantine) whose artifact its origin
     /// confirmed. The agent judges a copy's bytes by it, not by the sidecar beside them.
     public var references: [CopyReference]?
+    /// In the answer to a backup's result: the coordinator's signed receipt of each artifact it
+    /// recorded from it (``ArtifactReceipt``), which the origin stores as `<artifact>.dna.sig`.
+    public var receipts: [String]?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: TaskState, attempts: Int, fencingToken: UInt64,

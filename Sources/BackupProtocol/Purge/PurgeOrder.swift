@@ -63,11 +63,11 @@ public struct PurgeOrder: Codable, Sendable, Equatable {
 
     /// Opens and checks an order for `node`'s task `taskId` under lease `fencingToken`.
     public static func verify(
-        _ envelope: String, key: Curve25519.Signing.PublicKey, node: String, taskId: Int64, fencingToken: UInt64,
+        _ envelope: String, keys: SigningKeyring, node: String, taskId: Int64, fencingToken: UInt64,
         now: Date = Date()
     ) throws(SignedEnvelope.Refusal) -> PurgeOrder {
         let payload = try SignedEnvelope.open(
-            envelope, type: format, key: key, what: "purge order", codePrefix: "order")
+            envelope, type: format, keys: keys, what: "purge order", codePrefix: "order")
         let order: PurgeOrder
         do { order = try WireJSON.decoder().decode(PurgeOrder.self, from: payload) } catch {
             throw .init(

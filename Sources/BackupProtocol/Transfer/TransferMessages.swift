@@ -34,6 +34,9 @@ public struct TransferOrder: Codable, Sendable, Equatable {
     /// Set when leased, as in the ticket (``TransferTicket/replacesBadCopy``): a pulling
     /// receiver quarantines the bad file at the path before it receives.
     public var replacesBadCopy: Bool?
+    /// Set when leased, as in the ticket (``TransferTicket/receipt``): the initiating party
+    /// writes it beside its copy (``ArtifactReceipt``).
+    public var receipt: String?
 
     public init(
         path: String, sha256: String?, md5: String?, size: Int64, sender: String, receiver: String,

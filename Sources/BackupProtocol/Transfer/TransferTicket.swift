@@ -85,6 +85,10 @@ public struct TransferTicket: Codable, Sendable, Equatable {
     /// is quarantined (never deleted) and the copy received in its place. Absent or false: such
     /// a file is refused (`exists-different`), as a transfer never overwrites.
     public var replacesBadCopy: Bool?
+    /// The artifact's receipt (``ArtifactReceipt``), which each party writes beside its copy
+    /// as `<artifact>.dna.sig` once it verifies and names this artifact; absent for an artifact
+    /// its origin never confirmed.
+    public var receipt: String?
 
     public init(
         epoch: String, id: String = TransferTicket.randomID(), taskId: Int64, fencingToken: UInt64, purpose: Purpose,
@@ -120,10 +124,10 @@ public struct TransferTicket: Codable, Sendable, Equatable {
 
     /// Decodes a header value and checks its signature and expiry; the caller checks the
     /// parties, the path and its ledger.
-    public static func verify(_ header: String, key: Curve25519.Signing.PublicKey, now: Date = Date()) throws(Refusal)
+    public static func verify(_ header: String, keys: SigningKeyring, now: Date = Date()) throws(Refusal)
         -> TransferTicket
     {
-        let payload = try SignedEnvelope.open(header, type: format, key: key, what: "ticket", codePrefix: "ticket")
+        let payload = try SignedEnvelope.open(header, type: format, keys: keys, what: "ticket", codePrefix: "ticket")
         let ticket: TransferTicket
         do { ticket = try WireJSON.decoder().decode(TransferTicket.self, from: payload) } catch {
             throw Refusal(code: .ticketMalformed, message: "The ticket does not decode: \(WireJSON.describe(error)).")
