@@ -19,7 +19,7 @@ struct WireExampleTests {
         ("transfer-plan", TransferPlan.self), ("lease-response-transfer", LeaseResponse.self),
         ("ticket-payload", TransferTicket.self), ("receive-result", ReceiveResult.self),
         ("copies-report", ArtifactReport.self), ("purge-order-payload", PurgeOrder.self),
-        ("artifact-receipt", ArtifactReceipt.self),
+        ("artifact-receipt", ArtifactReceipt.self), ("hub-snapshot-manifest", HubSnapshotManifest.self),
         ("events-response", [EventInfo].self), ("schedules-response", [ScheduleInfo].self),
         ("start-run-request", StartRunRequest.self), ("run", RunInfo.self), ("runs-response", [RunInfo].self),
         ("status-response", SiteStatus.self), ("check-response", [CheckEntry].self),

@@ -90,6 +90,15 @@ struct ConfigFileTests {
         ),
         ("lease_seconds = 60", "lease_seconds = 1", "site.toml:7: coordinator.lease_seconds: 1.0 is outside 5...3600"),
         (
+            "lease_seconds = 60",
+            "lease_seconds = 60\nself_backup = \"/var/lib/scm-backup/self\"\nself_backup_every = \"10s\"",
+            "site.toml:9: coordinator.self_backup_every: '10s' is outside 1 minute...1 day"
+        ),
+        (
+            "lease_seconds = 60", "lease_seconds = 60\nself_backup_keep = 3",
+            "site.toml:8: coordinator.self_backup_keep: is set, but self_backup (the snapshot folder) is not"
+        ),
+        (
             "backup = \"vault\"", "backup = \"srv1\"",
             "site.toml:29: pairings[1].backup: 'srv1' is not a node with role 'backup'"
         ),
@@ -232,7 +241,7 @@ struct ConfigFileTests {
                 try FileManager.default.moveItem(atPath: dir.file("pki/ca.key"), toPath: dir.file("ca.key.offline"))
                 let site = try Command.scmBackup(["coordinator", "--config", dir.file("site.toml"), "--check"])
                 #expect(site.status == 0, "\(site.stderr)")
-                #expect(site.stdout.contains("ok: 3 nodes, 4 sources, 1 pairings"))
+                #expect(site.stdout.contains("ok: 3 nodes, 5 sources, 2 pairings"))
                 // The agent's example names files in /etc/scm-backup: point it at this folder.
                 for name in ["ca.pem", "cms02.pem", "cms02.key", "ticket-signing.pub", "purge-signing.pub"] {
                     try FileManager.default.copyItem(atPath: dir.file("pki/\(name)"), toPath: dir.file(name))

@@ -162,6 +162,19 @@ public struct Catalog: Sendable {
     }
 
     /// The catalog's epoch (128 random bits, hex), fixed when it was made.
+    /// Writes a consistent copy of the whole catalog to a new file at `path` with SQLite's
+    /// online backup, inside one read transaction (writers go on meanwhile), then fsyncs it.
+    public func snapshot(to path: String) async throws {
+        try? FileManager.default.removeItem(atPath: path)  // Ours: a leftover of a failed snapshot.
+        let destination = try DatabaseQueue(path: path)
+        try await pool.read { db in
+            try destination.writeWithoutTransaction { target in try db.backup(to: target) }
+        }
+        try destination.close()
+        let fd = try FileDescriptor.openForReading(path)
+        try withFileDescriptor(fd) { try $0.sync() }
+    }
+
     public func epoch() async throws -> String {
         try await pool.read { db in
             guard let epoch = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'epoch'") else {

@@ -17,6 +17,10 @@ public struct CoordinatorConfiguration: Sendable {
     public var revocationList: String?
     /// The catalog database file.
     public var database: String
+    /// The file this configuration was read from (the site file); nil when built in code.
+    public var siteFile: String?
+    /// The hub's self-backup (`self_backup` in `[coordinator]`); nil: none is written.
+    public var selfBackup: SelfBackupSettings?
     /// How often agents send heartbeats. The default is 15 seconds.
     public var heartbeatSeconds = 15
     /// How long a lease lasts unless renewed. The default is 60 seconds.

@@ -582,6 +582,32 @@ extension CoordinatorConfiguration {
             config.retrySeconds = v
         }
         config.limits = try ListenerLimits.read(c)
+        config.siteFile = path
+        if let folder = try c.string("self_backup") {
+            var settings = SelfBackupSettings(folder: file.resolve(folder))
+            guard settings.folder.hasPrefix("/") else {
+                throw c.error("self_backup", "'\(folder)' is not a folder path")
+            }
+            if let text = try c.string("self_backup_every") {
+                let seconds: TimeInterval
+                do { seconds = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                    throw c.error("self_backup_every", "'\(text)' is not a duration such as \"1h\" (\(error.message))")
+                }
+                guard (60...86400).contains(seconds) else {
+                    throw c.error("self_backup_every", "'\(text)' is outside 1 minute...1 day")
+                }
+                settings.everySeconds = seconds
+            }
+            if let n = try c.int("self_backup_keep") {
+                guard (1...100).contains(n) else { throw c.error("self_backup_keep", "\(n) is outside 1...100") }
+                settings.keep = n
+            }
+            config.selfBackup = settings
+        } else {
+            for key in ["self_backup_every", "self_backup_keep"] where c.keys.contains(key) {
+                throw c.error(key, "is set, but self_backup (the snapshot folder) is not")
+            }
+        }
         if let v = try c.int("heartbeat_seconds") {
             guard (1...600).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...600") }
             config.heartbeatSeconds = v

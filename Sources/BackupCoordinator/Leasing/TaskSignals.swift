@@ -20,6 +20,8 @@ actor TaskSignals {
     /// The slot key the run driver waits on (a task result may move a run on); node names
     /// have no control characters.
     static let runs = "\u{1}runs"
+    /// The slot key the self-backup waits on (a run finished).
+    static let selfBackup = "\u{1}self-backup"
 
     /// Notes that a lease must be confirmed by `deadline`, and wakes the sweeper to plan for it.
     func expectConfirmation(by deadline: Date) {

@@ -117,6 +117,8 @@ public struct RunDriver: Service {
         if state != .running {
             try await purgeStage(run, sources, tasks)
             try await catalog.finishRun(run.id, state: state, now: now)
+            // The hub's self-backup follows every run (``SelfBackupService``).
+            await signals.signal(TaskSignals.selfBackup)
             advanced.state = state
             advanced.finishedAt = now
             logger.notice(

@@ -111,11 +111,27 @@ public struct Coordinator: Sendable {
             heartbeatSeconds: configuration.heartbeatSeconds, logger: logger)
     }
 
+    /// The hub's self-backup, when `self_backup` names a folder.
+    public var selfBackup: SelfBackup? {
+        configuration.selfBackup.map {
+            SelfBackup(
+                settings: $0, configuration: configuration, catalog: catalog, wallClock: wallClock, logger: logger)
+        }
+    }
+
     /// Every service of the process, in start order (they stop in reverse): the API server
     /// last, so that it stops first and the sweeper outlives the requests. `onRunning` gets the
     /// port the API server listens on.
     public func services(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
-        [sweeper, runDriver, scheduler, try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
+        let snapshots: [any Service] =
+            selfBackup.map {
+                [
+                    SelfBackupService(
+                        selfBackup: $0, signals: signals, clock: clock, wallClock: wallClock, logger: logger)
+                ]
+            } ?? []
+        return [sweeper, runDriver, scheduler] + snapshots
+            + [try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 
     /// Runs every service until SIGTERM or SIGINT, which drain them gracefully. `onRunning` gets

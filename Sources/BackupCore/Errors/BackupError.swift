@@ -69,7 +69,7 @@ public struct BackupError: Error, CustomStringConvertible, Sendable {
 
 extension BackupError {
     /// The error for a failed system call on `path`, mapping ENOSPC/EDQUOT to `.diskFull`.
-    static func posix(_ operation: String, path: String, errno code: Int32) -> BackupError {
+    public static func posix(_ operation: String, path: String, errno code: Int32) -> BackupError {
         let reason = String(cString: strerror(code))
         switch code {
         case ENOSPC, EDQUOT:
