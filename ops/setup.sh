@@ -3,7 +3,7 @@
 # run installs nothing and takes a second. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-APT_PACKAGES=(subversion git sqlite3 libsqlite3-dev zlib1g-dev libssl-dev tar gzip findutils diffutils
+APT_PACKAGES=(subversion git sqlite3 libsqlite3-dev zlib1g-dev libssl-dev openssl tar gzip findutils diffutils
               python3 python3-pip python3-subversion)
 TRAC_VERSION="1.6"
 

@@ -80,7 +80,7 @@ public enum Ed25519PEM {
         return "-----BEGIN \(label)-----\n\(base64)\n-----END \(label)-----\n"
     }
 
-    private static func derBytes(_ path: String, label: String) throws -> [UInt8] {
+    static func derBytes(_ path: String, label: String) throws -> [UInt8] {
         let text = try PEMFiles.string(path)
         guard let start = text.range(of: "-----BEGIN \(label)-----"), let end = text.range(of: "-----END \(label)-----")
         else {
@@ -91,6 +91,49 @@ public enum Ed25519PEM {
             throw BackupError(.invalidArgument, "'\(path)' has a PEM body that is not base64.")
         }
         return Array(data)
+    }
+}
+
+/// X25519 keys (an operator's key for the hub's key export) in the PEM forms of
+/// `openssl genpkey -algorithm X25519` and `openssl pkey -pubout`.
+public enum X25519PEM {
+    private static let privatePrefix: [UInt8] = [
+        0x30, 0x2E, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x6E, 0x04, 0x22, 0x04, 0x20,
+    ]
+    private static let publicPrefix: [UInt8] = [0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x6E, 0x03, 0x21, 0x00]
+
+    public static func privateKey(_ key: Curve25519.KeyAgreement.PrivateKey) -> String {
+        pem("PRIVATE KEY", privatePrefix + Array(key.rawRepresentation))
+    }
+
+    public static func publicKey(_ key: Curve25519.KeyAgreement.PublicKey) -> String {
+        pem("PUBLIC KEY", publicPrefix + Array(key.rawRepresentation))
+    }
+
+    public static func readPrivateKey(_ path: String) throws -> Curve25519.KeyAgreement.PrivateKey {
+        let der = try Ed25519PEM.derBytes(path, label: "PRIVATE KEY")
+        guard der.count == privatePrefix.count + 32, Array(der.prefix(privatePrefix.count)) == privatePrefix else {
+            throw BackupError(
+                .invalidArgument,
+                "'\(path)' is not an X25519 private key (make one with 'openssl genpkey -algorithm X25519').")
+        }
+        return try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: der.suffix(32))
+    }
+
+    public static func readPublicKey(_ path: String) throws -> Curve25519.KeyAgreement.PublicKey {
+        let der = try Ed25519PEM.derBytes(path, label: "PUBLIC KEY")
+        guard der.count == publicPrefix.count + 32, Array(der.prefix(publicPrefix.count)) == publicPrefix else {
+            throw BackupError(
+                .invalidArgument,
+                "'\(path)' is not an X25519 public key (make one with 'openssl pkey -in KEY -pubout' of an X25519 key)."
+            )
+        }
+        return try Curve25519.KeyAgreement.PublicKey(rawRepresentation: der.suffix(32))
+    }
+
+    private static func pem(_ label: String, _ der: [UInt8]) -> String {
+        let base64 = Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
+        return "-----BEGIN \(label)-----\n\(base64)\n-----END \(label)-----\n"
     }
 }
 
