@@ -74,18 +74,23 @@ public final class ProcessSite: @unchecked Sendable {
 
     /// Starts (or restarts) the coordinator: on port 0 the first time, then on the port it got,
     /// so that agents configured with its URL find it again.
-    public func startCoordinator(arguments: [String] = []) throws {
+    /// With `configFile`, that file is used as it is (a hub restored into another folder);
+    /// else `site.toml` is written from ``nodes``, ``pairings`` and the rest.
+    public func startCoordinator(arguments: [String] = [], configFile: String? = nil) throws {
         // A stale port file from an earlier run would be read as this one's.
         if FileManager.default.fileExists(atPath: dir.file("port")) {
             try FileManager.default.removeItem(atPath: dir.file("port"))
         }
-        try SiteConfigFiles.writeCoordinator(
-            dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
-            database: dir.file("catalog.sqlite"), leaseSeconds: leaseSeconds, nodes: nodes, pairings: pairings,
-            extra: coordinatorExtra, pairingExtra: pairingExtra, schedule: schedule)
+        if configFile == nil {
+            try SiteConfigFiles.writeCoordinator(
+                dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
+                database: dir.file("catalog.sqlite"), leaseSeconds: leaseSeconds, nodes: nodes, pairings: pairings,
+                extra: coordinatorExtra, pairingExtra: pairingExtra, schedule: schedule)
+        }
         processes["hub"] = try BackgroundProcess(
             Paths.scmBackupBinary,
-            ["coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port")] + arguments,
+            ["coordinator", "--config", configFile ?? dir.file("site.toml"), "--port-file", dir.file("port")]
+                + arguments,
             log: dir.file("coordinator.log"))
         let text = try BackgroundProcess.waitForFile(dir.file("port"))
         guard let got = Int(text) else {

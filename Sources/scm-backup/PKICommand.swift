@@ -124,7 +124,8 @@ struct PKICommand: ParsableCommand {
             commandName: "export-hub",
             abstract: "Write the hub's private keys, encrypted to an operator's key, for an offline safe.",
             discussion: """
-                Exports the coordinator's certificate and key and its ticket and purge signing keys, as \
+                Exports the coordinator's certificate and key, the site CA certificate and its ticket \
+                and purge signing keys, as \
                 the site file names them, encrypted with HPKE to an X25519 public key (make one with \
                 'openssl genpkey -algorithm X25519 -out op.key' and 'openssl pkey -in op.key -pubout \
                 -out op.pub'). Only that key's holder opens it, with 'pki import-hub'. The hub's \
@@ -143,7 +144,9 @@ struct PKICommand: ParsableCommand {
                 guard try FileSystem.linkStatus(to) == nil else {
                     throw BackupError(.refused, "'\(to)' exists; it is not overwritten.")
                 }
-                var named: [(String, String)] = [("certificate", site.certificate), ("key", site.privateKey)]
+                var named: [(String, String)] = [
+                    ("certificate", site.certificate), ("key", site.privateKey), ("ca", site.caCertificate),
+                ]
                 if let ticket = site.ticketKey { named.append(("ticket_key", ticket)) }
                 if let purge = site.purgeKey { named.append(("purge_key", purge)) }
                 let entries = try named.map { (name, path) in

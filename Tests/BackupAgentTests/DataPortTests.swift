@@ -66,10 +66,11 @@ struct DataPortTests {
 
         func ticket(
             sender: String = "cms02", receiver: String = "backup1", path: String? = nil, expiresIn: TimeInterval = 600,
-            key: Curve25519.Signing.PrivateKey? = nil, token: UInt64 = 1, receipt: String? = nil
+            key: Curve25519.Signing.PrivateKey? = nil, token: UInt64 = 1, receipt: String? = nil,
+            purpose: TransferTicket.Purpose = .transfer
         ) throws -> String {
             var ticket = TransferTicket(
-                epoch: "00112233445566778899aabbccddeeff", taskId: 1, fencingToken: token, purpose: .transfer,
+                epoch: "00112233445566778899aabbccddeeff", taskId: 1, fencingToken: token, purpose: purpose,
                 path: path ?? artifact.location.relativePath, sha256: artifact.dna.sha256, md5: nil,
                 size: artifact.dna.size, sender: sender, receiver: receiver,
                 expiresAt: Date().addingTimeInterval(expiresIn),
@@ -277,6 +278,68 @@ struct DataPortTests {
                         headers: [("SCM-Ticket", try site.ticket(token: 2, receipt: later))], body: site.bytes[...])
                     #expect(skipped.0 == 200 && skipped.2.contains("\"skipped\":true"), "\(skipped.2)")
                     #expect(try Store.receipt(beside: received) == good)
+                }
+            }
+        }
+    }
+
+    /// A hub being restored reads its self-backup from a backup node: only with a restore
+    /// ticket, only with its coordinator certificate, and only reading (an artifact or the
+    /// index of one source); no agent uses a restore ticket, no hub a transfer ticket.
+    @Test func onlyAHubWithARestoreTicketReadsAndOnlyReads() async throws {
+        try await withTemporaryDirectory("data-restore") { dir in
+            let site = try await Site.make(dir)
+            _ = try site.ca.issue(name: "hub", role: .coordinator, output: dir.file("certs"))
+            let path = site.artifact.location.relativePath
+            try await site.serving { port in
+                try await site.client(as: "cms02") { http in
+                    let put = try await Self.send(
+                        http, port: port, "PUT", path: path, headers: [("SCM-Ticket", try site.ticket())],
+                        body: site.bytes[...])
+                    #expect(put.0 == 200, "\(put.2)")
+                    let misuse = try await Self.send(
+                        http, port: port, "GET", path: path,
+                        headers: [
+                            ("SCM-Ticket", try site.ticket(sender: "backup1", receiver: "cms02", purpose: .restore))
+                        ])
+                    #expect(misuse.0 == 403 && misuse.2.contains("wrong-role"), "\(misuse.2)")
+                }
+                try await site.client(as: "hub") { http in
+                    let restore = try site.ticket(sender: "backup1", receiver: "hub", purpose: .restore)
+                    var get = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/data/\(path)")
+                    get.headers.add(name: "SCM-Ticket", value: restore)
+                    let got = try await http.execute(get, timeout: TestClient.requestTimeout)
+                    let bytes = try await got.body.collect(upTo: 16 << 20)
+                    #expect(got.status.code == 200 && Array(buffer: bytes) == site.bytes, "the hub reads the artifact")
+                    let transfer = try site.ticket(sender: "backup1", receiver: "hub")
+                    let asTransfer = try await Self.send(
+                        http, port: port, "GET", path: path, headers: [("SCM-Ticket", transfer)])
+                    #expect(asTransfer.0 == 403 && asTransfer.2.contains("wrong-role"), "\(asTransfer.2)")
+                    let write = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [
+                            ("SCM-Ticket", try site.ticket(sender: "hub", receiver: "backup1", purpose: .restore))
+                        ],
+                        body: site.bytes[...])
+                    #expect(write.0 == 403 && write.2.contains("wrong-role"), "a hub never writes: \(write.2)")
+                    // The index of the source, by a ticket for exactly that source.
+                    let folder = "cms02/folder/data"
+                    var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/index/\(folder)")
+                    request.headers.add(
+                        name: "SCM-Ticket",
+                        value: try site.ticket(sender: "backup1", receiver: "hub", path: folder, purpose: .restore))
+                    let response = try await http.execute(request, timeout: TestClient.requestTimeout)
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    #expect(response.status.code == 200, "\(String(buffer: body))")
+                    let index = try WireJSON.decoder().decode(ArtifactReport.self, from: Data(buffer: body))
+                    #expect(index.copies.map(\.path) == [path])
+                    #expect(index.copies.first?.sha256 == site.artifact.dna.sha256)
+                    var other = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/index/cms02/folder/other")
+                    other.headers.add(
+                        name: "SCM-Ticket",
+                        value: try site.ticket(sender: "backup1", receiver: "hub", path: folder, purpose: .restore))
+                    let refused = try await http.execute(other, timeout: TestClient.requestTimeout)
+                    #expect(refused.status.code == 403)
                 }
             }
         }

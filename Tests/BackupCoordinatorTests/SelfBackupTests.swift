@@ -105,4 +105,31 @@ struct SelfBackupTests {
             #expect(try String(contentsOfFile: dir.file("self-backup"), encoding: .utf8) == "a file, not a folder")
         }
     }
+
+    @Test func aRestoredSiteFileKeepsThisHubsCoordinatorTableAndTheSnapshotsSite() {
+        let bootstrap = "# the new hub\n[coordinator]\nlisten = \"0.0.0.0:8443\"\ndatabase = \"/new/catalog.sqlite\"\n"
+        let snapshot = """
+            [coordinator]
+            listen = "10.0.0.1:8443"
+            database = "/old/catalog.sqlite"
+
+            [schedule]
+            default = "0 2 * * *"
+
+            [nodes.srv1]
+            roles = ["server"]
+
+            [[pairings]]
+            server = "srv1"
+            backup = "vault"
+
+            """
+        let merged = HubRestore.mergeSiteFile(bootstrap: bootstrap, snapshot: snapshot)
+        #expect(merged.contains("database = \"/new/catalog.sqlite\"") && !merged.contains("/old/catalog.sqlite"))
+        #expect(!merged.contains("10.0.0.1"))
+        for table in ["[schedule]", "[nodes.srv1]", "[[pairings]]", "backup = \"vault\""] {
+            #expect(merged.contains(table), "\(table)")
+        }
+        #expect(merged.components(separatedBy: "[coordinator]").count == 2, "one [coordinator] table")
+    }
 }

@@ -36,7 +36,8 @@ struct HubKeyExportTests {
                     "--recipient", dir.file("op.pub"),
                 ])
                 #expect(written.status == 0, "\(written.stderr)")
-                #expect(written.stdout.contains("hub.pem, hub.key, ticket-signing.key, purge-signing.key of 'hub'"))
+                #expect(
+                    written.stdout.contains("hub.pem, hub.key, ca.pem, ticket-signing.key, purge-signing.key of 'hub'"))
                 let file = try String(contentsOfFile: dir.file("safe/hub-keys.json"), encoding: .utf8)
                 // No key text in the clear: not the PEM armour, not a line of any key's base64.
                 #expect(!file.contains("PRIVATE KEY"))

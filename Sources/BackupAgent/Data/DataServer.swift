@@ -79,7 +79,31 @@ public enum DataServer {
         @Sendable func authorise(_ request: Request, _ context: DataContext, asReceiver: Bool) throws -> (
             TransferTicket, ArtifactLocation
         ) {
-            let peer = try context.requirePeer([.agent], for: "move artifacts")
+            let (ticket, relative) = try check(request, context, prefix: "/v1/data/", asReceiver: asReceiver)
+            let location: ArtifactLocation
+            do { location = try store.location(ofRelative: relative) } catch let error as BackupError {
+                throw WireError(.badRequest, .badPath, error.message)
+            }
+            if let receipt = ticket.receipt {
+                // A receipt that is not the ticket's artifact's makes the ticket void: nothing moves.
+                do {
+                    _ = try receipts.check(
+                        receipt, path: ticket.path,
+                        digests: ArtifactDigests(size: ticket.size, sha256: ticket.sha256, md5: ticket.md5))
+                } catch let error as BackupError {
+                    throw WireError(.forbidden, .ticketMalformed, "Ticket \(ticket.id): \(error.message)")
+                }
+            }
+            return (ticket, location)
+        }
+
+        /// The ticket of a request under `prefix`, checked (signature, expiry, path, parties, peer
+        /// and purpose), with the store-relative path the URL names. Agents move artifacts; a
+        /// coordinator only reads, with a restore ticket.
+        @Sendable func check(_ request: Request, _ context: DataContext, prefix: String, asReceiver: Bool) throws -> (
+            TransferTicket, String
+        ) {
+            let peer = try context.requirePeer([.agent, .coordinator], for: "move artifacts")
             guard let header = request.headers[HTTPField.Name(DataHeader.ticket)!] else {
                 throw WireError(.unauthorized, .noTicket, "A transfer needs the coordinator's ticket (SCM-Ticket).")
             }
@@ -89,7 +113,13 @@ public enum DataServer {
             } catch {
                 throw WireError(.forbidden, error.code, error.message)
             }
-            let relative = String(request.uri.path.dropFirst("/v1/data/".count))
+            let relative = String(request.uri.path.dropFirst(prefix.count))
+            guard (ticket.purpose == .restore) == (peer.role == .coordinator), !asReceiver || peer.role == .agent else {
+                throw WireError(
+                    .forbidden, .wrongRole,
+                    "Ticket \(ticket.id) is a \(ticket.purpose.rawValue) ticket; a \(peer.role.rawValue) certificate may not use it here (only a hub being restored reads, with a restore ticket)."
+                )
+            }
             guard relative == ticket.path else {
                 throw WireError(
                     .forbidden, .ticketOtherArtifact,
@@ -108,31 +138,18 @@ public enum DataServer {
                     "Ticket \(ticket.id) is for a transfer with '\(them)', but the caller is '\(AuditText.escape(peer.name))'."
                 )
             }
-            if let peers = configuration.peers, !peers.contains(peer.name) {
+            // Pinned peers are agents; the site's coordinator is known by its certificate's role.
+            if let peers = configuration.peers, peer.role == .agent, !peers.contains(peer.name) {
                 throw WireError(
                     .forbidden, .notAPeer,
                     "Node '\(node)' exchanges artifacts only with its peers (\(peers.sorted().joined(separator: ", "))), not '\(AuditText.escape(peer.name))'."
                 )
             }
-            let location: ArtifactLocation
-            do { location = try store.location(ofRelative: relative) } catch let error as BackupError {
-                throw WireError(.badRequest, .badPath, error.message)
-            }
             do { _ = try configuration.store() } catch let error as BackupError {
                 throw WireError(
                     .serviceUnavailable, .storeMarker, "Node '\(node)' refuses transfers: \(error.message)")
             }
-            if let receipt = ticket.receipt {
-                // A receipt that is not the ticket's artifact's makes the ticket void: nothing moves.
-                do {
-                    _ = try receipts.check(
-                        receipt, path: ticket.path,
-                        digests: ArtifactDigests(size: ticket.size, sha256: ticket.sha256, md5: ticket.md5))
-                } catch let error as BackupError {
-                    throw WireError(.forbidden, .ticketMalformed, "Ticket \(ticket.id): \(error.message)")
-                }
-            }
-            return (ticket, location)
+            return (ticket, relative)
         }
 
         /// Checks and changes the store's ticket ledger; a store without a readable one refuses.
@@ -275,6 +292,22 @@ public enum DataServer {
             } catch let error as BackupError {
                 throw Self.wire(error)
             }
+        }
+
+        // A hub being restored lists one source's copies here (its own self-backup), each with
+        // its sidecar's digests and its receipt, to pick the one to read.
+        router.get("/v1/index/**") { request, context -> Response in
+            let (_, relative) = try check(request, context, prefix: "/v1/index/", asReceiver: false)
+            let parts = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, parts.allSatisfy({ (try? StoreName.validate($0, what: "name")) != nil }) else {
+                throw WireError(.badRequest, .badPath, "'\(relative)' is not <origin>/<kind>/<source>.")
+            }
+            let folder = store.root + "/" + relative
+            let copies = try await FileWork.run { () throws -> [CopyReport] in
+                guard try FileSystem.linkStatus(folder) != nil else { return [] }
+                return TaskRunner.listing(try store.scan([folder]).artifacts)
+            }
+            return try JSONResponse.make(ArtifactReport(complete: true, copies: copies))
         }
 
         router.get("/v1/data/**") { request, context -> Response in

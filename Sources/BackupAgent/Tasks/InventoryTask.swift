@@ -10,8 +10,17 @@ extension TaskRunner {
         let store = try storeForReading(configuration)
         progress.set("listing the store")
         let scan = try store.scan()
+        let copies = listing(scan.artifacts)
+        let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
+        return TaskOutcome(
+            detail: "\(scan.artifacts.count) artifacts, \(bytes) bytes, \(scan.partials.count) partials",
+            artifacts: ArtifactReport(complete: true, copies: copies, quarantine: try store.quarantineEntries()))
+    }
+
+    /// Each artifact with what its sidecar says (or why it cannot be used) and its receipt.
+    static func listing(_ artifacts: [StoredArtifact]) -> [CopyReport] {
         var copies: [CopyReport] = []
-        for artifact in scan.artifacts {
+        for artifact in artifacts {
             guard let location = artifact.location else { continue }
             var dna: DNA?
             var problem: String?
@@ -34,9 +43,6 @@ extension TaskRunner {
             }
             copies.append(copy)
         }
-        let bytes = scan.artifacts.reduce(Int64(0)) { $0 + $1.size }
-        return TaskOutcome(
-            detail: "\(scan.artifacts.count) artifacts, \(bytes) bytes, \(scan.partials.count) partials",
-            artifacts: ArtifactReport(complete: true, copies: copies, quarantine: try store.quarantineEntries()))
+        return copies
     }
 }

@@ -508,8 +508,10 @@ extension CoordinatorConfiguration {
     /// Reads the hub's configuration file: `[coordinator]` (listen address, certificate, key,
     /// CA, revocation list, database, lease timing) and the site. Relative paths are relative
     /// to the file's folder. Any unknown key or impossible value is refused, naming file, line
-    /// and key.
-    public static func load(_ path: String) throws -> CoordinatorConfiguration {
+    /// and key. With `coordinatorOnly`, a file of only a `[coordinator]` table (a new hub's,
+    /// before `hub restore` brings the site) is read with an empty site; any other table is
+    /// still read and checked in full.
+    public static func load(_ path: String, coordinatorOnly: Bool = false) throws -> CoordinatorConfiguration {
         let file = try ConfigFile(path: path)
         let top = file.top
         guard let c = try top.table("coordinator") else {
@@ -613,6 +615,7 @@ extension CoordinatorConfiguration {
             config.heartbeatSeconds = v
         }
         try c.finish()
+        if coordinatorOnly && top.keys.allSatisfy({ $0 == "coordinator" }) { return config }
         config.site = try SiteConfiguration.read(top)
         try top.finish()
         return config

@@ -38,9 +38,8 @@ public struct SelfBackup: Sendable {
     public func write() async throws -> (folder: String, manifest: HubSnapshotManifest) {
         let now = wallClock.currentDate
         let root = settings.folder
-        let name = HubSnapshotManifest.folderName(now)
-        let final = root + "/" + name
-        let partial = root + "/." + name + ".partial"
+        let stamp = HubSnapshotManifest.folderName(now)
+        var partial = root + "/." + stamp + ".partial"
         var files: [HubSnapshotManifest.File] = []
         func add(_ relative: String) throws {
             let path = partial + "/" + relative
@@ -50,6 +49,15 @@ public struct SelfBackup: Sendable {
         }
         do {
             try makeFolder(root)
+            // Two in one second (a run that ends as the hub starts) get `-1`, `-2`: names sort by age.
+            var name = stamp
+            var n = 0
+            while try FileSystem.linkStatus(root + "/" + name) != nil {
+                n += 1
+                name = "\(stamp)-\(n)"
+            }
+            let final = root + "/" + name
+            partial = root + "/." + name + ".partial"
             // A crashed writer's leftover is ours to replace.
             if try FileSystem.linkStatus(partial) != nil { try FileManager.default.removeItem(atPath: partial) }
             try makeFolder(partial)
@@ -83,15 +91,14 @@ public struct SelfBackup: Sendable {
                 try FileSystem.writeAtomically(bytes, to: partial + "/" + relative)
                 try add(relative)
             }
-            let name = try PeerIdentity(certificate: try PEMFiles.certificate(configuration.certificate)).name
+            let coordinator = try PeerIdentity(certificate: try PEMFiles.certificate(configuration.certificate)).name
             let manifest = HubSnapshotManifest(
-                epoch: try await catalog.epoch(), coordinator: name, takenAt: now, files: files)
+                epoch: try await catalog.epoch(), coordinator: coordinator, takenAt: now, files: files)
             try FileSystem.writeAtomically(
                 Array(try WireJSON.encoder().encode(manifest)), to: partial + "/" + HubSnapshotManifest.fileName)
             try add(HubSnapshotManifest.fileName)
             try FileSystem.syncDirectory(partial + "/keys")
             try FileSystem.syncDirectory(partial)
-            if try FileSystem.linkStatus(final) != nil { try FileManager.default.removeItem(atPath: final) }
             try FileSystem.rename(partial, to: final)
             try FileSystem.syncDirectory(root)
             try prune()
@@ -110,7 +117,9 @@ public struct SelfBackup: Sendable {
     /// The snapshots in the folder, oldest first (only whole ones: a `.partial` is not listed).
     public static func snapshots(in folder: String) throws -> [String] {
         guard try FileSystem.linkStatus(folder) != nil else { return [] }
-        return try FileSystem.entries(of: folder).filter { !$0.hasPrefix(".") && $0.hasSuffix("Z") }.sorted()
+        return try FileSystem.entries(of: folder).filter { name in
+            !name.hasPrefix(".") && name.count >= 16 && name.prefix(16).last == "Z"
+        }.sorted()
     }
 
     private func prune() throws {

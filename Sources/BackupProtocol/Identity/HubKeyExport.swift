@@ -14,7 +14,7 @@ public struct HubKeyExport: Codable, Sendable, Equatable {
     static let suite = HPKE.Ciphersuite.Curve25519_SHA256_ChachaPoly
     static let suiteName = "DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305"
 
-    /// One exported file: which `[coordinator]` key named it (`certificate`, `key`,
+    /// One exported file: which `[coordinator]` key named it (`certificate`, `key`, `ca`,
     /// `ticket_key`, `purge_key`), its file name, and its PEM text.
     public struct Entry: Codable, Sendable, Equatable {
         public var key: String

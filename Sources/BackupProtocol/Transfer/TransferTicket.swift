@@ -26,6 +26,11 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         case transfer
         /// A good copy replacing a quarantined mutant.
         case repair
+        /// A hub being restored reads its own self-backup from this node (`scm-backup hub
+        /// restore`): only a GET (or an index of one source, `path` then names
+        /// `<origin>/<kind>/<source>`), only by a peer with a coordinator certificate named as
+        /// the ticket's receiver. See `Protocol/hub.md`.
+        case restore
     }
 
     /// What the catalog knows of the artifact, for the receiver's sidecar.

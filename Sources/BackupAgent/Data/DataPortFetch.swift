@@ -1,0 +1,68 @@
+import AsyncHTTPClient
+import BackupClient
+import BackupCore
+import BackupProtocol
+import Foundation
+import NIOCore
+
+/// Reads from another node's data port with a ticket the caller holds: the index of one
+/// source's copies, or one artifact into a store of the caller's choosing (a scratch store,
+/// never the catalog's), its digests checked against the DNA the caller trusts (built from a
+/// receipt it verified, never from the sender) before it appears under its final name.
+/// `scm-backup hub restore` reads its self-backup so; see `Protocol/hub.md`.
+public struct DataPortFetch: Sendable {
+    let http: HTTPClient
+    let peer: PinnedPeer
+    let node: String
+
+    /// Runs `body` with a client that presents `identity`'s certificate and accepts only the
+    /// agent certificate of `node` at `url` (its data port).
+    public static func with<T: Sendable>(
+        url: String, node: String, identity: CoordinatorEndpoint, _ body: (DataPortFetch) async throws -> T
+    ) async throws -> T {
+        let peer = try PinnedPeer(url: url, name: node, role: .agent)
+        return try await CoordinatorClient.withHTTPClient(identity, pinnedTo: peer) { http in
+            try await body(DataPortFetch(http: http, peer: peer, node: node))
+        }
+    }
+
+    /// The copies of `<origin>/<kind>/<source>` the node holds, each with its sidecar's
+    /// digests and its receipt as the node read them (unverified).
+    public func index(_ source: String, ticket: String) async throws -> [CopyReport] {
+        var request = HTTPClientRequest(url: peer.dialURL + "/v1/index/" + source)
+        request.headers.add(name: DataHeader.ticket, value: ticket)
+        let response = try await execute(request, timeout: .seconds(120))
+        try await TransferRunner.requireSuccess(response, what: "index", of: source, at: node)
+        let body = try await response.body.collect(upTo: 64 << 20)
+        do { return try WireJSON.decoder().decode(ArtifactReport.self, from: Data(buffer: body)).copies } catch {
+            throw BackupError(
+                .invalidArgument,
+                "The index of '\(source)' from '\(node)' does not decode: \(WireJSON.describe(error)).")
+        }
+    }
+
+    /// Reads the artifact at `path` into `store`, published only when its bytes are `dna`'s;
+    /// `receipt` is written beside it. Returns it with the digests computed here.
+    public func fetch(_ path: String, ticket: String, dna: DNA, into store: Store, receipt: String?) async throws
+        -> (published: PublishedArtifact, computed: ArtifactDigests)
+    {
+        let location = try store.location(ofRelative: path)
+        var request = HTTPClientRequest(url: peer.dialURL + "/v1/data/" + path)
+        request.headers.add(name: DataHeader.ticket, value: ticket)
+        let response = try await execute(request, timeout: .hours(24))
+        try await TransferRunner.requireSuccess(response, what: "GET", of: path, at: node)
+        let incoming = try await ReceivingArtifact.open(
+            store: store, location: location, dna: dna, discardPartial: true, receipt: receipt)
+        for try await buffer in response.body { try await incoming.append(buffer) }
+        return try await incoming.finish()
+    }
+
+    private func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
+        do { return try await http.execute(request, timeout: timeout) } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw PeerUnreachable(
+                node: node, reason: CoordinatorClient.describe(error, expected: "agent '\(node)' (role agent)"))
+        }
+    }
+}
