@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(subversion git sqlite3 libsqlite3-dev zlib1g-dev libssl-dev openssl tar gzip findutils diffutils
-              python3 python3-pip python3-subversion)
+              python3 python3-pip python3-subversion python3-cryptography)
 TRAC_VERSION="1.6"
 
 as_root() {

@@ -2,6 +2,7 @@ import BackupCore
 import BackupHTTP
 import BackupProtocol
 import BackupTesting
+import Crypto
 import Foundation
 import Logging
 import Testing
@@ -177,7 +178,7 @@ struct CatalogTrustTests {
                 authority: .originBackup(sources: ["env"]), now: now)
             let desk = TransferDesk(
                 sites: SiteSource(Self.site), catalog: catalog, signals: TaskSignals(), ticketKey: .init(),
-                purgeKey: nil,
+                purgeKey: nil, receiptKeys: SigningKeyring(),
                 signedLifetime: 120,
                 logger: Logger(label: "test"))
             // An unpaired node that says it quarantined a copy gets no repair.
@@ -214,7 +215,7 @@ struct CatalogTrustTests {
             let now = Date()
             let desk = TransferDesk(
                 sites: SiteSource(Self.site), catalog: catalog, signals: TaskSignals(), ticketKey: .init(),
-                purgeKey: nil,
+                purgeKey: nil, receiptKeys: SigningKeyring(),
                 signedLifetime: 120, logger: Logger(label: "test"))
             try await catalog.record(
                 ArtifactReport(complete: false, copies: [Self.copy(Self.good)]), node: "srv1",
@@ -263,7 +264,7 @@ struct CatalogTrustTests {
                     agentClock: nil, dataPort: nil), now: now)
             let desk = TransferDesk(
                 sites: SiteSource(Self.site), catalog: catalog, signals: TaskSignals(), ticketKey: .init(),
-                purgeKey: nil,
+                purgeKey: nil, receiptKeys: SigningKeyring(),
                 signedLifetime: 120, logger: Logger(label: "test"))
             let plan = try await desk.plan(TransferRequest(from: "srv1", to: "vault"), operatorName: "root", now: now)
             #expect(plan.queued.isEmpty)
@@ -287,6 +288,53 @@ struct CatalogTrustTests {
                     agentClock: nil, dataPort: nil), now: now)
             let some = try await desk.plan(TransferRequest(from: "srv1", to: "vault"), operatorName: "root", now: now)
             #expect(some.queued.count == 1 && some.noSpace?.count == 1, "\(some)")
+        }
+    }
+
+    /// A rebuild takes a reference only from a receipt a trusted key signed for that very path,
+    /// or from the origin's own listing; a copy whose bytes differ from its receipt is a mismatch.
+    @Test func aRebuildBelievesOnlyTrustedReceiptsAndTheOriginsOwnListing() async throws {
+        try await withTemporaryDirectory("trust-rebuild") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let hub = Curve25519.Signing.PrivateKey()
+            let keys = SigningKeyring(hub.publicKey)
+            let now = Date()
+            func receipt(_ path: String, sha256: String, key: Curve25519.Signing.PrivateKey = hub) throws -> String {
+                try ArtifactReceipt(
+                    epoch: "lost", path: path, size: 100, sha256: sha256, md5: nil,
+                    facts: .init(origin: "srv1", kind: "svn", source: "env", revision: "7", created: nil), signedAt: now
+                ).signed(with: key)
+            }
+            let paths = (1...5).map { "srv1/svn/env/2026/12/0\($0)/020000/env-7.tar.gz" }
+            func copy(_ i: Int, _ sha256: String, receipt: String?) -> CopyReport {
+                var c = Self.copy(sha256, state: .unverified, path: paths[i])
+                c.stamp = "2026/12/0\(i + 1)/020000"
+                c.receipt = receipt
+                return c
+            }
+            let vault = [
+                copy(0, Self.good, receipt: try receipt(paths[0], sha256: Self.good)),  // vouched by a receipt
+                copy(1, Self.evil, receipt: try receipt(paths[1], sha256: Self.good)),  // bytes not the receipt's
+                // A stranger's key:
+                copy(2, Self.good, receipt: try receipt(paths[2], sha256: Self.good, key: .init())),
+                copy(3, Self.good, receipt: try receipt(paths[0], sha256: Self.good)),  // another artifact's receipt
+                copy(4, Self.good, receipt: nil),  // nothing vouches for it but srv1 below
+            ]
+            try await catalog.record(
+                ArtifactReport(complete: true, copies: vault), node: "vault", authority: .rebuild(keys: keys), now: now)
+            try await catalog.record(
+                ArtifactReport(complete: true, copies: [copy(4, Self.good, receipt: nil)]), node: "srv1",
+                authority: .rebuild(keys: keys), now: now)
+            let artifacts = try await catalog.artifacts()
+            func artifact(_ i: Int) -> ArtifactInfo? { artifacts.first { $0.stamp == "2026/12/0\(i + 1)/020000" } }
+            #expect(artifact(0)?.sha256 == Self.good)
+            #expect(artifact(1)?.sha256 == Self.good)
+            #expect(artifact(1)?.copies.first?.state == .mismatch, "its bytes are not its receipt's")
+            #expect(artifact(2)?.sha256 == nil, "a key nobody trusts vouches for nothing")
+            #expect(artifact(3)?.sha256 == nil, "a receipt of another path vouches for nothing")
+            #expect(artifact(4)?.sha256 == Self.good, "the origin's own listing")
+            let counts = try await catalog.copyCounts()
+            #expect(counts.first { $0.node == "vault" }?.unconfirmed == 2)
         }
     }
 }

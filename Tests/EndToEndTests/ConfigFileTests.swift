@@ -95,6 +95,10 @@ struct ConfigFileTests {
             "site.toml:9: coordinator.self_backup_every: '10s' is outside 1 minute...1 day"
         ),
         (
+            "lease_seconds = 60", "lease_seconds = 60\ntrusted_signing_keys = [\"nowhere.pub\"]",
+            "coordinator.trusted_signing_keys: '"
+        ),
+        (
             "lease_seconds = 60", "lease_seconds = 60\nself_backup_keep = 3",
             "site.toml:8: coordinator.self_backup_keep: is set, but self_backup (the snapshot folder) is not"
         ),

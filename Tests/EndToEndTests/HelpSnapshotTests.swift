@@ -10,7 +10,7 @@ struct HelpSnapshotTests {
         ["archive", "list"], ["archive", "check"], ["archive", "extract"], ["demo"], ["purge"], ["purge", "pause"],
         ["purge", "resume"], ["purge", "release"], ["trash"], ["recover"],
         ["recover-config"], ["pki"], ["pki", "init"], ["pki", "issue"], ["pki", "list"], ["pki", "revoke"],
-        ["pki", "export-hub"], ["pki", "import-hub"], ["hub"], ["hub", "restore"],
+        ["pki", "export-hub"], ["pki", "import-hub"], ["hub"], ["hub", "restore"], ["catalog"], ["catalog", "rebuild"],
         ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["schedules"],
         ["tasks"],
         ["tasks", "list"],

@@ -26,6 +26,21 @@ public enum ReportAuthority: Sendable, Equatable {
     case purge(paths: Set<String>)
     /// A report nobody asked for: it may only lower the state of a copy the catalog holds.
     case unsolicited
+    /// An inventory of a catalog being rebuilt (`scm-backup catalog rebuild`): copies are
+    /// listed as for an inventory, and an artifact gets its reference digest only from a receipt
+    /// beside a copy that verifies with one of `keys` and names that copy's path, or from its
+    /// origin's own listing of its own artifact; any other stays unconfirmed.
+    case rebuild(keys: SigningKeyring)
+}
+
+extension ReportAuthority {
+    /// Whether the report lists the node's copies (an inventory, also a rebuild's).
+    var lists: Bool {
+        switch self {
+        case .inventory, .rebuild: true
+        default: false
+        }
+    }
 }
 
 extension Catalog {
@@ -86,7 +101,7 @@ extension Catalog {
     /// Each copy's change is whole; a complete listing drops the copies it lacks in a last
     /// transaction, after every batch landed.
     public func record(_ report: ArtifactReport, node: String, authority: ReportAuthority, now: Date) async throws {
-        if authority == .inventory, let quarantine = report.quarantine {
+        if authority.lists, let quarantine = report.quarantine {
             try await recordQuarantine(quarantine, node: node)
         }
         for start in stride(from: 0, to: report.copies.count, by: Self.reportBatch) {
@@ -98,7 +113,7 @@ extension Catalog {
         let listed = Set(report.copies.map(\.path))
         let missingMax = inventoryMissingMax
         try await pool.write { db in
-            if report.complete, authority == .inventory || authority == .verify {
+            if report.complete, authority.lists || authority == .verify {
                 // Quarantined copies are outside the store's listing; they stay until repaired, as
                 // do copies already missing.
                 let held = try String.fetchAll(
@@ -134,6 +149,11 @@ extension Catalog {
         }
     }
 
+    /// A receipt that verifies with `keys`, or nil (a rebuild then simply has no reference from it).
+    static func verifiedReceipt(_ text: String, keys: SigningKeyring) -> ArtifactReceipt? {
+        do throws(SignedEnvelope.Refusal) { return try ArtifactReceipt.verify(text, keys: keys) } catch { return nil }
+    }
+
     /// The most copies of one report written in one transaction. The default is 100: recording
     /// a copy takes about 0.3 ms, so a lease waits about 30 ms at most behind a large report
     /// (500 gave a p99 of 189 ms in ops/bench/lease.sh, one transaction 1,184 ms).
@@ -145,11 +165,23 @@ extension Catalog {
         let fileName = (copy.path as NSString).lastPathComponent
         let key: [(any DatabaseValueConvertible)?] = [copy.origin, copy.kind, copy.source, copy.stamp, fileName]
         var ownBackup = false
+        // The reference a rebuild may take from this copy, and from where.
+        var vouched: (digests: ArtifactDigests, by: String)?
         if case .originBackup(let sources) = authority {
             // A backup result speaks only for the origin's own sources that the task named.
             guard copy.origin == node, sources.contains(copy.source) else { return }
             ownBackup = true
         }
+        if case .rebuild(let keys) = authority {
+            if let text = copy.receipt, let receipt = Self.verifiedReceipt(text, keys: keys), receipt.path == copy.path
+            {
+                vouched = (ArtifactDigests(size: receipt.size, sha256: receipt.sha256, md5: receipt.md5), "receipt")
+            } else if copy.origin == node {
+                vouched = (ArtifactDigests(size: copy.size, sha256: copy.sha256, md5: copy.md5), "origin")
+            }
+        }
+        let referenced = ownBackup || vouched != nil
+        let reference = vouched?.digests ?? ArtifactDigests(size: copy.size, sha256: copy.sha256, md5: copy.md5)
         let select =
             "SELECT * FROM artifact WHERE origin = ? AND kind = ? AND source = ? AND stamp = ? AND fileName = ?"
         var artifact = try Row.fetchOne(db, sql: select, arguments: StatementArguments(key))
@@ -158,7 +190,7 @@ extension Catalog {
             // they are the origin's own.
             switch authority {
             case .unsolicited, .receipt, .purge: return
-            case .originBackup, .verify, .inventory: break
+            case .originBackup, .verify, .inventory, .rebuild: break
             }
             try db.execute(
                 sql: """
@@ -167,8 +199,9 @@ extension Catalog {
                     """,
                 arguments: StatementArguments(
                     key + [
-                        copy.size, ownBackup ? copy.sha256 : nil, ownBackup ? copy.md5 : nil,
-                        copy.revision.map { AuditText.escape($0, limit: 80) }, copy.created, now, ownBackup,
+                        referenced ? reference.size : copy.size, referenced ? reference.sha256 : nil,
+                        referenced ? reference.md5 : nil,
+                        copy.revision.map { AuditText.escape($0, limit: 80) }, copy.created, now, referenced,
                     ]))
             artifact = try Row.fetchOne(
                 db, sql: "SELECT * FROM artifact WHERE id = ?", arguments: [db.lastInsertedRowID])
@@ -177,14 +210,15 @@ extension Catalog {
                     sql: "UPDATE artifact SET regressions = ? WHERE id = ?",
                     arguments: [try Catalog.json(flags.map { AuditText.escape($0, limit: 200) }), db.lastInsertedRowID])
             }
-        } else if ownBackup, let row = artifact, row["confirmed"] == false {
-            // The origin confirms: its digests become the reference and the copies are judged again.
+        } else if referenced, let row = artifact, row["confirmed"] == false {
+            // The origin (or, in a rebuild, a receipt) confirms: its digests become the
+            // reference and the copies are judged again.
             let id: Int64 = row["id"]
             try db.execute(
                 sql:
                     "UPDATE artifact SET size = ?, sha256 = ?, md5 = ?, revision = ?, created = ?, confirmed = 1 WHERE id = ?",
-                arguments: [copy.size, copy.sha256, copy.md5, copy.revision, copy.created, id])
-            try rejudgeCopies(of: id, sha256: copy.sha256, md5: copy.md5, db)
+                arguments: [reference.size, reference.sha256, reference.md5, copy.revision, copy.created, id])
+            try rejudgeCopies(of: id, sha256: reference.sha256, md5: reference.md5, db)
             artifact = try Row.fetchOne(db, sql: "SELECT * FROM artifact WHERE id = ?", arguments: [id])
         }
         guard let artifact else { return }
@@ -218,7 +252,7 @@ extension Catalog {
         case .verify:
             // Judged now by a task the coordinator leased; the coordinator's clock says when.
             if copy.state == .intact || copy.state == .quarantined { verifiedAt = now }
-        case .inventory:
+        case .inventory, .rebuild:
             state = .unverified
         }
         // The catalog's digest is the authority: a copy whose digest disagrees is suspect.

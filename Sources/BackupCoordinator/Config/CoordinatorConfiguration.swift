@@ -55,6 +55,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var ticketKey: String?
     /// The Ed25519 key that signs purge orders (`purge-signing.key`); nil: no purges.
     public var purgeKey: String?
+    /// Public keys of earlier hubs (`trusted_signing_keys`) whose receipts a rebuilt catalog
+    /// believes besides its own ticket key's.
+    public var trustedSigningKeys: [String] = []
     /// Handshake and idle timeouts and connection caps of the listener (`handshake_timeout`,
     /// `idle_timeout`, `max_connections`, `max_connections_per_address`). The defaults are 10 s,
     /// 60 s, 4096 and 64.

@@ -585,6 +585,13 @@ extension CoordinatorConfiguration {
         }
         config.limits = try ListenerLimits.read(c)
         config.siteFile = path
+        for key in try c.strings("trusted_signing_keys") ?? [] {
+            let resolved = file.resolve(key)
+            do { _ = try Ed25519PEM.readPublicKey(resolved) } catch {
+                throw c.error("trusted_signing_keys", "'\(resolved)' is not an Ed25519 public key: \(error)")
+            }
+            config.trustedSigningKeys.append(resolved)
+        }
         if let folder = try c.string("self_backup") {
             var settings = SelfBackupSettings(folder: file.resolve(folder))
             guard settings.folder.hasPrefix("/") else {

@@ -25,6 +25,18 @@ public struct RunDriver: Service {
     let heartbeatSeconds: Int
     let logger: Logger
 
+    /// Ends a catalog rebuild once each of its inventories has ended, saying what it found.
+    func concludeRebuild() async throws {
+        guard let done = try await catalog.finishRebuildIfDone(now: wallClock.currentDate) else { return }
+        logger.notice(
+            "catalog rebuilt",
+            metadata: [
+                "scm.artifacts": "\(done.artifacts ?? 0)", "scm.copies": "\(done.copies ?? 0)",
+                "scm.unconfirmed": "\(done.unconfirmedCopies ?? 0)",
+                "scm.failed": "\(done.failedNodes?.joined(separator: ",") ?? "-")",
+            ])
+    }
+
     /// The longest wait between two looks.
     public static let interval: Duration = .seconds(5)
 
@@ -32,7 +44,10 @@ public struct RunDriver: Service {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let ticket = await signals.ticket(for: TaskSignals.runs)
-                do { _ = try await advanceAll() } catch {
+                do {
+                    _ = try await advanceAll()
+                    try await concludeRebuild()
+                } catch {
                     _ = catalog.damage.note(error)
                     logger.error("the run driver's look failed", metadata: ["scm.error": "\(error)"])
                 }

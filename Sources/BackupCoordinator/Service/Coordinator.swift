@@ -51,10 +51,12 @@ public struct Coordinator: Sendable {
         self.signals = signals
         revocations = RevocationSource(path: configuration.revocationList, logger: logger)
         refusals = RefusalLog()
+        let ticketKey = try configuration.ticketKey.map { try Ed25519PEM.readPrivateKey($0) }
+        var receiptKeys = try SigningKeyring(files: configuration.trustedSigningKeys)
+        if let ticketKey, let path = configuration.ticketKey { receiptKeys.add(ticketKey.publicKey, file: path) }
         let desk = TransferDesk(
-            sites: sites, catalog: self.catalog, signals: signals,
-            ticketKey: try configuration.ticketKey.map { try Ed25519PEM.readPrivateKey($0) },
-            purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) },
+            sites: sites, catalog: self.catalog, signals: signals, ticketKey: ticketKey,
+            purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) }, receiptKeys: receiptKeys,
             signedLifetime: 2 * configuration.leaseSeconds, logger: logger)
         self.desk = desk
         let queue = TaskQueue(

@@ -27,7 +27,10 @@ public struct TaskResults: Sendable {
         // it gets its receipts again.
         guard completion.applied else { return try await withReceipts(task, result, node: node, now: now) }
         if let report = result.artifacts {
-            try await catalog.record(report, node: node, authority: Self.authority(of: task, node: node), now: now)
+            var authority = Self.authority(of: task, node: node)
+            if task.kind == .inventory, try await catalog.rebuilding() { authority = .rebuild(keys: desk.receiptKeys) }
+            try await catalog.record(report, node: node, authority: authority, now: now)
+            if case .rebuild = authority { try await catalog.noteRebuildRecorded(task.id) }
             task = try await withReceipts(task, result, node: node, now: now)
             if task.kind == .verify { _ = try await desk.scheduleRepairs(report, node: node, now: now) }
             // A copy the catalog lists that a complete listing lacks is now missing: sent again.

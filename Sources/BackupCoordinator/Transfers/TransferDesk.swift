@@ -14,6 +14,9 @@ struct TransferDesk: Sendable {
     let signals: TaskSignals
     let ticketKey: Curve25519.Signing.PrivateKey?
     let purgeKey: Curve25519.Signing.PrivateKey?
+    /// The keys whose receipts a catalog being rebuilt believes: the ticket key's public half and
+    /// `trusted_signing_keys` of `[coordinator]` (an earlier hub's).
+    let receiptKeys: SigningKeyring
     /// How long a ticket or purge order is good for: twice the lease.
     let signedLifetime: TimeInterval
     let logger: Logger

@@ -10,7 +10,9 @@ import Foundation
 /// try. An agent's ring is its `ticket_key` plus `trusted_signing_keys` (tickets and receipts)
 /// and its `purge_key` plus `trusted_purge_keys` (purge orders), so a hub with new keys is
 /// trusted by adding a file name, and a key is retired by removing it.
-public struct SigningKeyring: Sendable {
+public struct SigningKeyring: Sendable, Equatable {
+    public static func == (a: SigningKeyring, b: SigningKeyring) -> Bool { a.ids == b.ids }
+
     public struct Entry: Sendable {
         public var id: String
         public var key: Curve25519.Signing.PublicKey
