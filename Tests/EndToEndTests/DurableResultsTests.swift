@@ -161,6 +161,40 @@ struct DurableResultsTests {
     /// (simulated here: the artifact is made by the local CLI in the agent's store while the
     /// task waits): when the task comes back, that artifact is its result, not a second backup.
     /// A task queued after it makes a new one.
+    /// Task ids are a catalog's own: after the hub starts on a new catalog (here one started
+    /// afresh on purpose, without the counters' leap of a restore or a rebuild), its task 1 is
+    /// backed up anew, never answered with the result the agent journalled for the lost task 1.
+    @Test func aNewCatalogsTaskIsNeverAnsweredWithAJournalledResultOfAnotherCatalog() async throws {
+        try await blocking {
+            try withTemporaryDirectory("journal-epoch") { dir in
+                let conf = dir.file("conf")
+                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+                try "state 1\n".write(toFile: conf + "/state.txt", atomically: true, encoding: .utf8)
+                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])])
+                try site.startCoordinator()
+                try site.startAgent("srv1")
+                try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
+                try site.backup("conf", on: "srv1")
+                let first = try site.settle()
+                #expect(first.map(\.id) == [1] && first.first?.state == "succeeded", "\(first)")
+                site.stop("hub")
+                for file in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite.epoch"]
+                where FileManager.default.fileExists(atPath: dir.file(file)) {
+                    try FileManager.default.removeItem(atPath: dir.file(file))
+                }
+                Thread.sleep(forTimeInterval: 1.2)  // The next backup gets another stamp.
+                try site.startCoordinator()
+                try site.waitUntil("srv1 online again") { try site.admin(["nodes"]).stdout.contains("online") }
+                try site.backup("conf", on: "srv1")
+                let second = try site.settle()
+                #expect(second.map(\.id) == [1], "the new catalog's own task 1")
+                #expect(second.first?.detail?.contains("backed up conf") == true, "\(second.first?.detail ?? "-")")
+                #expect(Self.artifactFiles(dir.file("store-srv1/srv1")).count == 2, "made anew")
+                #expect(!(try Self.log(site, "srv1")).contains("task done before"))
+            }
+        }
+    }
+
     @Test func aBackupPublishedButNeverJournalledIsReportedNotMadeAgain() async throws {
         try await blocking {
             try withTemporaryDirectory("unjournalled") { dir in

@@ -299,6 +299,7 @@ public enum DataServer {
         router.get("/v1/index/**") { request, context -> Response in
             let (_, relative) = try check(request, context, prefix: "/v1/index/", asReceiver: false)
             let parts = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            // Only whether each part is a name matters here; the refusal names the whole path.
             guard parts.count == 3, parts.allSatisfy({ (try? StoreName.validate($0, what: "name")) != nil }) else {
                 throw WireError(.badRequest, .badPath, "'\(relative)' is not <origin>/<kind>/<source>.")
             }

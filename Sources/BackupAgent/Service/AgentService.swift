@@ -30,6 +30,8 @@ struct AgentService: Service {
     /// (the hub's `serverTime`): lease expiries, stamped by the hub's clock, are read with it,
     /// so a skewed agent clock does not make it renew too late.
     let hubOffset = LockedBox<TimeInterval>(0)
+    /// The epoch of the catalog the agent last registered with (``RegisterResponse/catalogEpoch``).
+    let catalogEpoch = LockedBox<String?>(nil)
 
     public func run() async throws {
         // An agent never works in a store that is not its own (an unmounted disk's mount point,
@@ -63,6 +65,7 @@ struct AgentService: Service {
                     do {
                         let registered = try await register(client, dataPort: registeredPort)
                         hubOffset.withLock { $0 = registered.serverTime.timeIntervalSinceNow }
+                        catalogEpoch.withLock { $0 = registered.catalogEpoch }
                         keepRevocations(registered.revokedSerials, dataPort)
                         try await deliverJournal(client)
                         backoff.reset()
@@ -373,7 +376,7 @@ struct AgentService: Service {
     ) async throws {
         var entry = ResultJournal.TaskEntry(
             taskId: task.id, kind: task.kind, fencingToken: report.fencingToken, finishedAt: Date(), delivered: false,
-            result: report)
+            result: report, epoch: catalogEpoch.withLock { $0 })
         do { try journal.write(entry) } catch {
             // Unjournalled, the result is still sent; only a crash before the answer loses it.
             logger.error(
@@ -400,8 +403,22 @@ struct AgentService: Service {
             logger.error("the result journal cannot be read", metadata: ["scm.error": "\(error)"])
             return
         }
+        let epoch = catalogEpoch.withLock { $0 }
         for var entry in entries {
             let metadata: Logger.Metadata = ["scm.task": "\(entry.taskId)", "scm.kind": "\(entry.kind.rawValue)"]
+            if let epoch, entry.epoch != epoch {
+                // Task ids of another catalog name other tasks here; what it made is in the store,
+                // and the next inventory lists it.
+                logger.notice(
+                    "a journalled result of another catalog is not sent",
+                    metadata: metadata.merging(["scm.epoch": "\(entry.epoch ?? "-")"]) { $1 })
+                entry.delivered = true
+                do { try journal.write(entry) } catch {
+                    logger.warning(
+                        "the result cannot be marked", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+                }
+                continue
+            }
             logger.info("sending a journalled result", metadata: metadata)
             try await send(&entry, client, journal, metadata)
         }
@@ -452,7 +469,9 @@ struct AgentService: Service {
             logger.warning("the result journal cannot be read", metadata: ["scm.error": "\(error)"])
             return nil
         }
-        guard let entry, let copies = entry.result.artifacts?.copies, !copies.isEmpty else { return nil }
+        guard let entry, let copies = entry.result.artifacts?.copies, !copies.isEmpty,
+            entry.epoch == catalogEpoch.withLock({ $0 })
+        else { return nil }
         let store = Store(root: configuration.storePath)
         for copy in copies {
             let path = store.root + "/" + copy.path

@@ -43,6 +43,8 @@ struct ResultJournal: Sendable {
         /// True once the coordinator answered it (applied it, or refused it for good).
         var delivered: Bool
         var result: ResultRequest
+        /// The epoch of the catalog that leased the task (nil: journalled before agents knew it).
+        var epoch: String?
     }
 
     /// A copies report of the data port as journalled.

@@ -26,7 +26,7 @@ struct AgentsController {
             return try JSONResponse.make(
                 RegisterResponse(
                     heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials,
-                    maxTasks: sites.current.node(peer.name)?.maxTasks))
+                    maxTasks: sites.current.node(peer.name)?.maxTasks, catalogEpoch: try await catalog.epoch()))
         }
         router.post("/v1/agents/heartbeat") { request, context in
             // Registration is checked by the update itself, after the body.
@@ -36,7 +36,7 @@ struct AgentsController {
             return try JSONResponse.make(
                 RegisterResponse(
                     heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials,
-                    maxTasks: sites.current.node(peer.name)?.maxTasks))
+                    maxTasks: sites.current.node(peer.name)?.maxTasks, catalogEpoch: try await catalog.epoch()))
         }
         router.post("/v1/agents/copies") { request, context in
             let peer = try await context.siteAgent(nodes, for: "report copies")

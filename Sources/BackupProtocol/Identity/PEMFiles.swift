@@ -42,37 +42,32 @@ public enum PEMFiles {
     }
 }
 
-/// Ed25519 keys in the PKCS#8 / SubjectPublicKeyInfo PEM forms that openssl writes and reads.
-public enum Ed25519PEM {
-    private static let privatePrefix: [UInt8] = [
-        0x30, 0x2E, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-    ]
-    private static let publicPrefix: [UInt8] = [0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x70, 0x03, 0x21, 0x00]
-
-    public static func privateKey(_ key: Curve25519.Signing.PrivateKey) -> String {
-        pem("PRIVATE KEY", privatePrefix + Array(key.rawRepresentation))
+/// A 32-byte key of an RFC 8410 algorithm (Ed25519, X25519) in the PKCS#8 and
+/// SubjectPublicKeyInfo PEM forms that openssl writes and reads: a fixed DER prefix naming the
+/// algorithm's OID, then the raw bytes.
+struct RawKeyPEM {
+    /// The OID's last byte: 0x70 for Ed25519, 0x6E for X25519.
+    let algorithm: UInt8
+    /// How a refusal names the kind ("Ed25519"), and what to add to it.
+    let name: String
+    var privatePrefix: [UInt8] {
+        [0x30, 0x2E, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, algorithm, 0x04, 0x22, 0x04, 0x20]
     }
+    var publicPrefix: [UInt8] { [0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, algorithm, 0x03, 0x21, 0x00] }
 
-    public static func publicKey(_ key: Curve25519.Signing.PublicKey) -> String {
-        pem("PUBLIC KEY", publicPrefix + Array(key.rawRepresentation))
-    }
+    func pem(private raw: Data) -> String { Self.pem("PRIVATE KEY", privatePrefix + Array(raw)) }
+    func pem(public raw: Data) -> String { Self.pem("PUBLIC KEY", publicPrefix + Array(raw)) }
 
-    /// Reads an Ed25519 private key from a PEM file.
-    public static func readPrivateKey(_ path: String) throws -> Curve25519.Signing.PrivateKey {
-        let der = try derBytes(path, label: "PRIVATE KEY")
-        guard der.count == privatePrefix.count + 32, Array(der.prefix(privatePrefix.count)) == privatePrefix else {
-            throw BackupError(.invalidArgument, "'\(path)' is not an Ed25519 private key.")
+    /// The raw 32 bytes of the private (or public) key in the PEM file at `path`.
+    func read(_ path: String, isPrivate: Bool, hint: String = "") throws -> Data {
+        let label = isPrivate ? "PRIVATE KEY" : "PUBLIC KEY"
+        let prefix = isPrivate ? privatePrefix : publicPrefix
+        let der = try Self.derBytes(path, label: label)
+        guard der.count == prefix.count + 32, Array(der.prefix(prefix.count)) == prefix else {
+            throw BackupError(
+                .invalidArgument, "'\(path)' is not an \(name) \(isPrivate ? "private" : "public") key\(hint).")
         }
-        return try Curve25519.Signing.PrivateKey(rawRepresentation: der.suffix(32))
-    }
-
-    /// Reads an Ed25519 public key from a PEM file.
-    public static func readPublicKey(_ path: String) throws -> Curve25519.Signing.PublicKey {
-        let der = try derBytes(path, label: "PUBLIC KEY")
-        guard der.count == publicPrefix.count + 32, Array(der.prefix(publicPrefix.count)) == publicPrefix else {
-            throw BackupError(.invalidArgument, "'\(path)' is not an Ed25519 public key.")
-        }
-        return try Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32))
+        return Data(der.suffix(32))
     }
 
     private static func pem(_ label: String, _ der: [UInt8]) -> String {
@@ -80,7 +75,7 @@ public enum Ed25519PEM {
         return "-----BEGIN \(label)-----\n\(base64)\n-----END \(label)-----\n"
     }
 
-    static func derBytes(_ path: String, label: String) throws -> [UInt8] {
+    private static func derBytes(_ path: String, label: String) throws -> [UInt8] {
         let text = try PEMFiles.string(path)
         guard let start = text.range(of: "-----BEGIN \(label)-----"), let end = text.range(of: "-----END \(label)-----")
         else {
@@ -94,46 +89,52 @@ public enum Ed25519PEM {
     }
 }
 
+/// Ed25519 keys (the ticket and purge signing keys) in openssl's PEM forms.
+public enum Ed25519PEM {
+    static let form = RawKeyPEM(algorithm: 0x70, name: "Ed25519")
+
+    public static func privateKey(_ key: Curve25519.Signing.PrivateKey) -> String {
+        form.pem(private: key.rawRepresentation)
+    }
+
+    public static func publicKey(_ key: Curve25519.Signing.PublicKey) -> String {
+        form.pem(public: key.rawRepresentation)
+    }
+
+    /// Reads an Ed25519 private key from a PEM file.
+    public static func readPrivateKey(_ path: String) throws -> Curve25519.Signing.PrivateKey {
+        try Curve25519.Signing.PrivateKey(rawRepresentation: try form.read(path, isPrivate: true))
+    }
+
+    /// Reads an Ed25519 public key from a PEM file.
+    public static func readPublicKey(_ path: String) throws -> Curve25519.Signing.PublicKey {
+        try Curve25519.Signing.PublicKey(rawRepresentation: try form.read(path, isPrivate: false))
+    }
+}
+
 /// X25519 keys (an operator's key for the hub's key export) in the PEM forms of
 /// `openssl genpkey -algorithm X25519` and `openssl pkey -pubout`.
 public enum X25519PEM {
-    private static let privatePrefix: [UInt8] = [
-        0x30, 0x2E, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x6E, 0x04, 0x22, 0x04, 0x20,
-    ]
-    private static let publicPrefix: [UInt8] = [0x30, 0x2A, 0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x6E, 0x03, 0x21, 0x00]
+    static let form = RawKeyPEM(algorithm: 0x6E, name: "X25519")
 
     public static func privateKey(_ key: Curve25519.KeyAgreement.PrivateKey) -> String {
-        pem("PRIVATE KEY", privatePrefix + Array(key.rawRepresentation))
+        form.pem(private: key.rawRepresentation)
     }
 
     public static func publicKey(_ key: Curve25519.KeyAgreement.PublicKey) -> String {
-        pem("PUBLIC KEY", publicPrefix + Array(key.rawRepresentation))
+        form.pem(public: key.rawRepresentation)
     }
 
     public static func readPrivateKey(_ path: String) throws -> Curve25519.KeyAgreement.PrivateKey {
-        let der = try Ed25519PEM.derBytes(path, label: "PRIVATE KEY")
-        guard der.count == privatePrefix.count + 32, Array(der.prefix(privatePrefix.count)) == privatePrefix else {
-            throw BackupError(
-                .invalidArgument,
-                "'\(path)' is not an X25519 private key (make one with 'openssl genpkey -algorithm X25519').")
-        }
-        return try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: der.suffix(32))
+        try Curve25519.KeyAgreement.PrivateKey(
+            rawRepresentation: try form.read(
+                path, isPrivate: true, hint: " (make one with 'openssl genpkey -algorithm X25519')"))
     }
 
     public static func readPublicKey(_ path: String) throws -> Curve25519.KeyAgreement.PublicKey {
-        let der = try Ed25519PEM.derBytes(path, label: "PUBLIC KEY")
-        guard der.count == publicPrefix.count + 32, Array(der.prefix(publicPrefix.count)) == publicPrefix else {
-            throw BackupError(
-                .invalidArgument,
-                "'\(path)' is not an X25519 public key (make one with 'openssl pkey -in KEY -pubout' of an X25519 key)."
-            )
-        }
-        return try Curve25519.KeyAgreement.PublicKey(rawRepresentation: der.suffix(32))
-    }
-
-    private static func pem(_ label: String, _ der: [UInt8]) -> String {
-        let base64 = Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
-        return "-----BEGIN \(label)-----\n\(base64)\n-----END \(label)-----\n"
+        try Curve25519.KeyAgreement.PublicKey(
+            rawRepresentation: try form.read(
+                path, isPrivate: false, hint: " (make one with 'openssl pkey -in KEY -pubout' of an X25519 key)"))
     }
 }
 

@@ -49,8 +49,15 @@ public struct RegisterResponse: Codable, Sendable, Equatable {
     public var revokedSerials: [String]
     /// Tasks the agent may run at once (its node's `max_tasks`); absent means 1.
     public var maxTasks: Int?
+    /// The epoch of the coordinator's catalog: a result the agent journalled for another
+    /// catalog (one lost, restored or rebuilt since) is never sent to this one as its task's.
+    public var catalogEpoch: String?
 
-    public init(heartbeatSeconds: Int, serverTime: Date, revokedSerials: [String], maxTasks: Int? = nil) {
+    public init(
+        heartbeatSeconds: Int, serverTime: Date, revokedSerials: [String], maxTasks: Int? = nil,
+        catalogEpoch: String? = nil
+    ) {
+        self.catalogEpoch = catalogEpoch
         self.maxTasks = maxTasks
         self.heartbeatSeconds = heartbeatSeconds
         self.serverTime = serverTime
