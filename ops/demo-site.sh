@@ -89,6 +89,9 @@ database = "catalog.sqlite"
 lease_seconds = 30
 ticket_key = "pki/ticket-signing.key"
 purge_key = "pki/purge-signing.key"
+# The hub's own snapshot (catalog, site file, public keys) after every run; a real site also
+# backs this folder up as a source of the hub node (Protocol/hub.md).
+self_backup = "$DIR/self-backup"
 
 # A real site keeps the defaults (every night at 02:00, a nightly verify from 01:00); this demo
 # starts its own run below, so that its steps do not depend on the time of day.
@@ -241,7 +244,14 @@ task --kind purge --node cms02 --artifact "$OLDEST" --artifact "$NEWEST"
 show artifacts --source env
 task --kind inventory --node backup1
 
-step "11. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
+step "11. Losing the hub loses nothing: its snapshots, and the hub's receipt beside every copy"
+for snap in "$DIR"/self-backup/*; do
+    echo "$(basename "$snap"): $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(", ".join(f["name"] for f in m["files"]), "of epoch", m["epoch"])' "$snap/MANIFEST.json")"
+done
+echo "receipts (<artifact>.dna.sig) on backup1: $(find "$DIR/backup1/store" -path '*/.trash' -prune -o -name '*.dna.sig' -print | wc -l)"
+echo "('scm-backup hub restore' brings a hub back from them; 'scm-backup catalog rebuild' makes a catalog from the stores)"
+
+step "12. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
 for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
 for pid in "${PIDS[@]}"; do wait "$pid" || true; done
 PIDS=()

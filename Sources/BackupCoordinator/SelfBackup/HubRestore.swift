@@ -113,6 +113,9 @@ public enum HubRestore {
                 }
                 try db.execute(sql: "UPDATE meta SET value = ? WHERE name = 'epoch'", arguments: [epoch])
                 try leapCounters(db)
+                // No node is online until it registers with this hub (the snapshot's heartbeats
+                // were the lost hub's).
+                try db.execute(sql: "UPDATE node SET lastHeartbeatAt = NULL")
                 return old
             }
             try await queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
