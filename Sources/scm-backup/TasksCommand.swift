@@ -7,7 +7,7 @@ import Foundation
 struct TasksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks", abstract: "List tasks with their state, or submit one (admin).",
-        subcommands: [List.self, Submit.self],
+        subcommands: [List.self, Submit.self, Cancel.self],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -98,6 +98,31 @@ struct TasksCommand: AsyncParsableCommand {
                 let task = try await CoordinatorClient.with(try connection.endpoint()) { try await $0.submit(request) }
                 if output.json { return try Printer(json: true).printJSON(task) }
                 print("queued task \(task.id): \(task.kind.rawValue) on \(task.node)")
+            }
+        }
+    }
+
+    /// `tasks cancel --id N [--reason TEXT]` (admin, audited).
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a queued task (admin); a leased one runs to its end.",
+            discussion: """
+                For a task that can never run (an inventory of a node that will not come back, \
+                which keeps a catalog rebuild open): it ends 'cancelled' with the reason.
+                """)
+        @Option(help: "The task's id.") var id: Int64
+        @Option(help: "Why, for the task and the audit trail.") var reason: String?
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() async throws {
+            try await runSiteCommand(json: output.json) {
+                let task = try await CoordinatorClient.with(try connection.endpoint()) { client in
+                    try await client.send(
+                        "POST", "/v1/tasks/\(id)/cancel", body: CancelTaskRequest(reason: reason), as: TaskInfo.self)
+                }
+                if output.json { return try Printer(json: true).printJSON(task) }
+                print("cancelled task \(task.id): \(task.kind.rawValue) on \(task.node)")
             }
         }
     }

@@ -77,6 +77,46 @@ struct TaskLeaseHTTPTests {
         }
     }
 
+    /// An admin cancels a queued task, with a reason the task and the audit keep; a leased or
+    /// ended task is not cancelled, and an operator cancels nothing.
+    @Test func anAdminCancelsAQueuedTaskAndNothingElse() async throws {
+        try await withTemporaryDirectory("cancel") { dir in
+            let site = try CoordinatorHarness(dir)
+            try site.issue("srv1", .agent)
+            try site.issue("root", .admin)
+            try site.issue("alice", .operator)
+            try await site.serving { port in
+                let task = try await site.withClient(as: "root") { client in
+                    try await CoordinatorHarness.call(
+                        client, .post, port: port, "/v1/tasks", SubmitTaskRequest(kind: .inventory, node: "srv2"),
+                        as: TaskInfo.self)
+                }
+                let reason = try WireJSON.encoder().encode(CancelTaskRequest(reason: "srv2 will not come back"))
+                try await site.withClient(as: "alice") { client in
+                    let (status, body) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/tasks/\(task.id)/cancel", body: reason)
+                    #expect(status == 403 && body.contains("may not cancel tasks"), "\(body)")
+                }
+                try await site.withClient(as: "root") { client in
+                    let cancelled = try await CoordinatorHarness.call(
+                        client, .post, port: port, "/v1/tasks/\(task.id)/cancel",
+                        CancelTaskRequest(reason: "srv2 will not come back"), as: TaskInfo.self)
+                    #expect(cancelled.state == .cancelled)
+                    #expect(cancelled.lastError?.contains("cancelled by root: srv2 will not come back") == true)
+                    let (again, body) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/tasks/\(task.id)/cancel", body: reason)
+                    #expect(
+                        again == 409 && body.contains("task-not-leasable") && body.contains("cancelled, not queued"))
+                    let (unknown, _) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/tasks/999/cancel", body: reason)
+                    #expect(unknown == 404)
+                    let (_, events) = try await CoordinatorHarness.send(client, .get, port: port, "/v1/events")
+                    #expect(events.contains("POST /v1/tasks/\(task.id)/cancel"), "\(events)")
+                }
+            }
+        }
+    }
+
     @Test func aHundredTasksOverThreeAgentsEachRunExactlyOnce() async throws {
         try await withTemporaryDirectory("lease-100") { dir in
             let site = try CoordinatorHarness(dir)

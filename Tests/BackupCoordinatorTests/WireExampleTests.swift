@@ -20,6 +20,7 @@ struct WireExampleTests {
         ("ticket-payload", TransferTicket.self), ("receive-result", ReceiveResult.self),
         ("copies-report", ArtifactReport.self), ("purge-order-payload", PurgeOrder.self),
         ("artifact-receipt", ArtifactReceipt.self), ("hub-snapshot-manifest", HubSnapshotManifest.self),
+        ("cancel-task-request", CancelTaskRequest.self),
         ("events-response", [EventInfo].self), ("schedules-response", [ScheduleInfo].self),
         ("start-run-request", StartRunRequest.self), ("run", RunInfo.self), ("runs-response", [RunInfo].self),
         ("status-response", SiteStatus.self), ("check-response", [CheckEntry].self),

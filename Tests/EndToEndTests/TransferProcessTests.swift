@@ -160,9 +160,17 @@ struct TransferProcessTests {
                 try handle.seek(toOffset: 100)
                 try handle.write(contentsOf: Data([byte ^ 0x10]))
                 try handle.close()
+                let earlier = try site.tasks().count
                 let verify = try site.admin(["verify", "--node", "vault"])
                 #expect(verify.status == 0, "\(verify.stderr)")
-                let repaired = try site.settle()
+                // The repair is queued as the verify's result is taken, just after the verify
+                // ended: wait for both, not merely for every task listed so far.
+                var repaired: [Task] = []
+                try site.base.waitUntil("the verify and its repair ended", seconds: 120) {
+                    repaired = try site.tasks()
+                    return repaired.count >= earlier + 2
+                        && repaired.allSatisfy { ["succeeded", "failed", "cancelled"].contains($0.state) }
+                }
                 #expect(repaired.allSatisfy { $0.state == "succeeded" }, "\(repaired)")
                 #expect(repaired.contains { $0.kind == "verify" && $0.detail?.contains("1 mutant") == true })
                 #expect(FileManager.default.fileExists(atPath: dir.file("store-vault/.quarantine/" + env)))

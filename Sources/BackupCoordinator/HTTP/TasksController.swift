@@ -40,6 +40,30 @@ struct TasksController {
             let query = try WireError.badQuery { try TaskListQuery(parameter: { request.uri.queryParameters.get($0) }) }
             return try JSONResponse.make(try await queue.list(query))
         }
+        router.post("/v1/tasks/:id/cancel") { request, context in
+            let peer = try context.requirePeer([.admin], for: "cancel tasks")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let body = try await request.decodeJSON(CancelTaskRequest.self)
+            guard let task = try await queue.store.task(id) else {
+                throw WireError(.notFound, .unknownTask, "The catalog holds no task \(id).")
+            }
+            let why = body.reason.map { AuditText.escape($0, limit: 200) } ?? "no reason given"
+            let failure = TaskFailure(code: .cancelled, message: "Task \(id) cancelled by \(peer.name): \(why).")
+            guard try await coordinator.catalog.cancelQueued(id, failure: failure) else {
+                throw WireError(
+                    .conflict, .taskNotLeasable,
+                    "Task \(id) is \(task.state.rawValue), not queued: only a queued task is cancelled (a leased one runs to its end)."
+                )
+            }
+            try await audit.record(
+                peer, request: "POST /v1/tasks/\(id)/cancel",
+                detail: "cancelled \(task.kind.rawValue) task \(id) on \(task.node): \(why)", logger: context.logger)
+            await coordinator.signals.signal(TaskSignals.runs)
+            guard let cancelled = try await queue.store.task(id) else {
+                throw WireError(.notFound, .unknownTask, "The catalog holds no task \(id).")
+            }
+            return try JSONResponse.make(cancelled)
+        }
         router.get("/v1/tasks/:id") { _, context in
             _ = try context.requirePeer([.operator, .admin], for: "read tasks")
             let id = try context.parameters.require("id", as: Int64.self)

@@ -280,3 +280,11 @@ public struct CopyReference: Codable, Sendable, Equatable {
         self.facts = facts
     }
 }
+
+/// `POST /v1/tasks/{id}/cancel` (admin, audited): a queued task is cancelled, never a leased one
+/// (its agent runs it to its end) nor one that ended.
+public struct CancelTaskRequest: Codable, Sendable, Equatable {
+    /// Why, for the task's last error and the audit trail.
+    public var reason: String?
+    public init(reason: String? = nil) { self.reason = reason }
+}
