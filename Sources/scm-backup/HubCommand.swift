@@ -104,7 +104,12 @@ struct HubCommand: ParsableCommand {
                 (bootstrap.database as NSString).deletingLastPathComponent
                 + "/.scm-backup-hub-restore-\(UUID().uuidString.prefix(8).lowercased())"
             try FileSystem.makeDirectories(scratch + "/store")
-            defer { try? FileManager.default.removeItem(atPath: scratch) }  // Scratch only; a leftover is a dot-folder.
+            defer {
+                do { try FileManager.default.removeItem(atPath: scratch) } catch {
+                    FileHandle.standardError.write(
+                        Data("scm-backup: warning: the scratch folder '\(scratch)' is left behind: \(error)\n".utf8))
+                }
+            }
             let copy = try await DataPortFetch.with(url: url, node: from, identity: identity) { port in
                 let copies = try await port.index(sourcePath, ticket: try ticket(sourcePath, size: 0, sha256: nil))
                     .sorted { $0.stamp < $1.stamp }
@@ -180,13 +185,7 @@ struct HubCommand: ParsableCommand {
                 manifest.files.contains { $0.name == "site.toml" }
                 ? String(decoding: try FileSystem.readSmallFile(folder + "/site.toml", limit: 16 << 20), as: UTF8.self)
                 : ""
-            for file in [bootstrap.database, bootstrap.database + "-wal", Catalog.witnessPath(of: bootstrap.database)]
-            where try FileSystem.linkStatus(file) != nil {
-                throw BackupError(
-                    .refused,
-                    "'\(file)' exists: a hub restore makes a catalog only where there is none; move it aside first (nothing was changed)."
-                )
-            }
+            try HubRestore.refuseExistingCatalog(at: bootstrap.database)
             let stamp = ArtifactLocation.stamp(for: Date()).replacingOccurrences(of: "/", with: "")
             let aside = "\(config).before-restore-\(stamp)"
             try FileSystem.writeAtomically(Array(bootstrapText.utf8), to: aside)

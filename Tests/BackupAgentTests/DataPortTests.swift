@@ -340,6 +340,16 @@ struct DataPortTests {
                         value: try site.ticket(sender: "backup1", receiver: "hub", path: folder, purpose: .restore))
                     let refused = try await http.execute(other, timeout: TestClient.requestTimeout)
                     #expect(refused.status.code == 403)
+                    // A part that is no name is named.
+                    let bad = "cms02/folder/.hidden"
+                    var hidden = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/index/\(bad)")
+                    hidden.headers.add(
+                        name: "SCM-Ticket",
+                        value: try site.ticket(sender: "backup1", receiver: "hub", path: bad, purpose: .restore))
+                    let answer = try await http.execute(hidden, timeout: TestClient.requestTimeout)
+                    let text = String(buffer: try await answer.body.collect(upTo: 1 << 20))
+                    #expect(
+                        answer.status.code == 400 && text.contains("bad-path") && text.contains("source"), "\(text)")
                 }
             }
         }

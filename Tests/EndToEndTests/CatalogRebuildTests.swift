@@ -12,17 +12,7 @@ import Testing
 /// the origin's own listing, and forged inventory entries left unconfirmed.
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct CatalogRebuildTests {
-    struct Artifact: Decodable {
-        struct Copy: Decodable {
-            var node: String
-            var path: String
-            var state: String
-        }
-        var source: String
-        var fileName: String
-        var sha256: String?
-        var copies: [Copy]
-    }
+    typealias Artifact = ProcessSite.ArtifactView
 
     @Test func aLostCatalogIsRebuiltFromTheStoresAndForgeriesStayUnconfirmed() async throws {
         try await blocking {

@@ -25,6 +25,18 @@ struct DurableResultsTests {
         }
     }
 
+    /// A hub and srv1, online, with one folder source `conf` holding one file.
+    static func folderSite(_ dir: TemporaryDirectory) throws -> (ProcessSite, String) {
+        let conf = dir.file("conf")
+        try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+        try "state 1\n".write(toFile: conf + "/state.txt", atomically: true, encoding: .utf8)
+        let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])])
+        try site.startCoordinator()
+        try site.startAgent("srv1")
+        try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
+        return (site, conf)
+    }
+
     @Test func aBackupFinishedWhileTheHubIsDownIsCataloguedOnceAndNotMadeAgain() async throws {
         try await blocking {
             try withTemporaryDirectory("durable") { dir in
@@ -157,23 +169,13 @@ struct DurableResultsTests {
         }
     }
 
-    /// The agent died after its backup was published and before the result was journalled
-    /// (simulated here: the artifact is made by the local CLI in the agent's store while the
-    /// task waits): when the task comes back, that artifact is its result, not a second backup.
-    /// A task queued after it makes a new one.
     /// Task ids are a catalog's own: after the hub starts on a new catalog (here one started
     /// afresh on purpose, without the counters' leap of a restore or a rebuild), its task 1 is
     /// backed up anew, never answered with the result the agent journalled for the lost task 1.
     @Test func aNewCatalogsTaskIsNeverAnsweredWithAJournalledResultOfAnotherCatalog() async throws {
         try await blocking {
             try withTemporaryDirectory("journal-epoch") { dir in
-                let conf = dir.file("conf")
-                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
-                try "state 1\n".write(toFile: conf + "/state.txt", atomically: true, encoding: .utf8)
-                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])])
-                try site.startCoordinator()
-                try site.startAgent("srv1")
-                try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
+                let (site, _) = try Self.folderSite(dir)
                 try site.backup("conf", on: "srv1")
                 let first = try site.settle()
                 #expect(first.map(\.id) == [1] && first.first?.state == "succeeded", "\(first)")
@@ -195,16 +197,14 @@ struct DurableResultsTests {
         }
     }
 
+    /// The agent died after its backup was published and before the result was journalled
+    /// (simulated here: the artifact is made by the local CLI in the agent's store while the
+    /// task waits): when the task comes back, that artifact is its result, not a second backup.
+    /// A task queued after it makes a new one.
     @Test func aBackupPublishedButNeverJournalledIsReportedNotMadeAgain() async throws {
         try await blocking {
             try withTemporaryDirectory("unjournalled") { dir in
-                let conf = dir.file("conf")
-                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
-                try "state 1\n".write(toFile: conf + "/state.txt", atomically: true, encoding: .utf8)
-                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", conf)])])
-                try site.startCoordinator()
-                try site.startAgent("srv1")
-                try site.waitUntil("srv1 online") { try site.admin(["nodes"]).stdout.contains("online") }
+                let (site, conf) = try Self.folderSite(dir)
                 site.stop("srv1", SIGKILL)
                 try site.backup("conf", on: "srv1")
                 // Made well after the task was queued (the agent allows two seconds for the wire's

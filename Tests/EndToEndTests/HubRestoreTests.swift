@@ -13,24 +13,17 @@ import Testing
 /// touched and no agent restarted.
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct HubRestoreTests {
-    struct Artifact: Decodable, Equatable {
-        struct Copy: Decodable, Equatable {
-            var node: String
-            var path: String
-        }
-        var source: String
-        var fileName: String
-        var sha256: String?
-        var copies: [Copy]
-    }
+    typealias Artifact = ProcessSite.ArtifactView
 
     struct Node: Decodable {
         var name: String
         var dataPort: Int?
     }
 
-    static func snapshots(_ folder: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    /// The snapshots in `folder` (none before the hub made it).
+    static func snapshots(_ folder: String) throws -> [String] {
+        guard FileManager.default.fileExists(atPath: folder) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     @Test func aHubKilledAndRestoredIntoAFreshFolderCompletesARunWithoutTouchingAnAgent() async throws {
@@ -78,7 +71,7 @@ struct HubRestoreTests {
 
                 // Run 1, after which the hub takes a snapshot; run 2 ships it to vault.
                 #expect(try site.admin(["run", "--wait", "--poll-seconds", "0.5"]).status == 0)
-                try site.waitUntil("the snapshot after run 1") { Self.snapshots(selfBackup).count >= 2 }
+                try site.waitUntil("the snapshot after run 1") { try Self.snapshots(selfBackup).count >= 2 }
                 let before = try site.json([Artifact].self, ["artifacts"])
                 #expect(before.count == 2 && before.allSatisfy { $0.copies.count == 2 }, "\(before)")
                 let second = try site.admin(["run", "--wait", "--poll-seconds", "0.5"])

@@ -31,7 +31,7 @@ public struct DataPortFetch: Sendable {
     public func index(_ source: String, ticket: String) async throws -> [CopyReport] {
         var request = HTTPClientRequest(url: peer.dialURL + "/v1/index/" + source)
         request.headers.add(name: DataHeader.ticket, value: ticket)
-        let response = try await execute(request, timeout: .seconds(120))
+        let response = try await TransferRunner.execute(request, via: http, to: node, timeout: .seconds(120))
         try await TransferRunner.requireSuccess(response, what: "index", of: source, at: node)
         let body = try await response.body.collect(upTo: 64 << 20)
         do { return try WireJSON.decoder().decode(ArtifactReport.self, from: Data(buffer: body)).copies } catch {
@@ -49,20 +49,11 @@ public struct DataPortFetch: Sendable {
         let location = try store.location(ofRelative: path)
         var request = HTTPClientRequest(url: peer.dialURL + "/v1/data/" + path)
         request.headers.add(name: DataHeader.ticket, value: ticket)
-        let response = try await execute(request, timeout: .hours(24))
+        let response = try await TransferRunner.execute(request, via: http, to: node, timeout: .hours(24))
         try await TransferRunner.requireSuccess(response, what: "GET", of: path, at: node)
         let incoming = try await ReceivingArtifact.open(
             store: store, location: location, dna: dna, discardPartial: true, receipt: receipt)
         for try await buffer in response.body { try await incoming.append(buffer) }
         return try await incoming.finish()
-    }
-
-    private func execute(_ request: HTTPClientRequest, timeout: TimeAmount) async throws -> HTTPClientResponse {
-        do { return try await http.execute(request, timeout: timeout) } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw PeerUnreachable(
-                node: node, reason: CoordinatorClient.describe(error, expected: "agent '\(node)' (role agent)"))
-        }
     }
 }

@@ -299,9 +299,13 @@ public enum DataServer {
         router.get("/v1/index/**") { request, context -> Response in
             let (_, relative) = try check(request, context, prefix: "/v1/index/", asReceiver: false)
             let parts = relative.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            // Only whether each part is a name matters here; the refusal names the whole path.
-            guard parts.count == 3, parts.allSatisfy({ (try? StoreName.validate($0, what: "name")) != nil }) else {
+            guard parts.count == 3 else {
                 throw WireError(.badRequest, .badPath, "'\(relative)' is not <origin>/<kind>/<source>.")
+            }
+            for (part, what) in zip(parts, ["origin", "kind", "source"]) {
+                do { try StoreName.validate(part, what: what) } catch let error as BackupError {
+                    throw WireError(.badRequest, .badPath, "'\(relative)': \(error.message)")
+                }
             }
             let folder = store.root + "/" + relative
             let copies = try await FileWork.run { () throws -> [CopyReport] in

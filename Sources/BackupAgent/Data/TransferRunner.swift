@@ -109,7 +109,7 @@ struct TransferRunner: Sendable {
         var head = HTTPClientRequest(url: target)
         head.method = .HEAD
         head.headers.add(name: DataHeader.ticket, value: ticket)
-        let probe = try await execute(head, via: http, to: order.receiver)
+        let probe = try await Self.execute(head, via: http, to: order.receiver)
         try await Self.requireSuccess(probe, what: "HEAD", of: order.path, at: order.receiver)
         if let have = probe.headers.first(name: DataHeader.have), have == (order.sha256 ?? order.md5) {
             return TaskOutcome(detail: "\(order.receiver) already holds \(order.path); no bytes moved", artifacts: nil)
@@ -136,7 +136,7 @@ struct TransferRunner: Sendable {
             total: order.size)
         put.body = .stream(chunks, length: .known(order.size - offset))
         let started = Date()
-        let response = try await execute(put, via: http, to: order.receiver, timeout: .hours(24))
+        let response = try await Self.execute(put, via: http, to: order.receiver, timeout: .hours(24))
         try await Self.requireSuccess(response, what: "PUT", of: order.path, at: order.receiver)
         let body = try await response.body.collect(upTo: 1 << 20)
         let result = try WireJSON.decoder().decode(ReceiveResult.self, from: Data(buffer: body))
@@ -192,7 +192,7 @@ struct TransferRunner: Sendable {
         get.headers.add(name: DataHeader.ticket, value: ticket)
         if offset > 0 { get.headers.add(name: "Range", value: "bytes=\(offset)-") }
         let started = Date()
-        let response = try await execute(get, via: http, to: order.sender, timeout: .hours(24))
+        let response = try await Self.execute(get, via: http, to: order.sender, timeout: .hours(24))
         try await Self.requireSuccess(response, what: "GET", of: order.path, at: order.sender)
         // The sidecar comes from the catalog's facts the coordinator sent, not from the sender.
         guard let facts = order.facts else {
@@ -229,7 +229,8 @@ struct TransferRunner: Sendable {
 
     // MARK: Helpers
 
-    private func execute(
+    /// Sends `request` to `node`'s data port; a connection that fails is ``PeerUnreachable``.
+    static func execute(
         _ request: HTTPClientRequest, via http: HTTPClient, to node: String, timeout: TimeAmount = .seconds(60)
     ) async throws -> HTTPClientResponse {
         do { return try await http.execute(request, timeout: timeout) } catch is CancellationError {

@@ -161,11 +161,11 @@ public struct Catalog: Sendable {
         return migrator
     }
 
-    /// The catalog's epoch (128 random bits, hex), fixed when it was made.
     /// Writes a consistent copy of the whole catalog to a new file at `path` with SQLite's
     /// online backup, inside one read transaction (writers go on meanwhile), then fsyncs it.
+    /// A file already at `path` is a failed snapshot's leftover, and is replaced.
     public func snapshot(to path: String) async throws {
-        try? FileManager.default.removeItem(atPath: path)  // Ours: a leftover of a failed snapshot.
+        if try FileSystem.linkStatus(path) != nil { try FileManager.default.removeItem(atPath: path) }
         let destination = try DatabaseQueue(path: path)
         try await pool.read { db in
             try destination.writeWithoutTransaction { target in try db.backup(to: target) }
@@ -175,6 +175,7 @@ public struct Catalog: Sendable {
         try withFileDescriptor(fd) { try $0.sync() }
     }
 
+    /// The catalog's epoch (128 random bits, hex), fixed when it was made.
     public func epoch() async throws -> String {
         try await pool.read { db in
             guard let epoch = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = 'epoch'") else {

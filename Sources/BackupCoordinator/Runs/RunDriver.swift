@@ -27,7 +27,9 @@ public struct RunDriver: Service {
 
     /// Ends a catalog rebuild once each of its inventories has ended, saying what it found.
     func concludeRebuild() async throws {
-        guard let done = try await catalog.finishRebuildIfDone(now: wallClock.currentDate) else { return }
+        guard try await catalog.rebuilding(),
+            let done = try await catalog.finishRebuildIfDone(now: wallClock.currentDate)
+        else { return }
         logger.notice(
             "catalog rebuilt",
             metadata: [

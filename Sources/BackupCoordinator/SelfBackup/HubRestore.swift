@@ -82,6 +82,16 @@ public enum HubRestore {
         try db.execute(sql: "UPDATE sqlite_sequence SET seq = seq + ?", arguments: [counterLeap])
     }
 
+    /// Refuses when a catalog, its WAL or its witness is at `path`: a restore never replaces one.
+    public static func refuseExistingCatalog(at path: String) throws {
+        for file in [path, path + "-wal", Catalog.witnessPath(of: path)] where try FileSystem.linkStatus(file) != nil {
+            throw BackupError(
+                .refused,
+                "'\(file)' exists: a hub restore makes a catalog only where there is none; move it aside first (nothing was changed)."
+            )
+        }
+    }
+
     /// Makes the catalog at `path` from a snapshot's `catalog.sqlite` with a new epoch (so that
     /// receivers' ledgers never take its fencing tokens for the old hub's), purge paused site-wide
     /// and an event saying so. Refused where a catalog, its WAL or its witness exists: a restore
@@ -89,12 +99,7 @@ public enum HubRestore {
     public static func restoreCatalog(
         from snapshot: String, to path: String, actor: PeerIdentity, note: String, now: Date
     ) async throws -> Restored {
-        for file in [path, path + "-wal", Catalog.witnessPath(of: path)] where try FileSystem.linkStatus(file) != nil {
-            throw BackupError(
-                .refused,
-                "'\(file)' exists: a hub restore makes a catalog only where there is none; move it aside first (nothing was changed)."
-            )
-        }
+        try refuseExistingCatalog(at: path)
         let folder = (path as NSString).deletingLastPathComponent
         let partial = path + ".restore-partial"
         if try FileSystem.linkStatus(partial) != nil { try FileManager.default.removeItem(atPath: partial) }
@@ -125,7 +130,9 @@ public enum HubRestore {
             try FileSystem.rename(partial, to: path)
             try FileSystem.syncDirectory(folder)
         } catch {
-            try? FileManager.default.removeItem(atPath: partial)  // Clean-up on a failing path; the error is reported.
+            // Clean-up on a failing path: the error below is the one to report, and a partial left
+            // behind is removed by the next restore before it copies.
+            try? FileManager.default.removeItem(atPath: partial)
             throw BackupError(
                 (error as? BackupError)?.code ?? .io, "The catalog cannot be restored from '\(snapshot)': \(error)")
         }

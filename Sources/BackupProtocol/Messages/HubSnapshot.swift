@@ -37,14 +37,7 @@ public struct HubSnapshotManifest: Codable, Sendable, Equatable {
     }
 
     /// The folder name of a snapshot taken at `date`: `YYYYMMDDTHHMMSSZ` (UTC), which sorts by time.
-    public static func folderName(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(
-            format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0,
-            c.second ?? 0)
-    }
+    public static func folderName(_ date: Date) -> String { ArtifactLocation.basicStamp(for: date) }
 
     /// Checks every file of the manifest in `folder`: present, of its size and digest, and no
     /// name leaving the folder; the error names the first file at fault.

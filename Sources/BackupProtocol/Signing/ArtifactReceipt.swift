@@ -66,11 +66,15 @@ public struct ArtifactReceipt: Codable, Sendable, Equatable {
     /// it (a catalog being rebuilt) verifies it with ``verify(_:keys:)``.
     public static func decodeUnverified(_ envelope: String) throws(SignedEnvelope.Refusal) -> ArtifactReceipt {
         let text = envelope.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let payload = SignedEnvelope.unverifiedPayload(text),
-            let receipt = try? WireJSON.decoder().decode(ArtifactReceipt.self, from: payload),  // Named below.
-            receipt.format == format
-        else {
-            throw .init(code: .receiptMalformed, message: "The receipt is not a \(format) envelope.")
+        guard let payload = SignedEnvelope.unverifiedPayload(text) else {
+            throw .init(code: .receiptMalformed, message: "The receipt is not <key id>.<payload>.<signature>.")
+        }
+        let receipt: ArtifactReceipt
+        do { receipt = try WireJSON.decoder().decode(ArtifactReceipt.self, from: payload) } catch {
+            throw .init(code: .receiptMalformed, message: "The receipt does not decode: \(WireJSON.describe(error)).")
+        }
+        guard receipt.format == format else {
+            throw .init(code: .receiptMalformed, message: "Receipt format '\(receipt.format)' is not \(format).")
         }
         return receipt
     }
