@@ -190,6 +190,11 @@ public struct CoordinatorClient: Sendable {
         try await send("POST", "/v1/transfers", body: request, as: TransferPlan.self)
     }
 
+    /// `POST /v1/recoveries` (admin): the recover task queued on the target node.
+    public func recover(_ request: RecoverRequest) async throws -> TaskInfo {
+        try await send("POST", "/v1/recoveries", body: request, as: TaskInfo.self)
+    }
+
     /// `POST /v1/agents/copies`: copies this node received through its data port.
     public func reportCopies(_ report: ArtifactReport) async throws {
         _ = try await send("POST", "/v1/agents/copies", body: report, as: Empty.self, allowEmpty: true)

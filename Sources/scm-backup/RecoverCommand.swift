@@ -1,22 +1,35 @@
 import ArgumentParser
+import BackupClient
 import BackupCore
+import BackupProtocol
+import Foundation
 
-struct RecoverCommand: ParsableCommand {
+struct RecoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recover",
         abstract: "Restore a source from its artifact: verified, checked by its own tool, then moved into place.",
         discussion: """
-            The newest artifact not flagged as a regression is used unless --at names a stamp. An \
-            svn repository must pass svnadmin verify, a git repository git fsck, a Trac database \
-            its integrity check (and its repositories are resynced), before it replaces anything. \
-            An existing target is refused unless --force, which moves it aside, never deletes it.
+            With --store, from an artifact in that store on this machine. With --node, through the \
+            site (admin, audited): the coordinator picks the artifact and the copy (--from, else \
+            the most recently verified intact one) and the agent on NODE reads it into a scratch \
+            folder beside the target, checks it against the catalog's digest and restores it, \
+            only into a folder of its agent.toml's recovery_roots. A Trac environment backed up \
+            with its svn repository gets both back from the same stamp (the repository to --svn-to, \
+            else to its path in the site configuration). The newest artifact not flagged as a \
+            regression is used unless --at names a stamp. An svn repository must pass svnadmin \
+            verify, a git repository git fsck, a Trac database its integrity check (and its \
+            repositories are resynced), before it replaces anything. An existing target is \
+            refused unless --force, which moves it aside, never deletes it. Exit 1 when it failed, \
+            10 when the coordinator cannot be reached.
             """
     )
 
-    @Option(help: "The store folder.")
-    var store: String
-    @Option(help: "The source's name.")
-    var name: String
+    @Option(help: "The store folder (recover on this machine).")
+    var store: String?
+    @Option(help: "The node to recover on, through the site (its agent does the work).")
+    var node: String?
+    @Option(name: [.customLong("source"), .customLong("name")], help: "The source's name.")
+    var source: String
     @Option(help: "The origin node, when several nodes have a source of that name.")
     var origin: String?
     @Option(
@@ -27,28 +40,106 @@ struct RecoverCommand: ParsableCommand {
     var at: String?
     @Option(help: "Where the source goes: a repository or environment folder, or a database file path.")
     var to: String
+    @Option(help: "With --node: the node whose copy to read. The default is the most recently verified intact copy.")
+    var from: String?
+    @Option(help: "With --node, for a Trac environment with an svn_source: where its repository goes.")
+    var svnTo: String?
     @Flag(help: "Move an existing target aside to <target>.before-recover-<stamp> and replace it.")
     var force = false
     @Option(help: "USER:GROUP to own the recovered files (names or numbers).")
     var owner: String?
+    @Option(help: "With --node: seconds between two looks at the task.") var pollSeconds: Double = 1
     @OptionGroup var tools: ToolOptions
+    @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func validate() throws {
+        guard (store == nil) != (node == nil) else {
+            throw ValidationError("Give --store (recover on this machine) or --node (through the site), not both.")
+        }
+        if store != nil, from != nil || svnTo != nil {
+            throw ValidationError("--from and --svn-to are for a recovery through the site (--node).")
+        }
+        if let kind, SourceKind(rawValue: kind) == nil {
+            throw ValidationError(
+                "--kind '\(kind)' is not one of \(SourceKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+    }
+
+    func run() async throws {
+        if let store { return try local(store) }
+        try await runSiteCommand(json: output.json) { try await throughSite(node!) }
+    }
+
+    private func local(_ root: String) throws {
         let printer = Printer(json: output.json)
         try printer.run {
-            let store = Store(root: store)
-            let artifact = try store.findArtifact(name: name, origin: origin, kind: kind, at: at)
+            let store = Store(root: root)
+            let artifact = try store.findArtifact(name: source, origin: origin, kind: kind, at: at)
             let report = try store.recover(artifact, to: to, force: force, owner: owner, tools: try tools.tools())
             if output.json {
                 try printer.printJSON(report)
             } else {
                 print(
-                    "recovered \(report.kind) source '\(name)' revision \(report.revision ?? "-") from \(report.artifact)"
+                    "recovered \(report.kind) source '\(source)' revision \(report.revision ?? "-") from \(report.artifact)"
                 )
                 print("  into \(report.target)")
                 if let aside = report.movedAside { print("  the previous \(report.target) was moved to \(aside)") }
             }
         }
+    }
+
+    /// Queues the recover task, follows it (progress on standard error) and answers as the
+    /// local command: its summary, or its failure with the same code.
+    private func throughSite(_ node: String) async throws {
+        let request = RecoverRequest(
+            source: source, origin: origin, kind: kind.flatMap(SourceKind.init(rawValue:)), node: node,
+            to: to.hasPrefix("/") ? to : FileManager.default.currentDirectoryPath + "/" + to, from: from, at: at,
+            force: force ? true : nil, owner: owner, svnTo: svnTo)
+        let task = try await CoordinatorClient.with(try connection.endpoint()) { client in
+            var task = try await client.recover(request)
+            if !output.json {
+                for piece in task.recover?.pieces ?? [] {
+                    print(
+                        "task \(task.id): \(piece.transfer.path) (\(formatBytes(piece.transfer.size))) from \(piece.transfer.sender) to \(node):\(piece.target)"
+                    )
+                }
+            }
+            var last = ""
+            while !task.state.isFinal {
+                try await Task.sleep(for: .milliseconds(Int64(max(0.1, pollSeconds) * 1000)))
+                task = try await client.task(task.id)
+                let line = Self.progressLine(task)
+                if !output.json, line != last {
+                    FileHandle.standardError.write(Data("  \(line)\n".utf8))
+                    last = line
+                }
+            }
+            return task
+        }
+        if output.json {
+            guard task.state == .succeeded else { throw Self.failure(of: task) }
+            return try Printer(json: true).printJSON(task)
+        }
+        guard task.state == .succeeded else { throw Self.failure(of: task) }
+        for line in (task.detail ?? "").split(separator: ";") {
+            print(line.trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    static func progressLine(_ task: TaskInfo) -> String {
+        guard let progress = task.progress else { return task.state.rawValue }
+        var line = progress.step
+        if let done = progress.bytesDone, let total = progress.bytesTotal, total > 0 {
+            line += ": \(formatBytes(done)) of \(formatBytes(total)) (\(done * 100 / total) %)"
+        }
+        return line
+    }
+
+    /// The task's failure as the error the local command would have thrown.
+    static func failure(of task: TaskInfo) -> BackupError {
+        BackupError(
+            task.lastErrorCode ?? .taskFailed,
+            "Recover task \(task.id) on '\(task.node)' \(task.state.rawValue): \(task.lastError ?? "no reason given")")
     }
 }

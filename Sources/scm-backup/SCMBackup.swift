@@ -13,7 +13,7 @@ struct SCMBackup: AsyncParsableCommand {
             coordinator over mutual TLS. Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial \
             (some items failed), 4 mutants found, 10 coordinator unreachable.
             """,
-        version: "0.2.0",
+        version: "0.3.0",
         subcommands: [
             BackupCommand.self, VerifyCommand.self, ListCommand.self, DiskUsageCommand.self,
             LastLinksCommand.self, PurgeCommand.self, TrashCommand.self, RecoverCommand.self, RecoverConfigCommand.self,

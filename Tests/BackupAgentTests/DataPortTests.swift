@@ -355,6 +355,52 @@ struct DataPortTests {
         }
     }
 
+    /// A node being recovered reads one artifact from the node holding the copy with a
+    /// recover ticket: only the agent the ticket names, only a GET; the ticket never writes.
+    @Test func aRecoverTicketOnlyReadsAndOnlyForTheNodeItNames() async throws {
+        try await withTemporaryDirectory("data-recover") { dir in
+            let site = try await Site.make(dir)
+            _ = try site.ca.issue(name: "hub", role: .coordinator, output: dir.file("certs"))
+            let path = site.artifact.location.relativePath
+            try await site.serving { port in
+                try await site.client(as: "cms02") { http in
+                    let put = try await Self.send(
+                        http, port: port, "PUT", path: path, headers: [("SCM-Ticket", try site.ticket())],
+                        body: site.bytes[...])
+                    #expect(put.0 == 200, "\(put.2)")
+                    let recover = try site.ticket(sender: "backup1", receiver: "cms02", purpose: .recover)
+                    var get = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/data/\(path)")
+                    get.headers.add(name: "SCM-Ticket", value: recover)
+                    let got = try await http.execute(get, timeout: TestClient.requestTimeout)
+                    let bytes = try await got.body.collect(upTo: 16 << 20)
+                    #expect(got.status.code == 200 && Array(buffer: bytes) == site.bytes, "the target reads the copy")
+                    let write = try await Self.send(
+                        http, port: port, "PUT", path: path,
+                        headers: [
+                            ("SCM-Ticket", try site.ticket(sender: "cms02", receiver: "backup1", purpose: .recover))
+                        ],
+                        body: site.bytes[...])
+                    #expect(
+                        write.0 == 403 && write.2.contains("wrong-role"), "a recover ticket never writes: \(write.2)")
+                    let other = try await Self.send(
+                        http, port: port, "GET", path: path,
+                        headers: [
+                            ("SCM-Ticket", try site.ticket(sender: "backup1", receiver: "cms03", purpose: .recover))
+                        ])
+                    #expect(other.0 == 403 && other.2.contains("ticket-wrong-peer"), "\(other.2)")
+                }
+                try await site.client(as: "hub") { http in
+                    let asHub = try await Self.send(
+                        http, port: port, "GET", path: path,
+                        headers: [
+                            ("SCM-Ticket", try site.ticket(sender: "backup1", receiver: "hub", purpose: .recover))
+                        ])
+                    #expect(asHub.0 == 403 && asHub.2.contains("wrong-role"), "\(asHub.2)")
+                }
+            }
+        }
+    }
+
     @Test func aShortBodyKeepsItsPartialAndTheRestResumesToIdenticalBytes() async throws {
         try await withTemporaryDirectory("data-resume") { dir in
             let site = try await Site.make(dir)

@@ -27,7 +27,8 @@ struct WireExampleTests {
         ("purge-plan", PurgePlan.self), ("purge-switch-request", PurgeSwitchRequest.self),
         ("purge-pauses-response", [PurgePause].self), ("purge-apply-request", PurgeApplyRequest.self),
         ("purge-release-request", PurgeReleaseRequest.self), ("purge-release-response", PurgeReleaseResponse.self),
-        ("trash-request", TrashRequest.self),
+        ("trash-request", TrashRequest.self), ("recover-request", RecoverRequest.self),
+        ("task-recover", TaskInfo.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

@@ -200,6 +200,12 @@ struct ConfigFileTests {
                 text = original.replacingOccurrences(
                     of: "lease_wait_seconds = 2", with: "lease_wait_seconds = 2\nlog_level = \"chatty\"")
                 #expect(try refused(text).contains("\(file):8: agent.log_level: 'chatty' is not one of trace, debug"))
+                text = original.replacingOccurrences(
+                    of: "lease_wait_seconds = 2", with: "lease_wait_seconds = 2\nrecovery_roots = [\"/var/scm/../etc\"]"
+                )
+                #expect(
+                    try refused(text).contains(
+                        "\(file):8: agent.recovery_roots: '/var/scm/../etc' is not an absolute path without '..'"))
                 text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
                 #expect(
                     try refused(text).contains("\(file):4: agent.key: '\(dir.file("certs/srv2.key"))' does not exist"))

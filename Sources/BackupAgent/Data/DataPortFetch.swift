@@ -42,10 +42,12 @@ public struct DataPortFetch: Sendable {
     }
 
     /// Reads the artifact at `path` into `store`, published only when its bytes are `dna`'s;
-    /// `receipt` is written beside it. Returns it with the digests computed here.
-    public func fetch(_ path: String, ticket: String, dna: DNA, into store: Store, receipt: String?) async throws
-        -> (published: PublishedArtifact, computed: ArtifactDigests)
-    {
+    /// `receipt` is written beside it; `progress` is told the bytes read so far. Returns it with
+    /// the digests computed here.
+    public func fetch(
+        _ path: String, ticket: String, dna: DNA, into store: Store, receipt: String?,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) async throws -> (published: PublishedArtifact, computed: ArtifactDigests) {
         let location = try store.location(ofRelative: path)
         var request = HTTPClientRequest(url: peer.dialURL + "/v1/data/" + path)
         request.headers.add(name: DataHeader.ticket, value: ticket)
@@ -53,7 +55,12 @@ public struct DataPortFetch: Sendable {
         try await TransferRunner.requireSuccess(response, what: "GET", of: path, at: node)
         let incoming = try await ReceivingArtifact.open(
             store: store, location: location, dna: dna, discardPartial: true, receipt: receipt)
-        for try await buffer in response.body { try await incoming.append(buffer) }
+        var read: Int64 = 0
+        for try await buffer in response.body {
+            try await incoming.append(buffer)
+            read += Int64(buffer.readableBytes)
+            progress?(read)
+        }
         return try await incoming.finish()
     }
 }

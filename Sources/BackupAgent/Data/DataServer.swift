@@ -120,6 +120,12 @@ public enum DataServer {
                     "Ticket \(ticket.id) is a \(ticket.purpose.rawValue) ticket; a \(peer.role.rawValue) certificate may not use it here (only a hub being restored reads, with a restore ticket)."
                 )
             }
+            // A recovery reads into the target's scratch: its ticket never writes to a store.
+            guard !(asReceiver && ticket.purpose == .recover) else {
+                throw WireError(
+                    .forbidden, .wrongRole,
+                    "Ticket \(ticket.id) is a recover ticket: it only reads (GET) from the node that holds the copy.")
+            }
             guard relative == ticket.path else {
                 throw WireError(
                     .forbidden, .ticketOtherArtifact,
@@ -352,6 +358,12 @@ public enum DataServer {
                 release()
                 throw error
             }
+            logger.info(
+                "artifact read",
+                metadata: [
+                    "scm.path": "\(ticket.path)", "scm.to": "\(ticket.receiver)",
+                    "scm.purpose": "\(ticket.purpose.rawValue)", "scm.from": "\(start)",
+                ])
             let channel = context.channel
             var headers = HTTPFields()
             headers[HTTPField.Name(DataHeader.dna)!] = Data(sidecar).base64EncodedString()

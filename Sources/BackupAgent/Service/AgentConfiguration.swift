@@ -32,7 +32,7 @@ public struct AgentConfiguration: Sendable {
     /// error, critical). The default is info; `--log-level` overrides it.
     public var logLevel: Logger.Level = .info
     /// The version reported at registration.
-    public var version = "0.2.0"
+    public var version = "0.3.0"
     /// Where the data port listens (HOST, PORT; port 0 picks a free one); nil: no data port,
     /// so this node can only open transfers (push as sender, pull as receiver).
     public var dataListen: (host: String, port: Int)?
@@ -47,6 +47,9 @@ public struct AgentConfiguration: Sendable {
     /// The only nodes this agent sends to or receives from; nil: any agent of the site that a
     /// ticket names.
     public var peers: Set<String>?
+    /// The only folders a recovery through the site (`scm-backup recover --node`) may restore
+    /// into (`recovery_roots`, absolute, without symlinks); empty: every recover task is refused.
+    public var recoveryRoots: [String] = []
     /// The coordinator public keys trusted for purge orders: `purge_key` (`purge-signing.pub`)
     /// then each of `trusted_purge_keys`; without one every purge is refused.
     public var purgeKeyFiles: [String] = []
@@ -186,6 +189,14 @@ public struct AgentConfiguration: Sendable {
                 }
             }
             config.peers = Set(peers)
+        }
+        if let roots = try a.strings("recovery_roots") {
+            for root in roots {
+                guard root.hasPrefix("/"), !root.split(separator: "/").contains(".."), !root.contains("\0") else {
+                    throw a.error("recovery_roots", "'\(root)' is not an absolute path without '..'")
+                }
+                config.recoveryRoots.append((root as NSString).standardizingPath)
+            }
         }
         config.purgeKeyFiles = try Self.keyFiles(a, in: file, one: "purge_key", list: "trusted_purge_keys")
         if let v = try a.bool("purge_paused") { config.purgePaused = v }

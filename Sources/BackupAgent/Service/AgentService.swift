@@ -291,10 +291,13 @@ struct AgentService: Service {
                             configuration: configuration, client: client, progress: progress, ticket: ticket,
                             logger: logger
                         ).run(task)
-                        : try await TaskRunner(
-                            configuration: configuration, progress: progress, logger: logger,
-                            cancellation: cancellation
-                        ).run(task)
+                        : task.kind == .recover
+                            ? try await RecoverRunner(configuration: configuration, progress: progress, logger: logger)
+                                .run(task)
+                            : try await TaskRunner(
+                                configuration: configuration, progress: progress, logger: logger,
+                                cancellation: cancellation
+                            ).run(task)
                 })
             }
             group.addTask {

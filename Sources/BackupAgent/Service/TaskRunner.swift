@@ -70,6 +70,8 @@ struct TaskRunner: Sendable {
         case .purge(let order): try purge(order, task, configuration, progress)
         case .transfer:
             throw BackupError(.invalidArgument, "Transfer task \(task.id) is run by the transfer runner.")
+        case .recover:
+            throw BackupError(.invalidArgument, "Recover task \(task.id) is run by the recover runner.")
         }
     }
 

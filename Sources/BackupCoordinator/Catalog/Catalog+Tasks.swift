@@ -293,6 +293,7 @@ extension Catalog {
             transfer: try fromJSON(row["transfer"], "transfer", task: id), startedAt: lifecycle.leasedAt,
             endedAt: lifecycle.leaseEndedAt, ownSeconds: lifecycle.leaseSeconds)
         info.trash = try fromJSON(row["trash"], "trash", task: id)
+        info.recover = try fromJSON(row["recover"], "recover", task: id)
         return info
     }
 

@@ -158,6 +158,7 @@ public struct Catalog: Sendable {
         }
         registerRunMigrations(&migrator)
         registerPurgeMigrations(&migrator)
+        registerRecoverMigrations(&migrator)
         return migrator
     }
 

@@ -133,7 +133,7 @@ public struct SiteConfiguration: Sendable, Equatable {
         public func maxDuration(of kind: TaskKind) -> TimeInterval? {
             switch kind {
             case .backup: backupMaxDuration
-            case .transfer: transferMaxDuration
+            case .transfer, .recover: transferMaxDuration
             default: nil
             }
         }

@@ -3,7 +3,8 @@ import BackupHTTP
 import BackupProtocol
 import Hummingbird
 
-/// `POST /v1/transfers` (admin): the transfer desk plans and queues the tasks.
+/// `POST /v1/transfers` (admin): the transfer desk plans and queues the tasks. `POST
+/// /v1/recoveries` (admin): it picks the artifact and copy and queues one recover task.
 struct TransfersController {
     let coordinator: Coordinator
 
@@ -26,6 +27,23 @@ struct TransfersController {
                     + (plan.queued.isEmpty ? "none" : plan.queued.map { "\($0.id)" }.joined(separator: ", "))
                     + ", \(plan.skipped.count) skipped", logger: context.logger)
             return try JSONResponse.make(plan, status: .created)
+        }
+        router.post("/v1/recoveries") { request, context in
+            let peer = try context.requirePeer([.admin], for: "order recoveries")
+            let body = try await request.decodeJSON(RecoverRequest.self)
+            let task: TaskInfo
+            do {
+                task = try await desk.planRecovery(body, now: wallClock.currentDate)
+            } catch let error as BackupError where error.code == .unknownNode {
+                throw WireError(.unprocessableContent, error.code, error.message)
+            }
+            let pieces = task.recover?.pieces ?? []
+            try await audit.record(
+                peer, request: "POST /v1/recoveries",
+                detail: "task \(task.id): "
+                    + pieces.map { "\($0.transfer.path) from \($0.transfer.sender) to \(body.node):\($0.target)" }
+                    .joined(separator: "; ") + (body.force == true ? " (force)" : ""), logger: context.logger)
+            return try JSONResponse.make(task, status: .created)
         }
     }
 }

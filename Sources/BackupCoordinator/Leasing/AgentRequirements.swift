@@ -8,9 +8,12 @@ import BackupProtocol
 ///
 /// Purge and transfer tasks need 0.2.0: they carry signed purge orders and `ticket/2` tickets,
 /// which agents reporting 0.1.0 may predate (an agent that purged by a bare path list must
-/// never get one).
+/// never get one). Recover tasks need 0.3.0, the first agent that knows them (and checks its
+/// `recovery_roots`).
 public enum AgentRequirements {
-    public static let minimumVersion: [TaskKind: String] = [.purge: "0.2.0", .transfer: "0.2.0"]
+    public static let minimumVersion: [TaskKind: String] = [
+        .purge: "0.2.0", .transfer: "0.2.0", .recover: "0.3.0",
+    ]
 
     /// Why `version` cannot run `kind`, or nil when it can.
     public static func refusal(kind: TaskKind, agentVersion version: String?) -> String? {

@@ -102,6 +102,9 @@ public struct TaskResults: Sendable {
         case .transfer:
             guard let order = task.transfer, order.receiver == node else { return .unsolicited }
             return .receipt(paths: [order.path])
+        case .recover:
+            // A recovery reads into scratch, never into a store: it tells the catalog nothing.
+            return .unsolicited
         }
     }
 }

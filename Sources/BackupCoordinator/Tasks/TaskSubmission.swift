@@ -87,6 +87,11 @@ public struct TaskSubmission: Sendable {
             throw BackupError(
                 .useTransfers,
                 "Transfers are ordered with POST /v1/transfers (scm-backup transfer), which signs their tickets.")
+        case .recover:
+            throw BackupError(
+                .useTransfers,
+                "Recoveries are ordered with POST /v1/recoveries (scm-backup recover --node), which picks the copy and signs the tickets."
+            )
         }
     }
 }

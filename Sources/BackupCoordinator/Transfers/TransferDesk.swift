@@ -118,8 +118,8 @@ struct TransferDesk: Sendable {
     }
 
     /// Adds what a leased task needs signed, bound to this lease's fencing token: a transfer a
-    /// fresh ticket (with the catalog's facts) and the other party's data URL, a purge its
-    /// order naming each copy's size and digest.
+    /// fresh ticket (with the catalog's facts) and the other party's data URL (so does each piece
+    /// of a recovery), a purge its order naming each copy's size and digest.
     func equip(_ task: TaskInfo, now: Date, leasing: Bool = false) async throws -> TaskInfo {
         if task.kind == .purge { return try await equipPurge(task, now: now) }
         if task.kind == .verify {
@@ -129,32 +129,53 @@ struct TransferDesk: Sendable {
             equipped.references = try await catalog.references(node: task.node, paths: task.artifacts)
             return equipped
         }
-        guard task.kind == .transfer, var order = task.transfer, let key = ticketKey else { return task }
+        if task.kind == .recover, var order = task.recover, ticketKey != nil {
+            for index in order.pieces.indices {
+                order.pieces[index].transfer = try await signed(order.pieces[index].transfer, task: task, now: now)
+            }
+            var equipped = task
+            equipped.recover = order
+            return equipped
+        }
+        guard task.kind == .transfer, let order = task.transfer, ticketKey != nil else { return task }
+        var equipped = task
+        equipped.transfer = try await signed(order, task: task, now: now)
+        return equipped
+    }
+
+    /// `order` with a fresh ticket bound to `task`'s lease (with the catalog's facts and
+    /// receipt) and the other party's data URL. A recover piece the task's node reads from its
+    /// own store needs neither.
+    private func signed(_ order: TransferOrder, task: TaskInfo, now: Date) async throws -> TransferOrder {
+        guard let key = ticketKey else { return order }
+        var order = order
         guard let known = try await catalog.facts(ofPath: order.path) else {
             throw BackupError(
-                .notFound, "Transfer task \(task.id) names '\(order.path)', which the catalog no longer lists.")
+                .notFound,
+                "\(task.kind.rawValue.capitalized) task \(task.id) names '\(order.path)', which the catalog no longer lists."
+            )
         }
+        order.facts = known.facts
+        order.receipt = try await receipt(ofPath: order.path, now: now)
+        if order.purpose == .recover && order.sender == order.receiver { return order }
         // A copy the catalog holds as bad on the receiver may be set aside for this one.
         let badStates: Set<CopyState> = [.mismatch, .mutant, .quarantined, .missing]
         let receiverCopy = try await catalog.artifact(copyPath: order.path)?.copies.first { $0.node == order.receiver }
-        let replaces = receiverCopy.map { badStates.contains($0.state) } == true ? true : nil
+        let replaces =
+            order.purpose != .recover && receiverCopy.map { badStates.contains($0.state) } == true ? true : nil
         var ticket = await TransferTicket(
             epoch: try catalog.epoch(), taskId: task.id, fencingToken: task.fencingToken, purpose: order.purpose,
             path: order.path, sha256: order.sha256, md5: order.md5, size: order.size, sender: order.sender,
             receiver: order.receiver, expiresAt: now.addingTimeInterval(signedLifetime), facts: known.facts,
             replacesBadCopy: replaces)
-        ticket.receipt = try await receipt(ofPath: order.path, now: now)
+        ticket.receipt = order.receipt
         order.ticket = try ticket.signed(with: key)
-        order.facts = known.facts
         order.replacesBadCopy = replaces
-        order.receipt = ticket.receipt
         let other = order.initiator == order.sender ? order.receiver : order.sender
         if let port = try await catalog.dataPort(of: other), let address = site.node(other)?.addresses.first {
             order.peerURL = "https://\(address.contains(":") ? "[\(address)]" : address):\(port)"
         }
-        var equipped = task
-        equipped.transfer = order
-        return equipped
+        return order
     }
 
     /// The catalog's receipt of the artifact at `path` (``ArtifactReceipt``), signed now with the

@@ -140,6 +140,14 @@ extension BackupError.Code {
     public static let receiptForged = Self(rawValue: "receipt-forged")
     /// A receipt that verifies but is not of the artifact beside it (path, size or digest).
     public static let receiptMismatch = Self(rawValue: "receipt-mismatch")
+
+    // MARK: Recovery through the site (Protocol/transfer.md)
+
+    /// A source name several origins or kinds share, given without `--origin` or `--kind`.
+    public static let ambiguousSource = Self(rawValue: "ambiguous-source")
+    /// A recovery target outside the node's `recovery_roots` (or a node without any): refused
+    /// by the node's agent before a byte moves.
+    public static let outsideRecoveryRoots = Self(rawValue: "outside-recovery-roots")
 }
 
 /// Every registered code with its default HTTP status (nil where it never travels as an HTTP
@@ -208,6 +216,8 @@ public enum ErrorCodes {
         // Receipts travel inside tickets and task answers; a refusal is logged or a task failure.
         .init(code: .receiptMalformed, status: nil), .init(code: .receiptForged, status: nil),
         .init(code: .receiptMismatch, status: nil),
+        // Recovery through the site.
+        .init(code: .ambiguousSource, status: 409), .init(code: .outsideRecoveryRoots, status: nil),
     ]
 
     private static let byCode = Dictionary(all.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })

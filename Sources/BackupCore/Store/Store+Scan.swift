@@ -17,6 +17,13 @@ public struct StoredArtifact: Sendable {
     /// Whether a `.dna` sidecar exists beside it.
     public var hasSidecar: Bool
     public var sidecarPath: String { path + ".dna" }
+
+    public init(path: String, location: ArtifactLocation?, size: Int64, hasSidecar: Bool) {
+        self.path = path
+        self.location = location
+        self.size = size
+        self.hasSidecar = hasSidecar
+    }
 }
 
 /// What a walk over a store found.

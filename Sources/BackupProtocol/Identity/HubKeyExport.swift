@@ -11,8 +11,7 @@ import Foundation
 /// into a self-backup. See `Protocol/hub.md`.
 public struct HubKeyExport: Codable, Sendable, Equatable {
     public static let format = "scm-backup-hub-keys/1"
-    static let suite = HPKE.Ciphersuite.Curve25519_SHA256_ChachaPoly
-    static let suiteName = "DHKEM-X25519-HKDF-SHA256/HKDF-SHA256/ChaCha20Poly1305"
+    static let suiteName = SealedBox.suiteName
 
     /// One exported file: which `[coordinator]` key named it (`certificate`, `key`, `ca`,
     /// `ticket_key`, `purge_key`), its file name, and its PEM text.
@@ -37,9 +36,7 @@ public struct HubKeyExport: Codable, Sendable, Equatable {
     public var ciphertext: String
 
     /// The id of an X25519 public key, as ``recipient`` names it.
-    public static func keyID(of key: Curve25519.KeyAgreement.PublicKey) -> String {
-        SHA256.hash(data: key.rawRepresentation).prefix(8).map { String(format: "%02x", $0) }.joined()
-    }
+    public static func keyID(of key: Curve25519.KeyAgreement.PublicKey) -> String { SealedBox.keyID(of: key) }
 
     /// Encrypts `entries` to `recipient`.
     public static func seal(
@@ -48,11 +45,10 @@ public struct HubKeyExport: Codable, Sendable, Equatable {
         var sealed = HubKeyExport(
             format: format, recipient: keyID(of: recipient), suite: suiteName, coordinator: coordinator,
             exportedAt: now, encapsulatedKey: "", ciphertext: "")
-        var sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: suite, info: Data(format.utf8))
-        let plaintext = try WireJSON.encoder().encode(entries)
-        let ciphertext = try sender.seal(plaintext, authenticating: sealed.associatedData)
-        sealed.encapsulatedKey = sender.encapsulatedKey.base64EncodedString()
-        sealed.ciphertext = ciphertext.base64EncodedString()
+        let box = try SealedBox.seal(
+            try WireJSON.encoder().encode(entries), to: recipient, info: format, associatedData: sealed.associatedData)
+        sealed.encapsulatedKey = box.encapsulatedKey
+        sealed.ciphertext = box.ciphertext
         return sealed
     }
 
@@ -69,20 +65,9 @@ public struct HubKeyExport: Codable, Sendable, Equatable {
             throw BackupError(
                 .refused, "'\(file)' is encrypted to key \(recipient), not to this identity (key \(mine)).")
         }
-        guard let encapsulated = Data(base64Encoded: encapsulatedKey), let sealed = Data(base64Encoded: ciphertext)
-        else {
-            throw BackupError(.invalidArgument, "'\(file)' has an encapsulated key or ciphertext that is not base64.")
-        }
-        let plaintext: Data
-        do {
-            var receiver = try HPKE.Recipient(
-                privateKey: identity, ciphersuite: Self.suite, info: Data(Self.format.utf8),
-                encapsulatedKey: encapsulated)
-            plaintext = try receiver.open(sealed, authenticating: associatedData)
-        } catch {
-            throw BackupError(
-                .archiveCorrupt, "'\(file)' does not open with this identity: it was changed or damaged (\(error)).")
-        }
+        let plaintext = try SealedBox.open(
+            encapsulatedKey: encapsulatedKey, ciphertext: ciphertext, with: identity, info: Self.format,
+            associatedData: associatedData, what: "'\(file)'")
         do { return try WireJSON.decoder().decode([Entry].self, from: plaintext) } catch {
             throw BackupError(.invalidArgument, "'\(file)' opened but holds no key list: \(WireJSON.describe(error)).")
         }

@@ -6,7 +6,7 @@ import Foundation
 /// and sends its definition with the task, and the agent still refuses a source outside its
 /// own `source_roots` and any path outside its store.
 public enum TaskKind: String, Codable, Sendable, CaseIterable {
-    case backup, verify, inventory, purge, transfer
+    case backup, verify, inventory, purge, transfer, recover
 }
 
 /// A source as the site configuration defines it, sent with each backup task. The tools that
@@ -117,6 +117,9 @@ public struct TaskInfo: Codable, Sendable, Equatable {
     /// In the answer to a backup's result: the coordinator's signed receipt of each artifact it
     /// recorded from it (``ArtifactReceipt``), which the origin stores as `<artifact>.dna.sig`.
     public var receipts: [String]?
+    /// For `recover`: what to read from which copy and restore where on the task's node
+    /// (``RecoverOrder``); each piece's ticket and peer URL are set when leased.
+    public var recover: RecoverOrder?
 
     public init(
         id: Int64, kind: TaskKind, node: String, source: String?, state: TaskState, attempts: Int, fencingToken: UInt64,

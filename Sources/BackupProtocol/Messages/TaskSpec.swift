@@ -15,6 +15,8 @@ public enum TaskSpec: Sendable, Equatable {
     case purge(order: String)
     /// Move one artifact between two nodes, with its ticket.
     case transfer(TransferOrder)
+    /// Read artifacts from copies on other nodes into scratch and restore them on this node.
+    case recover(RecoverOrder)
 }
 
 extension TaskInfo {
@@ -42,6 +44,11 @@ extension TaskInfo {
                 throw BackupError(.invalidArgument, "Transfer task \(id) carries no order or ticket.")
             }
             return .transfer(transfer)
+        case .recover:
+            guard let recover, !recover.pieces.isEmpty else {
+                throw BackupError(.invalidArgument, "Recover task \(id) carries no recover order.")
+            }
+            return .recover(recover)
         }
     }
 }

@@ -31,6 +31,10 @@ public struct TransferTicket: Codable, Sendable, Equatable {
         /// `<origin>/<kind>/<source>`), only by a peer with a coordinator certificate named as
         /// the ticket's receiver. See `Protocol/hub.md`.
         case restore
+        /// The agent of a node being recovered reads one artifact from this node into its
+        /// scratch folder (`scm-backup recover --node`): only a GET, only by the agent named as
+        /// the ticket's receiver; the bytes never enter its store. See `Protocol/transfer.md`.
+        case recover
     }
 
     /// What the catalog knows of the artifact, for the receiver's sidecar.
