@@ -142,6 +142,7 @@ let package = Package(
                 "BackupAgent",
                 "BackupClient",
                 "BackupCoordinator",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // The demo builds its sample sources with the same fixtures as the tests.

@@ -195,6 +195,11 @@ public struct CoordinatorClient: Sendable {
         try await send("POST", "/v1/recoveries", body: request, as: TaskInfo.self)
     }
 
+    /// `GET /v1/recoveries/{id}/preview` (admin): a folder recovery's sealed preview, once.
+    public func recoveryPreview(_ id: Int64) async throws -> SealedPreview {
+        try await send("GET", "/v1/recoveries/\(id)/preview", body: Optional<Int>.none, as: SealedPreview.self)
+    }
+
     /// `POST /v1/agents/copies`: copies this node received through its data port.
     public func reportCopies(_ report: ArtifactReport) async throws {
         _ = try await send("POST", "/v1/agents/copies", body: report, as: Empty.self, allowEmpty: true)

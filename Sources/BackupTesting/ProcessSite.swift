@@ -126,12 +126,13 @@ public final class ProcessSite: @unchecked Sendable {
     public func process(_ name: String) -> BackgroundProcess? { processes[name] }
 
     /// Runs the admin CLI against the coordinator as `root`.
-    public func admin(_ args: [String]) throws -> CommandResult {
+    /// `input` is its standard input (answers to its questions).
+    public func admin(_ args: [String], input: String? = nil) throws -> CommandResult {
         try Command.scmBackup(
             args + [
                 "--coordinator", url, "--ca", dir.file("pki/ca.pem"), "--cert", dir.file("certs/root.pem"), "--key",
                 dir.file("certs/root.key"),
-            ])
+            ], input: input)
     }
 
     /// Runs the admin CLI with `--json` and decodes its answer.

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupClient
 import BackupCore
 import BackupProtocol
+import Crypto
 import Foundation
 
 struct RecoverCommand: AsyncParsableCommand {
@@ -49,6 +50,10 @@ struct RecoverCommand: AsyncParsableCommand {
     @Option(help: "USER:GROUP to own the recovered files (names or numbers).")
     var owner: String?
     @Option(help: "With --node: seconds between two looks at the task.") var pollSeconds: Double = 1
+    @Flag(help: "With --node, for a folder source: replace every differing file without asking.")
+    var yes = false
+    @Flag(help: "With --node, for a folder source: show credential-looking lines of the diffs unmasked.")
+    var showSecrets = false
     @OptionGroup var tools: ToolOptions
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
@@ -57,8 +62,10 @@ struct RecoverCommand: AsyncParsableCommand {
         guard (store == nil) != (node == nil) else {
             throw ValidationError("Give --store (recover on this machine) or --node (through the site), not both.")
         }
-        if store != nil, from != nil || svnTo != nil {
-            throw ValidationError("--from and --svn-to are for a recovery through the site (--node).")
+        if store != nil, from != nil || svnTo != nil || yes || showSecrets {
+            throw ValidationError(
+                "--from, --svn-to, --yes and --show-secrets are for a recovery through the site (--node); use recover-config for a folder here."
+            )
         }
         if let kind, SourceKind(rawValue: kind) == nil {
             throw ValidationError(
@@ -90,41 +97,102 @@ struct RecoverCommand: AsyncParsableCommand {
     }
 
     /// Queues the recover task, follows it (progress on standard error) and answers as the
-    /// local command: its summary, or its failure with the same code.
+    /// local command: its summary, or its failure with the same code. A folder source comes
+    /// back as a preview sealed to a key made for this run only: its diffs are shown here,
+    /// each changed file replaced after a yes (or --yes) by a second task naming exactly those
+    /// files as they were shown; exit 3 when some were left as they are.
     private func throughSite(_ node: String) async throws {
+        let oneTime = Curve25519.KeyAgreement.PrivateKey()
         let request = RecoverRequest(
             source: source, origin: origin, kind: kind.flatMap(SourceKind.init(rawValue:)), node: node,
             to: to.hasPrefix("/") ? to : FileManager.default.currentDirectoryPath + "/" + to, from: from, at: at,
-            force: force ? true : nil, owner: owner, svnTo: svnTo)
-        let task = try await CoordinatorClient.with(try connection.endpoint()) { client in
-            var task = try await client.recover(request)
-            if !output.json {
-                for piece in task.recover?.pieces ?? [] {
-                    print(
-                        "task \(task.id): \(piece.transfer.path) (\(formatBytes(piece.transfer.size))) from \(piece.transfer.sender) to \(node):\(piece.target)"
-                    )
+            force: force ? true : nil, owner: owner, svnTo: svnTo,
+            previewKey: oneTime.publicKey.rawRepresentation.base64EncodedString(), showSecrets: showSecrets ? true : nil
+        )
+        try await CoordinatorClient.with(try connection.endpoint()) { client in
+            let task = try await follow(try await client.recover(request), client: client, node: node)
+            guard task.recover?.preview != nil else {
+                if output.json { return try Printer(json: true).printJSON(task) }
+                for line in (task.detail ?? "").split(separator: ";") {
+                    print(line.trimmingCharacters(in: .whitespaces))
                 }
+                return
             }
-            var last = ""
-            while !task.state.isFinal {
-                try await Task.sleep(for: .milliseconds(Int64(max(0.1, pollSeconds) * 1000)))
-                task = try await client.task(task.id)
-                let line = Self.progressLine(task)
-                if !output.json, line != last {
-                    FileHandle.standardError.write(Data("  \(line)\n".utf8))
-                    last = line
-                }
-            }
-            return task
+            let preview = try await client.recoveryPreview(task.id).open(with: oneTime, task: task.id)
+            try await confirmAndApply(preview, previewed: task, request: request, client: client, node: node)
         }
+    }
+
+    /// Shows each change of a folder's preview, asks, and replaces what was confirmed.
+    private func confirmAndApply(
+        _ preview: FolderPreview, previewed: TaskInfo, request: RecoverRequest, client: CoordinatorClient,
+        node: String
+    ) async throws {
+        var chosen: [FolderFile] = []
         if output.json {
-            guard task.state == .succeeded else { throw Self.failure(of: task) }
-            return try Printer(json: true).printJSON(task)
+            try Printer(json: true).printJSON(preview)
+            if yes { chosen = preview.changes.map(\.file) }
+        } else {
+            print("comparing \(node):\(preview.target) with \(preview.artifact) on \(preview.from)")
+            if preview.identical > 0 { print("\(preview.identical) files are as the backup has them") }
+            for change in preview.changes {
+                print(
+                    "\(change.file.name): \(change.state == "changed" ? "differs from the backup" : "missing; the backup has it")"
+                        + (change.masked.map { " (\($0) credential-looking lines masked; --show-secrets shows them)" }
+                            ?? ""))
+                print(change.diff, terminator: change.diff.hasSuffix("\n") ? "" : "\n")
+                var replace = yes
+                if !yes {
+                    print(
+                        "Replace \(preview.target)/\(change.file.name) with the backup's version? [y/N] ",
+                        terminator: "")
+                    replace = ["y", "yes"].contains(readLine()?.lowercased() ?? "")
+                }
+                if replace { chosen.append(change.file) } else { print("  left as it is") }
+            }
+        }
+        let leftAlone = preview.changes.count - chosen.count
+        if !chosen.isEmpty {
+            guard let piece = previewed.recover?.pieces.first, let order = previewed.recover else { return }
+            var apply = request
+            apply.previewKey = nil
+            apply.showSecrets = nil
+            apply.apply = chosen
+            apply.origin = order.origin
+            apply.kind = .folder
+            apply.at = order.stamp
+            apply.from = piece.transfer.sender
+            let done = try await follow(try await client.recover(apply), client: client, node: node)
+            if output.json { try Printer(json: true).printJSON(done) } else { print(done.detail ?? "done") }
+        } else if preview.changes.isEmpty, !output.json {
+            print("nothing to replace")
+        }
+        if leftAlone > 0 { throw Exit.partial }
+    }
+
+    /// Follows a recover task to its end, its progress on standard error; throws its failure.
+    private func follow(_ queued: TaskInfo, client: CoordinatorClient, node: String) async throws -> TaskInfo {
+        var task = queued
+        if !output.json {
+            for piece in task.recover?.pieces ?? [] {
+                FileHandle.standardError.write(
+                    Data(
+                        "task \(task.id): \(piece.transfer.path) (\(formatBytes(piece.transfer.size))) from \(piece.transfer.sender) to \(node):\(piece.target)\n"
+                            .utf8))
+            }
+        }
+        var last = ""
+        while !task.state.isFinal {
+            try await Task.sleep(for: .milliseconds(Int64(max(0.1, pollSeconds) * 1000)))
+            task = try await client.task(task.id)
+            let line = Self.progressLine(task)
+            if !output.json, line != last {
+                FileHandle.standardError.write(Data("  \(line)\n".utf8))
+                last = line
+            }
         }
         guard task.state == .succeeded else { throw Self.failure(of: task) }
-        for line in (task.detail ?? "").split(separator: ";") {
-            print(line.trimmingCharacters(in: .whitespaces))
-        }
+        return task
     }
 
     static func progressLine(_ task: TaskInfo) -> String {

@@ -28,7 +28,8 @@ struct WireExampleTests {
         ("purge-pauses-response", [PurgePause].self), ("purge-apply-request", PurgeApplyRequest.self),
         ("purge-release-request", PurgeReleaseRequest.self), ("purge-release-response", PurgeReleaseResponse.self),
         ("trash-request", TrashRequest.self), ("recover-request", RecoverRequest.self),
-        ("task-recover", TaskInfo.self),
+        ("task-recover", TaskInfo.self), ("recover-preview-sealed", SealedPreview.self),
+        ("folder-preview", FolderPreview.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

@@ -175,3 +175,60 @@ struct RecoveryFailureTests {
         }
     }
 }
+
+/// What a folder recovery's diff hides unless --show-secrets.
+struct SecretMaskTests {
+    @Test func credentialLinesAreMaskedAndTheRestIsKept() {
+        let diff = """
+            --- /etc/svn/users.conf\t2026-12-04
+            +++ /tmp/x/users.conf\t2026-12-04
+            @@ -1,3 +1,3 @@
+             [users]
+            -harry = typo
+            +harry = hunter2
+             # sally = old comment
+            """
+        let (text, masked) = SecretMask.apply(toDiff: diff, file: "users.conf")
+        #expect(masked == 2)
+        #expect(text.contains("-harry = ********") && text.contains("+harry = ********"))
+        #expect(!text.contains("hunter2") && !text.contains("typo"))
+        #expect(text.contains(" [users]") && text.contains("# sally = old comment") && text.contains("+++ /tmp/x"))
+        let conf = """
+            @@ -1,4 +1,4 @@
+            -ServerName svn.example.org:443
+            +db_password = s3cret
+            +alice:$apr1$abc$def
+             AuthType Basic
+            +LogLevel = warn
+            """
+        let (other, count) = SecretMask.apply(toDiff: conf, file: "site.conf")
+        #expect(count == 2, "\(other)")
+        #expect(!other.contains("s3cret") && !other.contains("$apr1$"))
+        #expect(other.contains("ServerName svn.example.org:443") && other.contains("+LogLevel = warn"))
+    }
+
+    @Test func aFileChangedSinceTheComparisonIsRefusedAndNothingIsReplaced() throws {
+        try withTemporaryDirectory("config-apply") { dir in
+            let live = dir.file("live")
+            try FileManager.default.createDirectory(atPath: live, withIntermediateDirectories: true)
+            try "a = 1\n".write(toFile: live + "/a.conf", atomically: true, encoding: .utf8)
+            try "b = 1\n".write(toFile: live + "/b.conf", atomically: true, encoding: .utf8)
+            let s = try Store.openForWriting(dir.file("store"))
+            _ = try s.backupFolder(live, node: "srv1", name: "conf")
+            try "a = 2\n".write(toFile: live + "/a.conf", atomically: true, encoding: .utf8)
+            try "b = 2\n".write(toFile: live + "/b.conf", atomically: true, encoding: .utf8)
+            let shown = try s.withConfigChanges(name: "conf", liveFolder: live) { _, changes in changes }
+            #expect(shown.filter { $0.state == .changed }.count == 2)
+            // b.conf changes again after it was shown: the apply of both is refused, a.conf untouched.
+            try "b = 3\n".write(toFile: live + "/b.conf", atomically: true, encoding: .utf8)
+            #expect(throws: BackupError.self) {
+                try s.withConfigChanges(name: "conf", liveFolder: live) { _, changes in
+                    try s.applyConfigChanges(
+                        changes, wanted: shown.map { ($0.name, $0.liveSha256, $0.backupSha256) })
+                }
+            }
+            #expect(try String(contentsOfFile: live + "/a.conf", encoding: .utf8) == "a = 2\n")
+            #expect(try String(contentsOfFile: live + "/b.conf", encoding: .utf8) == "b = 3\n")
+        }
+    }
+}

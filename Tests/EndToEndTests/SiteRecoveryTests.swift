@@ -155,6 +155,93 @@ struct SiteRecoveryTests {
         }
     }
 
+    /// A folder source through the site: its diffs shown at the admin's CLI only (credential
+    /// lines masked unless --show-secrets), never in the catalog or a log; a file replaced only
+    /// after a yes, the live one kept aside; one answered no left as it is (exit 3).
+    @Test func aFolderShowsItsDiffOnlyAtTheCLIAndReplacesOnlyWhatWasConfirmed() async throws {
+        try await blocking {
+            try withTemporaryDirectory("site-recover-folder") { dir in
+                var passed = false
+                let conf = dir.file("scm/conf")
+                try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+                let secret = "hunter2-\(UUID().uuidString.prefix(8))"
+                try "[users]\nharry = \(secret)\nsally = sallys-old\n".write(
+                    toFile: conf + "/users.conf", atomically: true, encoding: .utf8)
+                try "[/]\nharry = rw\n".write(toFile: conf + "/authz.conf", atomically: true, encoding: .utf8)
+                try "ServerName svn.example.org\n".write(toFile: conf + "/svn.conf", atomically: true, encoding: .utf8)
+                let site = try ProcessSite(
+                    dir,
+                    nodes: [
+                        .init("srv1", sources: [("conf", "folder", conf)]), .init("vault", roles: ["backup"]),
+                    ], pairings: [("srv1", "vault")], transfers: true)
+                defer {
+                    if !passed {
+                        for log in ["coordinator.log", "agent-srv1.log"] {
+                            let text = (try? String(contentsOfFile: dir.file(log), encoding: .utf8)) ?? ""
+                            FileHandle.standardError.write(Data("--- \(log):\n\(text.suffix(8000))\n".utf8))
+                        }
+                    }
+                }
+                try site.startCoordinator()
+                try site.startAgent(
+                    "srv1", dataPort: true, extra: "recovery_roots = [\(SiteConfigFiles.quote(dir.file("scm")))]")
+                try site.startAgent("vault", dataPort: true)
+                try site.waitUntilOnline(2)
+                let run = try site.admin(["run", "--wait", "--poll-seconds", "0.5"])
+                #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+                try site.settle()
+                // Someone edits users.conf and deletes authz.conf.
+                try "[users]\nharry = typo\nsally = sallys-old\n".write(
+                    toFile: conf + "/users.conf", atomically: true, encoding: .utf8)
+                try FileManager.default.removeItem(atPath: conf + "/authz.conf")
+                let recover = ["recover", "--node", "srv1", "--source", "conf", "--to", conf, "--from", "vault"]
+
+                // Answered no to both: the diffs, masked; nothing replaced; exit 3.
+                let declined = try site.admin(recover + ["--poll-seconds", "0.3"], input: "n\nn\n")
+                #expect(declined.status == 3, "\(declined.stdout)\(declined.stderr)")
+                #expect(declined.stdout.contains("users.conf: differs from the backup"), "\(declined.stdout)")
+                #expect(declined.stdout.contains("authz.conf: missing; the backup has it"), "\(declined.stdout)")
+                #expect(declined.stdout.contains("-harry = ********") && declined.stdout.contains("+harry = ********"))
+                #expect(!declined.stdout.contains(secret) && !declined.stdout.contains("typo"), "\(declined.stdout)")
+                #expect(declined.stdout.contains("1 files are as the backup has them"), "\(declined.stdout)")
+                #expect(!FileManager.default.fileExists(atPath: conf + "/authz.conf"))
+                #expect(try String(contentsOfFile: conf + "/users.conf", encoding: .utf8).contains("typo"))
+
+                // --show-secrets shows them; no to authz.conf, yes to users.conf (asked in name order).
+                let shown = try site.admin(recover + ["--show-secrets", "--poll-seconds", "0.3"], input: "n\ny\n")
+                #expect(shown.status == 3, "\(shown.stdout)\(shown.stderr)")
+                #expect(shown.stdout.contains("+harry = \(secret)") && shown.stdout.contains("-harry = typo"))
+                #expect(shown.stdout.contains("replaced in \(conf)") && shown.stdout.contains("before-recover-"))
+                #expect(try String(contentsOfFile: conf + "/users.conf", encoding: .utf8).contains(secret))
+                let kept = try FileManager.default.contentsOfDirectory(atPath: conf).filter {
+                    $0.hasPrefix("users.conf.before-recover-")
+                }
+                #expect(kept.count == 1)
+                #expect(!FileManager.default.fileExists(atPath: conf + "/authz.conf"))
+
+                // --yes: the rest.
+                let all = try site.admin(recover + ["--yes", "--poll-seconds", "0.3"])
+                #expect(all.status == 0, "\(all.stdout)\(all.stderr)")
+                #expect(try String(contentsOfFile: conf + "/authz.conf", encoding: .utf8) == "[/]\nharry = rw\n")
+
+                // The secret went to the CLI only: not into the catalog, its WAL or any log.
+                for file in [
+                    "catalog.sqlite", "catalog.sqlite-wal", "coordinator.log", "agent-srv1.log", "agent-vault.log",
+                ]
+                where FileManager.default.fileExists(atPath: dir.file(file)) {
+                    let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file(file)))
+                    #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(file) holds the secret")
+                    #expect(bytes.range(of: Data("typo".utf8)) == nil, "\(file) holds a live line")
+                }
+                let tasks = try site.json([Task].self, ["tasks", "list", "--limit", "1000"]).filter {
+                    $0.kind == "recover"
+                }
+                #expect(tasks.count == 5 && tasks.allSatisfy { $0.state == "succeeded" }, "\(tasks)")
+                passed = true
+            }
+        }
+    }
+
     /// Every file under `root` (relative), for "nothing changed here".
     static func files(_ root: String) throws -> [String] {
         (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter {

@@ -361,8 +361,10 @@ struct AgentService: Service {
         let report: ResultRequest
         switch outcome {
         case .success(let done):
-            report = ResultRequest(
+            var result = ResultRequest(
                 fencingToken: task.fencingToken, error: nil, detail: done.detail, artifacts: done.artifacts)
+            result.sealed = done.sealed
+            report = result
             logger.info("task succeeded", metadata: metadata)
         case .failure(let error):
             report = ResultRequest(fencingToken: task.fencingToken, failure: TaskFailure(error))

@@ -8,6 +8,8 @@ import Logging
 struct TaskOutcome: Sendable {
     var detail: String
     var artifacts: ArtifactReport?
+    /// A folder recovery's preview, sealed to the admin CLI's key (``SealedPreview``).
+    var sealed: SealedPreview?
 }
 
 /// Where a running task stands; the renewal loop sends it with each renewal.

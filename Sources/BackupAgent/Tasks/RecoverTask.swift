@@ -47,7 +47,7 @@ struct RecoverRunner: Sendable {
                     .outsideRecoveryRoots,
                     "'\(target)' is this node's store or inside it; a recovery never writes there.")
             }
-            if !force, try FileSystem.linkStatus(target) != nil {
+            if piece.kind != .folder, !force, try FileSystem.linkStatus(target) != nil {
                 throw BackupError(
                     .refused,
                     "'\(target)' already exists on '\(node)'; recover refuses to replace it. Use --force to move it aside first."
@@ -57,6 +57,12 @@ struct RecoverRunner: Sendable {
         }
         guard Set(targets).count == targets.count else {
             throw BackupError(.invalidArgument, "Recover task \(task.id) names one target twice: \(targets).")
+        }
+        if let piece = order.pieces.first, piece.kind == .folder {
+            guard order.pieces.count == 1 else {
+                throw BackupError(.invalidArgument, "Recover task \(task.id) names a folder source with other pieces.")
+            }
+            return try await folder(piece, target: targets[0], order: order, task: task)
         }
         var done: [String] = []
         for (piece, target) in zip(order.pieces, targets) {
@@ -75,15 +81,125 @@ struct RecoverRunner: Sendable {
         return TaskOutcome(detail: done.joined(separator: "; "), artifacts: nil)
     }
 
+    /// A folder source, file by file: a preview (every differing or missing file with its
+    /// diff, credential-looking lines masked unless asked, sealed to the admin CLI's one-time
+    /// key, nothing changed), or exactly the files the admin confirmed, each only if its live
+    /// and backup bytes are still the ones compared.
+    private func folder(_ piece: RecoverOrder.Piece, target: String, order: RecoverOrder, task: TaskInfo)
+        async throws -> TaskOutcome
+    {
+        let transfer = piece.transfer
+        let from = "\(transfer.path) on \(transfer.sender)"
+        return try await withArtifact(piece, beside: target, task: task) { store, artifact in
+            guard let location = artifact.location else {
+                throw BackupError(.invalidArgument, "'\(artifact.path)' is not in the store layout.")
+            }
+            progress.set("comparing \(piece.source) with \(target)")
+            if let preview = order.preview {
+                let showSecrets = preview.showSecrets == true
+                let compared = try await FileWork.run {
+                    try store.withConfigChanges(
+                        name: location.source, origin: location.origin, at: location.stamp, liveFolder: target
+                    ) { _, changes in
+                        Self.preview(changes, showSecrets: showSecrets, artifact: transfer, target: target)
+                    }
+                }
+                let sealed = try SealedPreview.seal(compared, task: task.id, keyBase64: preview.key)
+                let differ = compared.changes.filter { $0.state == "changed" }.count
+                return TaskOutcome(
+                    detail:
+                        "compared \(piece.source) from \(from) with \(target): \(differ) files differ, \(compared.changes.count - differ) missing, \(compared.identical) identical; nothing changed (the comparison went sealed to the admin's CLI)",
+                    artifacts: nil, sealed: sealed)
+            }
+            guard let files = order.apply else {
+                throw BackupError(
+                    .invalidArgument, "Recover task \(task.id) of a folder source carries neither a preview nor files.")
+            }
+            let replaced = try await FileWork.run {
+                try store.withConfigChanges(
+                    name: location.source, origin: location.origin, at: location.stamp, liveFolder: target,
+                    only: files.map(\.name)
+                ) { _, changes in
+                    try store.applyConfigChanges(
+                        changes, wanted: files.map { ($0.name, $0.liveSha256, $0.backupSha256) })
+                }
+            }
+            for file in replaced {
+                logger.notice(
+                    "configuration file recovered",
+                    metadata: [
+                        "scm.task": "\(task.id)", "scm.file": "\(target)/\(file.name)",
+                        "scm.kept": "\(file.kept ?? "-")", "scm.artifact": "\(transfer.path)",
+                    ])
+            }
+            guard !replaced.isEmpty else {
+                return TaskOutcome(
+                    detail: "every named file in \(target) is already as \(from) has it; nothing changed",
+                    artifacts: nil)
+            }
+            return TaskOutcome(
+                detail: "replaced in \(target) from \(from): "
+                    + replaced.map { "\($0.name)" + ($0.kept.map { " (the previous one kept as \($0))" } ?? " (new)") }
+                    .joined(separator: ", "),
+                artifacts: nil)
+        }
+    }
+
+    /// Diffs shown at most this many bytes in all; a longer one is named, not shown.
+    static let previewBudget = 512 << 10
+
+    static func preview(_ changes: [ConfigChange], showSecrets: Bool, artifact: TransferOrder, target: String)
+        -> FolderPreview
+    {
+        var budget = previewBudget
+        var shown: [FolderPreview.Change] = []
+        var identical = 0
+        for change in changes.sorted(by: { $0.name < $1.name }) {
+            guard change.state != .identical else {
+                identical += 1
+                continue
+            }
+            var (text, masked) =
+                showSecrets ? (change.diff, 0) : SecretMask.apply(toDiff: change.diff, file: change.name)
+            if text.utf8.count > budget {
+                text = "(a diff of \(text.utf8.count) bytes, more than this preview shows; compare the file by hand)\n"
+                masked = 0
+            }
+            budget -= text.utf8.count
+            shown.append(
+                FolderPreview.Change(
+                    file: FolderFile(
+                        name: change.name, liveSha256: change.liveSha256, backupSha256: change.backupSha256),
+                    state: change.state == .changed ? "changed" : "new", diff: text, masked: masked > 0 ? masked : nil))
+        }
+        return FolderPreview(
+            artifact: artifact.path, from: artifact.sender, target: target, identical: identical, changes: shown)
+    }
+
     /// Reads one piece (from this node's store or into scratch beside `target`) and restores it.
     private func restore(_ piece: RecoverOrder.Piece, to target: String, order: RecoverOrder, task: TaskInfo)
         async throws -> RecoverReport
     {
-        let transfer = piece.transfer
-        let reference = ArtifactDigests(size: transfer.size, sha256: transfer.sha256, md5: transfer.md5)
         let tools = configuration.tools
         let force = order.force == true
         let owner = order.owner
+        return try await withArtifact(piece, beside: target, task: task) { store, artifact in
+            progress.set("restoring \(piece.source) into \(target)")
+            return try await FileWork.run {
+                try store.recover(artifact, to: target, force: force, owner: owner, tools: tools)
+            }
+        }
+    }
+
+    /// Runs `body` with the piece's artifact: in this node's store when its copy is this
+    /// node's (its sidecar compared with the catalog's reference first), else read from the
+    /// sender's data port into a scratch store beside `target`, removed afterwards.
+    func withArtifact<T: Sendable>(
+        _ piece: RecoverOrder.Piece, beside target: String, task: TaskInfo,
+        _ body: (Store, StoredArtifact) async throws -> T
+    ) async throws -> T {
+        let transfer = piece.transfer
+        let reference = ArtifactDigests(size: transfer.size, sha256: transfer.sha256, md5: transfer.md5)
         if transfer.sender == configuration.node {
             let store = try configuration.store()
             let location = try store.location(ofRelative: transfer.path)
@@ -98,11 +214,8 @@ struct RecoverRunner: Sendable {
                     "The sidecar of '\(transfer.path)' on '\(configuration.node)' does not match the catalog's digest and size; pick another copy with --from."
                 )
             }
-            progress.set("restoring \(piece.source) into \(target)")
-            let artifact = StoredArtifact(path: path, location: location, size: dna.size, hasSidecar: true)
-            return try await FileWork.run {
-                try store.recover(artifact, to: target, force: force, owner: owner, tools: tools)
-            }
+            return try await body(
+                store, StoredArtifact(path: path, location: location, size: dna.size, hasSidecar: true))
         }
         guard let ticket = transfer.ticket, let peerURL = transfer.peerURL, let facts = transfer.facts else {
             throw BackupError(
@@ -134,12 +247,10 @@ struct RecoverRunner: Sendable {
                 progress: { progress.set(step, done: $0, total: transfer.size) }
             ).published
         }
-        progress.set("restoring \(piece.source) into \(target)")
-        let artifact = StoredArtifact(
-            path: scratchStore.path(of: published.location), location: published.location, size: transfer.size,
-            hasSidecar: true)
-        return try await FileWork.run {
-            try scratchStore.recover(artifact, to: target, force: force, owner: owner, tools: tools)
-        }
+        return try await body(
+            scratchStore,
+            StoredArtifact(
+                path: scratchStore.path(of: published.location), location: published.location, size: transfer.size,
+                hasSidecar: true))
     }
 }

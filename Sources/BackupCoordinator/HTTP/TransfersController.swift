@@ -45,5 +45,17 @@ struct TransfersController {
                     .joined(separator: "; ") + (body.force == true ? " (force)" : ""), logger: context.logger)
             return try JSONResponse.make(task, status: .created)
         }
+        let previews = coordinator.previews
+        router.get("/v1/recoveries/:id/preview") { _, context in
+            _ = try context.requirePeer([.admin], for: "read a recovery's preview")
+            let id = try context.parameters.require("id", as: Int64.self)
+            guard let preview = await previews.take(task: id, now: wallClock.currentDate) else {
+                throw WireError(
+                    .notFound, .notFound,
+                    "Task \(id) has no preview here: it is not a folder recovery's preview that succeeded, it was fetched already, or it is older than an hour or than this coordinator's start."
+                )
+            }
+            return try JSONResponse.make(preview)
+        }
     }
 }

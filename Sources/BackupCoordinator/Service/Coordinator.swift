@@ -33,6 +33,8 @@ public struct Coordinator: Sendable {
     public let runs: Runs
     public let purges: PurgeStage
     let desk: TransferDesk
+    /// Folder recoveries' sealed previews, in memory only.
+    let previews = RecoveryPreviews()
 
     public init(
         configuration: CoordinatorConfiguration, catalog: Catalog, wallClock: any WallClock = SystemWallClock(),
@@ -70,7 +72,8 @@ public struct Coordinator: Sendable {
         submissions = TaskSubmission(
             sites: sites, catalog: catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
             wallClock: wallClock)
-        results = TaskResults(queue: queue, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock)
+        results = TaskResults(
+            queue: queue, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock, previews: previews)
         audit = AuditLog(catalog: catalog, wallClock: wallClock)
         runs = Runs(
             sites: sites, catalog: self.catalog, signals: signals, wallClock: wallClock, logger: logger)

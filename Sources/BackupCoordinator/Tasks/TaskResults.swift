@@ -12,6 +12,7 @@ public struct TaskResults: Sendable {
     let desk: TransferDesk
     let signals: TaskSignals
     let wallClock: any WallClock
+    let previews: RecoveryPreviews
 
     public func accept(_ id: Int64, from node: String, _ result: ResultRequest) async throws -> TaskInfo {
         let completion: TaskQueue.Completion
@@ -23,6 +24,10 @@ public struct TaskResults: Sendable {
         }
         var task = completion.task
         let now = wallClock.currentDate
+        if task.kind == .recover, task.state == .succeeded, let sealed = result.sealed, sealed.task == id {
+            // For the admin's CLI only; the catalog holds the task's one-line summary.
+            await previews.keep(sealed, task: id, now: now)
+        }
         // Only the holder of the current lease gets here, and a result sent again was recorded:
         // it gets its receipts again.
         guard completion.applied else { return try await withReceipts(task, result, node: node, now: now) }

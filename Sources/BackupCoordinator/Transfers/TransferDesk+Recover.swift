@@ -71,9 +71,36 @@ extension TransferDesk {
                 piece(svn, kind: .svn, copy: svnCopy, target: request.svnTo ?? paired.path, node: request.node))
         }
         pieces.append(piece(artifact, kind: kind, copy: copy, target: request.to, node: request.node))
-        let order = RecoverOrder(
+        var order = RecoverOrder(
             pieces: pieces, origin: artifact.origin, stamp: artifact.stamp, force: request.force,
             owner: request.owner)
+        if kind == .folder {
+            // Two steps: a preview sealed to the admin's CLI, then exactly the files it confirmed.
+            if let files = request.apply {
+                guard !files.isEmpty else {
+                    throw BackupError(.invalidArgument, "apply names no file; nothing to replace.")
+                }
+                for file in files
+                where file.name.isEmpty || file.name.hasPrefix("/") || file.name.contains("\0")
+                    || file.name.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })
+                {
+                    throw BackupError(
+                        .invalidArgument, "apply names '\(file.name.prefix(200))', not a path inside the folder.")
+                }
+                order.apply = files
+            } else if let key = request.previewKey {
+                order.preview = RecoverOrder.Preview(key: key, showSecrets: request.showSecrets)
+            } else {
+                throw BackupError(
+                    .invalidArgument,
+                    "Folder source '\(artifact.source)' is recovered file by file: a preview (previewKey) first, then apply; 'scm-backup recover' does both."
+                )
+            }
+        } else if request.apply != nil {
+            throw BackupError(
+                .invalidArgument,
+                "apply is for a folder source; '\(artifact.source)' is a \(kind.rawValue) source, restored whole.")
+        }
         let task = try await catalog.submitRecover(node: request.node, source: artifact.source, order: order, now: now)
         await signals.signal(request.node)
         logger.info(

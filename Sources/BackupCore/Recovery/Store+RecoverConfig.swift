@@ -12,6 +12,9 @@ public struct ConfigChange: Sendable {
     public var state: State
     /// `diff -u live backup`; empty when identical.
     public var diff: String
+    /// SHA-256 of the live file (nil when missing) and of the backup's, as compared.
+    public var liveSha256: String?
+    public var backupSha256: String
 }
 
 extension Store {
@@ -30,8 +33,13 @@ extension Store {
             throw BackupError(.refused, "Refusing to recover from '\(artifact.path)': it is \(verdict.status.label).")
         }
         let live = Store.normalise(liveFolder)
-        guard let st = try FileSystem.linkStatus(live), (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw BackupError(.invalidArgument, "The live folder '\(live)' does not exist.")
+        // A live folder that is gone has every file of the backup missing; its parent must be there.
+        if let st = try FileSystem.linkStatus(live) {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw BackupError(.invalidArgument, "The live folder '\(live)' is not a folder.")
+            }
+        } else if try FileSystem.linkStatus((live as NSString).deletingLastPathComponent) == nil {
+            throw BackupError(.invalidArgument, "The live folder '\(live)' and its parent do not exist.")
         }
         let scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent(
             "scm-backup-config-\(UUID().uuidString.prefix(8).lowercased())")
@@ -49,7 +57,9 @@ extension Store {
             guard let fst = try FileSystem.linkStatus(file), (fst.st_mode & S_IFMT) == S_IFREG else { continue }
             if let wanted, !wanted.contains(rel) { continue }
             let livePath = live + "/" + rel
-            var change = ConfigChange(name: rel, live: livePath, backup: file, state: .identical, diff: "")
+            var change = ConfigChange(
+                name: rel, live: livePath, backup: file, state: .identical, diff: "", liveSha256: nil,
+                backupSha256: try Self.sha256(of: file))
             if try FileSystem.linkStatus(livePath) == nil {
                 change.state = .missingLive
                 change.diff = try ToolRunner.run(Tool("diff"), ["-u", "/dev/null", file], allowFailure: true).text
@@ -62,6 +72,7 @@ extension Store {
                     change.state = .changed
                     change.diff = diff.text
                 }
+                change.liveSha256 = try Self.sha256(of: livePath)
             }
             changes.append(change)
         }
@@ -96,6 +107,48 @@ extension Store {
         }
         try FileSystem.writeAtomically(bytes, to: change.live, mode: mode)
         return saved
+    }
+
+    /// Replaces exactly the files `wanted` names, each only if its live file and the backup's
+    /// are still what was compared before (the SHA-256 of each, a live file that was missing
+    /// still missing); any that is not is refused before a file is changed. A file now
+    /// identical is left alone. Returns, per file replaced, the copy kept of the previous one.
+    public func applyConfigChanges(
+        _ changes: [ConfigChange], wanted: [(name: String, liveSha256: String?, backupSha256: String)],
+        now: Date = Date()
+    ) throws -> [(name: String, kept: String?)] {
+        var byName: [String: ConfigChange] = [:]
+        for change in changes { byName[change.name] = change }
+        var todo: [ConfigChange] = []
+        for file in wanted {
+            guard let change = byName[file.name] else {
+                throw BackupError(.notFound, "The backup holds no file '\(file.name)'; nothing was replaced.")
+            }
+            guard change.backupSha256 == file.backupSha256 else {
+                throw BackupError(
+                    .refused,
+                    "The backup's '\(file.name)' is not the one compared before; nothing was replaced. Compare again.")
+            }
+            guard change.liveSha256 == file.liveSha256 || change.state == .identical else {
+                throw BackupError(
+                    .refused,
+                    "'\(change.live)' changed since it was compared\(file.liveSha256 == nil ? " (it was missing)" : ""); nothing was replaced. Compare again."
+                )
+            }
+            if change.state != .identical { todo.append(change) }
+        }
+        return try todo.map { ($0.name, try applyConfigChange($0, now: now)) }
+    }
+
+    /// The SHA-256 of a (configuration) file, read whole.
+    static func sha256(of path: String) throws -> String {
+        let bytes: Data
+        do { bytes = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw BackupError(.io, "Cannot read '\(path)': \(error.localizedDescription)")
+        }
+        var accumulator = DigestAccumulator(.sha256)
+        bytes.withUnsafeBytes { accumulator.update($0) }
+        return accumulator.finalize().sha256!
     }
 
     /// The permission bits of `path`; a file removed since the comparison is named, not a crash.

@@ -234,6 +234,9 @@ public struct ResultRequest: Codable, Sendable, Equatable {
     /// made, every copy an inventory or verify saw (with `complete` true: the store holds no
     /// others), the copies a purge deleted.
     public var artifacts: ArtifactReport?
+    /// For a folder recovery's preview: the comparison sealed to the admin CLI's one-time key.
+    /// The coordinator keeps it in memory only, for that CLI, never in the catalog.
+    public var sealed: SealedPreview?
     public init(fencingToken: UInt64, error: String?, detail: String? = nil, artifacts: ArtifactReport? = nil) {
         self.fencingToken = fencingToken
         self.error = error
