@@ -155,6 +155,8 @@ lease_wait_seconds = 5
 data_listen = "127.0.0.1:0"
 ticket_key = "pki/ticket-signing.pub"
 purge_key = "pki/purge-signing.pub"
+# A recovery through the site writes only here (scm-backup recover --node).
+recovery_roots = ["$DIR/$node/scm"]
 EOF
     mkdir -p "$DIR/$node"
     run agent --config "$DIR/$node.toml" --check
@@ -251,7 +253,16 @@ done
 echo "receipts (<artifact>.dna.sig) on backup1: $(find "$DIR/backup1/store" -path '*/.trash' -prune -o -name '*.dna.sig' -print | wc -l)"
 echo "('scm-backup hub restore' brings a hub back from them; 'scm-backup catalog rebuild' makes a catalog from the stores)"
 
-step "12. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
+step "12. cms02 loses its repository and someone breaks users.conf: both come back through the site from backup1"
+rm -rf "$SRC/repos-env"
+printf 'alice:$apr1$broken\n' >"$SRC/conf/users.conf"
+show recover --node cms02 --source env --to "$SRC/repos-env" --from backup1
+echo "svnadmin verify: $(svnadmin verify -q "$SRC/repos-env" && echo ok), youngest revision $(svnlook youngest "$SRC/repos-env")"
+# The diff is shown here only, the password hashes masked; --yes replaces every differing file.
+show recover --node cms02 --source apache-confdir --to "$SRC/conf" --from backup1 --yes
+echo "users.conf now: $(tr '\n' ' ' <"$SRC/conf/users.conf")"
+
+step "13. Agents stop cleanly on SIGTERM; the catalog keeps everything for the next start"
 for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
 for pid in "${PIDS[@]}"; do wait "$pid" || true; done
 PIDS=()

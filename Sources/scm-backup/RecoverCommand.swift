@@ -150,6 +150,8 @@ struct RecoverCommand: AsyncParsableCommand {
                 }
                 if replace { chosen.append(change.file) } else { print("  left as it is") }
             }
+            // Before the apply task's progress, which goes to standard error.
+            fflush(nil)
         }
         let leftAlone = preview.changes.count - chosen.count
         if !chosen.isEmpty {
@@ -186,7 +188,7 @@ struct RecoverCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(Int64(max(0.1, pollSeconds) * 1000)))
             task = try await client.task(task.id)
             let line = Self.progressLine(task)
-            if !output.json, line != last {
+            if !output.json, !task.state.isFinal, line != last {
                 FileHandle.standardError.write(Data("  \(line)\n".utf8))
                 last = line
             }

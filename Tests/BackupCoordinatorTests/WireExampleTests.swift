@@ -29,7 +29,8 @@ struct WireExampleTests {
         ("purge-release-request", PurgeReleaseRequest.self), ("purge-release-response", PurgeReleaseResponse.self),
         ("trash-request", TrashRequest.self), ("recover-request", RecoverRequest.self),
         ("task-recover", TaskInfo.self), ("recover-preview-sealed", SealedPreview.self),
-        ("folder-preview", FolderPreview.self),
+        ("folder-preview", FolderPreview.self), ("fallback-plan", FallbackPlan.self),
+        ("fallback-report", FallbackReport.self), ("fallback-answer", FallbackAnswer.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

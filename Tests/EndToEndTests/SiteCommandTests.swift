@@ -99,6 +99,10 @@ struct SiteCommandTests {
                 #expect(r.stdout.contains("backup1's copy is whole again: byte-identical to the origin's"))
                 #expect(r.stdout.contains("no mutants"))
                 #expect(r.stdout.contains("deleted 1 artifacts; kept cms02/svn/env/"))
+                // Step 12: a lost repository and a broken users.conf, back through the site.
+                #expect(r.stdout.contains("svnadmin verify: ok, youngest revision"), "\(r.stdout.suffix(3000))")
+                #expect(r.stdout.contains("-alice:********") && !r.stdout.contains("$apr1$broken"))
+                #expect(r.stdout.contains("users.conf now: alice:$apr1$demo bob:$apr1$demo"))
                 #expect(r.stdout.contains("stopped; the demo's files are in"))
             }
         }

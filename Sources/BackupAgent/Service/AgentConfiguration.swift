@@ -50,6 +50,13 @@ public struct AgentConfiguration: Sendable {
     /// The only folders a recovery through the site (`scm-backup recover --node`) may restore
     /// into (`recovery_roots`, absolute, without symlinks); empty: every recover task is refused.
     public var recoveryRoots: [String] = []
+    /// Whether the agent backs up its scheduled sources on its own while the hub is away
+    /// (`fallback`, default true), after `fallback_grace` seconds past a slot without an answer
+    /// from the hub (default 60), and only while more than `fallback_min_free` percent of the
+    /// store's disk is free (default 10; kept here as a share, 0.10).
+    public var fallback = true
+    public var fallbackGrace: TimeInterval = 60
+    public var fallbackMinFree = 0.10
     /// The coordinator public keys trusted for purge orders: `purge_key` (`purge-signing.pub`)
     /// then each of `trusted_purge_keys`; without one every purge is refused.
     public var purgeKeyFiles: [String] = []
@@ -167,6 +174,15 @@ public struct AgentConfiguration: Sendable {
             guard (1...3600).contains(s) else { throw a.error("stall_seconds", "\(s) is outside 1...3600") }
             config.stallSeconds = s
         }
+        if let s = try a.double("fallback_grace") {
+            guard (1...86400).contains(s) else { throw a.error("fallback_grace", "\(s) is outside 1...86400 seconds") }
+            config.fallbackGrace = s
+        }
+        if let s = try a.double("fallback_min_free") {
+            guard (0...99).contains(s) else { throw a.error("fallback_min_free", "\(s) is outside 0...99 (percent)") }
+            config.fallbackMinFree = s / 100
+        }
+        if let v = try a.bool("fallback") { config.fallback = v }
         if let s = try a.double("offline_work_seconds") {
             guard (0...86400).contains(s) else { throw a.error("offline_work_seconds", "\(s) is outside 0...86400") }
             config.offlineWorkSeconds = s

@@ -32,6 +32,8 @@ struct AgentService: Service {
     let hubOffset = LockedBox<TimeInterval>(0)
     /// The epoch of the catalog the agent last registered with (``RegisterResponse/catalogEpoch``).
     let catalogEpoch = LockedBox<String?>(nil)
+    /// When a call to the hub last succeeded (by this agent's clock); the fallback judges by it.
+    let lastContact = LockedBox<Date?>(nil)
 
     public func run() async throws {
         // An agent never works in a store that is not its own (an unmounted disk's mount point,
@@ -58,6 +60,8 @@ struct AgentService: Service {
         }
         let registeredPort = port
         let hubOffset = hubOffset
+        let fallback = Task { await fallbackLoop(stopping: stopping, since: Date()) }
+        defer { fallback.cancel() }
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
                 var backoff = Backoff()
@@ -67,7 +71,9 @@ struct AgentService: Service {
                         hubOffset.withLock { $0 = registered.serverTime.timeIntervalSinceNow }
                         catalogEpoch.withLock { $0 = registered.catalogEpoch }
                         keepRevocations(registered.revokedSerials, dataPort)
+                        keepPlan(registered.fallback)
                         try await deliverJournal(client)
+                        try await deliverFallbacks(client)
                         backoff.reset()
                         try await serve(
                             client, heartbeatSeconds: registered.heartbeatSeconds, maxTasks: registered.maxTasks ?? 1,
@@ -94,6 +100,136 @@ struct AgentService: Service {
         }
         let union = merged
         dataPort.revoked.withLock { $0 = ($0 ?? []).union(union) }
+    }
+
+    /// Keeps the hub's newest fallback plan on disk, and notes the contact.
+    private func keepPlan(_ plan: FallbackPlan?) {
+        lastContact.withLock { $0 = Date() }
+        guard let plan, plan.node == configuration.node else { return }
+        do { try FallbackKeeper(configuration).keep(plan) } catch {
+            logger.error("the fallback plan cannot be kept", metadata: ["scm.error": "\(error)"])
+        }
+    }
+
+    /// Reports what this agent made on its own while the hub was away; a report stays
+    /// journalled until the hub took it (or refused it for good: a source it no longer has).
+    private func deliverFallbacks(_ client: CoordinatorClient) async throws {
+        let keeper = FallbackKeeper(configuration)
+        for (path, report) in try keeper.pending() {
+            let metadata: Logger.Metadata = ["scm.source": "\(report.source)", "scm.slot": "\(report.slot)"]
+            do {
+                let answer = try await client.send(
+                    "POST", "/v1/agents/fallback", body: report, as: FallbackAnswer.self)
+                if let signed = answer.receipts, !signed.isEmpty {
+                    let receipts = try Receipts(configuration, logger: logger)
+                    let store = try configuration.store()
+                    for receipt in signed { receipts.keep(receipt, store: store) }
+                }
+                logger.notice(
+                    "own backup reported to the hub",
+                    metadata: metadata.merging([
+                        "scm.cancelled": "\(answer.cancelled ?? [])",
+                        "scm.transfers": "\(answer.transfers?.count ?? 0)",
+                    ]) { $1 })
+            } catch let error as BackupError where error.code == .unknownSource {
+                logger.warning(
+                    "own backup refused by the hub", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 })
+            }
+            try FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    /// Every few seconds: backs up each planned source whose slot passed with the hub away
+    /// (``FallbackKeeper/due(_:state:lastContact:now:grace:since:)``), one at a time.
+    private func fallbackLoop(stopping: StopFlag, since start: Date) async {
+        while !stopping.isSet && !Task.isCancelled {
+            // Cancelled: the agent is stopping.
+            do { try await Task.sleep(for: .seconds(2)) } catch { return }
+            let configuration = configuration
+            guard configuration.fallback else { continue }
+            let keeper = FallbackKeeper(configuration)
+            do {
+                guard let plan = try keeper.plan() else { continue }
+                var state = try keeper.state()
+                let due = FallbackKeeper.due(
+                    plan, state: state, lastContact: lastContact.withLock { $0 }, now: Date(),
+                    grace: configuration.fallbackGrace, since: start)
+                for (entry, slot) in due where !stopping.isSet {
+                    let name = entry.definition.name
+                    let metadata: Logger.Metadata = ["scm.source": "\(name)", "scm.slot": "\(slot)"]
+                    if let free = FallbackKeeper.freeShare(of: configuration.storePath),
+                        free < configuration.fallbackMinFree
+                    {
+                        let why =
+                            "skipped: the store '\(configuration.storePath)' has \(Int(free * 100)) % free, below fallback_min_free (\(Int(configuration.fallbackMinFree * 100)) %)"
+                        logger.error(
+                            "no backup on its own: the disk is nearly full",
+                            metadata: metadata.merging(["scm.reason": "\(why)"]) { $1 })
+                        state.handled[name] = slot
+                        state.outcomes[name] = why
+                        try keeper.write(state)
+                        continue
+                    }
+                    logger.warning(
+                        "the hub is away past fallback_grace: backing up on its own", metadata: metadata)
+                    let progress = ProgressBox()
+                    let logger = logger
+                    let definition = entry.definition
+                    let outcome = try await TaskRunner(configuration: configuration, progress: progress, logger: logger)
+                        .runOffPool { configuration, progress, logger in
+                            try TaskRunner.backup(definition, configuration, progress, logger)
+                        }
+                    let report = FallbackReport(
+                        source: name, slot: slot, madeAt: Date(), detail: outcome.detail,
+                        artifacts: outcome.artifacts ?? ArtifactReport(complete: false, copies: []))
+                    // Journalled before the slot counts as handled: a crash between runs it again, never loses it.
+                    try keeper.journal(report)
+                    state.handled[name] = slot
+                    state.outcomes[name] = "made: \(outcome.detail)"
+                    try keeper.write(state)
+                    logger.notice(
+                        "backed up on its own; reported when the hub is back",
+                        metadata: metadata.merging(["scm.detail": "\(outcome.detail)"]) { $1 })
+                }
+                try await fallbackVerify(plan, keeper: keeper, configuration: configuration, since: start)
+            } catch {
+                logger.error("the fallback failed", metadata: ["scm.error": "\(error)"])
+            }
+        }
+    }
+
+    /// The nightly verify on its own, when its window passed with the hub away: a budget's worth
+    /// of this store's copies, judged by their sidecars (a mutant is quarantined), reported on
+    /// the hub's return like a verify task's result. Never a purge.
+    private func fallbackVerify(
+        _ plan: FallbackPlan, keeper: FallbackKeeper, configuration: AgentConfiguration, since start: Date
+    ) async throws {
+        var state = try keeper.state()
+        guard let verify = plan.verify,
+            let window = FallbackKeeper.verifyDue(
+                plan, state: state, lastContact: lastContact.withLock { $0 }, now: Date(),
+                grace: configuration.fallbackGrace, since: start)
+        else { return }
+        let store = try configuration.store()
+        let batch = FallbackKeeper.verifyBatch(
+            try store.scan().artifacts, after: state.verifyCursor, budget: verify.budget)
+        let paths = batch.compactMap { $0.location?.relativePath }
+        logger.warning(
+            "the hub is away past fallback_grace: verifying on its own",
+            metadata: ["scm.window": "\(window)", "scm.copies": "\(paths.count)"])
+        let outcome = try await TaskRunner(configuration: configuration, progress: ProgressBox(), logger: logger)
+            .runOffPool { configuration, progress, _ in
+                try TaskRunner.verify(paths, references: nil, configuration, progress)
+            }
+        try keeper.journal(
+            FallbackReport(
+                kind: .verify, source: "(nightly)", slot: window, madeAt: Date(), detail: outcome.detail,
+                artifacts: outcome.artifacts ?? ArtifactReport(complete: false, copies: [])))
+        state.verifiedWindow = window
+        state.verifyCursor = paths.last ?? state.verifyCursor
+        try keeper.write(state)
+        logger.notice(
+            "verified on its own; reported when the hub is back", metadata: ["scm.detail": "\(outcome.detail)"])
     }
 
     private func register(_ client: CoordinatorClient, dataPort: Int?) async throws -> RegisterResponse {
@@ -150,6 +286,7 @@ struct AgentService: Service {
                             as: RegisterResponse.self)
                         hubOffset.withLock { $0 = answer.serverTime.timeIntervalSinceNow }
                         keepRevocations(answer.revokedSerials, dataPort)
+                        keepPlan(answer.fallback)
                     } catch {
                         // The lease loop notices a lost hub by itself; a task in hand goes on
                         // (its renewals decide), so a missed heartbeat does not end the session.
@@ -188,6 +325,7 @@ struct AgentService: Service {
                 "POST", "/v1/tasks/lease",
                 body: LeaseRequest(waitSeconds: configuration.leaseWaitSeconds, confirms: true),
                 as: LeaseResponse.self)
+            lastContact.withLock { $0 = Date() }
             guard let task = lease.task else { continue }
             if stopping.isSet || ending.isSet {
                 _ = try await client.send(

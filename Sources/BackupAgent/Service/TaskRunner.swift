@@ -61,6 +61,23 @@ struct TaskRunner: Sendable {
         }
     }
 
+    /// Runs `body` (a backup or verify the agent does on its own while the hub is away) off the
+    /// concurrency pool, as a task's work runs.
+    func runOffPool(
+        _ body: @escaping @Sendable (AgentConfiguration, ProgressBox, Logger) throws -> TaskOutcome
+    ) async throws -> TaskOutcome {
+        let configuration = configuration
+        let progress = progress
+        let logger = logger
+        let cancellation = cancellation
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    with: Result { try cancellation.run { try body(configuration, progress, logger) } })
+            }
+        }
+    }
+
     /// Runs `task` by its kind, one handler each (Tasks/); a transfer is the transfer runner's.
     static func runBlocking(
         _ task: TaskInfo, _ configuration: AgentConfiguration, _ progress: ProgressBox, _ logger: Logger

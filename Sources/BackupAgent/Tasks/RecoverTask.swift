@@ -159,8 +159,9 @@ struct RecoverRunner: Sendable {
                 identical += 1
                 continue
             }
-            var (text, masked) =
-                showSecrets ? (change.diff, 0) : SecretMask.apply(toDiff: change.diff, file: change.name)
+            // The backup's side is named by the artifact, not by this node's scratch path.
+            let diff = change.diff.replacingOccurrences(of: change.backup, with: "\(artifact.path):\(change.name)")
+            var (text, masked) = showSecrets ? (diff, 0) : SecretMask.apply(toDiff: diff, file: change.name)
             if text.utf8.count > budget {
                 text = "(a diff of \(text.utf8.count) bytes, more than this preview shows; compare the file by hand)\n"
                 masked = 0

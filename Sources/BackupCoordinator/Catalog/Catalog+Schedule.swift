@@ -68,3 +68,19 @@ extension Catalog {
         }
     }
 }
+
+extension Catalog {
+    /// Queued backups of `source` on `node` that a scheduled run of a slot at or before `slot`
+    /// queued: what an agent's own backup of that slot makes redundant.
+    public func queuedScheduledBackups(node: String, source: String, upTo slot: Date) async throws -> [Int64] {
+        try await pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT task.id FROM task JOIN run ON run.id = task.run
+                    WHERE task.kind = 'backup' AND task.state = 'queued' AND task.node = ? AND task.source = ?
+                    AND run.trigger = 'schedule' AND run.slot <= ? ORDER BY task.id
+                    """, arguments: [node, source, slot])
+        }
+    }
+}

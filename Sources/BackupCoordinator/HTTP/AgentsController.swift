@@ -16,6 +16,7 @@ struct AgentsController {
         let desk = coordinator.desk
         let wallClock = coordinator.wallClock
         let sites = coordinator.sites
+        let fallbacks = coordinator.fallbacks
         router.post("/v1/agents/register") { request, context in
             let peer = try await context.siteAgent(nodes, for: "register as an agent", registering: true)
             let body = try await request.decodeJSON(RegisterRequest.self)
@@ -26,7 +27,8 @@ struct AgentsController {
             return try JSONResponse.make(
                 RegisterResponse(
                     heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials,
-                    maxTasks: sites.current.node(peer.name)?.maxTasks, catalogEpoch: try await catalog.epoch()))
+                    maxTasks: sites.current.node(peer.name)?.maxTasks, catalogEpoch: try await catalog.epoch(),
+                    fallback: try await fallbacks.plan(for: peer.name)))
         }
         router.post("/v1/agents/heartbeat") { request, context in
             // Registration is checked by the update itself, after the body.
@@ -36,7 +38,19 @@ struct AgentsController {
             return try JSONResponse.make(
                 RegisterResponse(
                     heartbeatSeconds: heartbeat, serverTime: now, revokedSerials: try revocations.current().serials,
-                    maxTasks: sites.current.node(peer.name)?.maxTasks, catalogEpoch: try await catalog.epoch()))
+                    maxTasks: sites.current.node(peer.name)?.maxTasks, catalogEpoch: try await catalog.epoch(),
+                    fallback: try await fallbacks.plan(for: peer.name)))
+        }
+        router.post("/v1/agents/fallback") { request, context in
+            let peer = try await context.siteAgent(nodes, for: "report its own backups")
+            let body = try await request.decodeJSON(FallbackReport.self, limit: CoordinatorServer.maxResultBytes)
+            let answer: FallbackAnswer
+            do {
+                answer = try await fallbacks.accept(body, from: peer.name, now: wallClock.currentDate)
+            } catch let error as BackupError where error.code == .unknownSource {
+                throw WireError(.unprocessableContent, error.code, error.message)
+            }
+            return try JSONResponse.make(answer)
         }
         router.post("/v1/agents/copies") { request, context in
             let peer = try await context.siteAgent(nodes, for: "report copies")

@@ -35,6 +35,8 @@ public struct Coordinator: Sendable {
     let desk: TransferDesk
     /// Folder recoveries' sealed previews, in memory only.
     let previews = RecoveryPreviews()
+    /// Agents' plans for when the hub is away, and what they made then.
+    let fallbacks: Fallbacks
 
     public init(
         configuration: CoordinatorConfiguration, catalog: Catalog, wallClock: any WallClock = SystemWallClock(),
@@ -61,6 +63,7 @@ public struct Coordinator: Sendable {
             purgeKey: try configuration.purgeKey.map { try Ed25519PEM.readPrivateKey($0) }, receiptKeys: receiptKeys,
             signedLifetime: 2 * configuration.leaseSeconds, logger: logger)
         self.desk = desk
+        fallbacks = Fallbacks(sites: sites, catalog: self.catalog, desk: desk, logger: logger)
         let queue = TaskQueue(
             store: catalog, signals: signals, wallClock: wallClock, clock: clock,
             leaseSeconds: configuration.leaseSeconds, stallSeconds: configuration.stallSeconds,

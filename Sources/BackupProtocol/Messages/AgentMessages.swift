@@ -52,11 +52,15 @@ public struct RegisterResponse: Codable, Sendable, Equatable {
     /// The epoch of the coordinator's catalog: a result the agent journalled for another
     /// catalog (one lost, restored or rebuilt since) is never sent to this one as its task's.
     public var catalogEpoch: String?
+    /// The node's scheduled sources and their schedules, kept by the agent for when the hub is
+    /// away (``FallbackPlan``); absent from older coordinators.
+    public var fallback: FallbackPlan?
 
     public init(
         heartbeatSeconds: Int, serverTime: Date, revokedSerials: [String], maxTasks: Int? = nil,
-        catalogEpoch: String? = nil
+        catalogEpoch: String? = nil, fallback: FallbackPlan? = nil
     ) {
+        self.fallback = fallback
         self.catalogEpoch = catalogEpoch
         self.maxTasks = maxTasks
         self.heartbeatSeconds = heartbeatSeconds
