@@ -34,6 +34,30 @@ struct AgentService: Service {
     let catalogEpoch = LockedBox<String?>(nil)
     /// When a call to the hub last succeeded (by this agent's clock); the fallback judges by it.
     let lastContact = LockedBox<Date?>(nil)
+    /// The sources a backup (a task's or the agent's own) is running for: one source is never
+    /// backed up twice at once (a backup removes the staging leftovers of its source).
+    let busySources = LockedBox<Set<String>>([])
+    /// The last backup the agent made on its own, per source, and when it ended.
+    let ownBackups = LockedBox<[String: (outcome: TaskOutcome, at: Date)]>([:])
+
+    /// Runs `body` holding `source` (nil: nothing to hold), waiting while another backup of it
+    /// runs; `body` is told since when it waited (nil when it did not).
+    func holding<T: Sendable>(_ source: String?, _ body: (Date?) async throws -> T) async throws -> T {
+        guard let source else { return try await body(nil) }
+        var waitedSince: Date?
+        while !busySources.withLock({ $0.insert(source).inserted }) {
+            waitedSince = waitedSince ?? Date()
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        do {
+            let result = try await body(waitedSince)
+            busySources.withLock { _ = $0.remove(source) }
+            return result
+        } catch {
+            busySources.withLock { _ = $0.remove(source) }
+            throw error
+        }
+    }
 
     public func run() async throws {
         // An agent never works in a store that is not its own (an unmounted disk's mount point,
@@ -170,15 +194,32 @@ struct AgentService: Service {
                         try keeper.write(state)
                         continue
                     }
+                    // A backup task of the source still runs (the hub went away during it): next look.
+                    guard busySources.withLock({ $0.insert(name).inserted }) else { continue }
                     logger.warning(
                         "the hub is away past fallback_grace: backing up on its own", metadata: metadata)
                     let progress = ProgressBox()
                     let logger = logger
                     let definition = entry.definition
-                    let outcome = try await TaskRunner(configuration: configuration, progress: progress, logger: logger)
-                        .runOffPool { configuration, progress, logger in
-                            try TaskRunner.backup(definition, configuration, progress, logger)
-                        }
+                    let outcome: TaskOutcome
+                    do {
+                        outcome = try await TaskRunner(configuration: configuration, progress: progress, logger: logger)
+                            .runOffPool { configuration, progress, logger in
+                                try TaskRunner.backup(definition, configuration, progress, logger)
+                            }
+                    } catch {
+                        // Counted as handled, not tried every look: the next slot tries again.
+                        busySources.withLock { _ = $0.remove(name) }
+                        logger.error(
+                            "the backup on its own failed", metadata: metadata.merging(["scm.error": "\(error)"]) { $1 }
+                        )
+                        state.handled[name] = slot
+                        state.outcomes[name] = "failed: \(error)"
+                        try keeper.write(state)
+                        continue
+                    }
+                    ownBackups.withLock { $0[name] = (outcome, Date()) }
+                    busySources.withLock { _ = $0.remove(name) }
                     let report = FallbackReport(
                         source: name, slot: slot, madeAt: Date(), detail: outcome.detail,
                         artifacts: outcome.artifacts ?? ArtifactReport(complete: false, copies: []))
@@ -432,10 +473,18 @@ struct AgentService: Service {
                         : task.kind == .recover
                             ? try await RecoverRunner(configuration: configuration, progress: progress, logger: logger)
                                 .run(task)
-                            : try await TaskRunner(
-                                configuration: configuration, progress: progress, logger: logger,
-                                cancellation: cancellation
-                            ).run(task)
+                            : try await holding(task.kind == .backup ? task.definition?.name : nil) { waitedSince in
+                                // The agent's own backup of this source ended while the task waited: it answers it.
+                                if let waitedSince, let made = ownBackups.withLock({ $0[task.definition!.name] }),
+                                    made.at >= waitedSince
+                                {
+                                    return made.outcome
+                                }
+                                return try await TaskRunner(
+                                    configuration: configuration, progress: progress, logger: logger,
+                                    cancellation: cancellation
+                                ).run(task)
+                            }
                 })
             }
             group.addTask {
