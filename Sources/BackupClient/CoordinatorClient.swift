@@ -200,6 +200,26 @@ public struct CoordinatorClient: Sendable {
         try await send("GET", "/v1/recoveries/\(id)/preview", body: Optional<Int>.none, as: SealedPreview.self)
     }
 
+    /// `GET /v1/alerts`: the alerts (with the resolved ones when `all`).
+    public func alerts(all: Bool) async throws -> [AlertInfo] {
+        try await send("GET", "/v1/alerts" + (all ? "?all=true" : ""), body: Optional<Int>.none, as: [AlertInfo].self)
+    }
+
+    /// `POST /v1/alerts/silence` (admin).
+    public func silence(_ request: SilenceRequest) async throws -> SilenceInfo {
+        try await send("POST", "/v1/alerts/silence", body: request, as: SilenceInfo.self)
+    }
+
+    /// `GET /v1/alerts/silences`: the silences in force.
+    public func silences() async throws -> [SilenceInfo] {
+        try await send("GET", "/v1/alerts/silences", body: Optional<Int>.none, as: [SilenceInfo].self)
+    }
+
+    /// `POST /v1/alerts/test` (admin): a test notice through every channel.
+    public func testAlerts() async throws {
+        _ = try await send("POST", "/v1/alerts/test", body: Optional<Int>.none, as: Empty.self, allowEmpty: true)
+    }
+
     /// `POST /v1/agents/copies`: copies this node received through its data port.
     public func reportCopies(_ report: ArtifactReport) async throws {
         _ = try await send("POST", "/v1/agents/copies", body: report, as: Empty.self, allowEmpty: true)

@@ -22,6 +22,8 @@ public final class ProcessSite: @unchecked Sendable {
     public var coordinatorExtra: String
     /// The `[schedule]` table's lines: off unless a test sets one (tests queue their own tasks).
     public var schedule = "default = \"off\""
+    /// More tables of the site file (`[alerts]`, …), written after `[verify]`.
+    public var siteTables = ""
     public var pairingExtra: [String: String]
     public var leaseSeconds: Double
     public private(set) var processes: [String: BackgroundProcess] = [:]
@@ -85,7 +87,7 @@ public final class ProcessSite: @unchecked Sendable {
             try SiteConfigFiles.writeCoordinator(
                 dir.file("site.toml"), listen: "127.0.0.1:\(port)", certs: dir.file("certs"), pki: dir.file("pki"),
                 database: dir.file("catalog.sqlite"), leaseSeconds: leaseSeconds, nodes: nodes, pairings: pairings,
-                extra: coordinatorExtra, pairingExtra: pairingExtra, schedule: schedule)
+                extra: coordinatorExtra, pairingExtra: pairingExtra, schedule: schedule, tables: siteTables)
         }
         processes["hub"] = try BackgroundProcess(
             Paths.scmBackupBinary,

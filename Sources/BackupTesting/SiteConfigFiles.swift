@@ -44,7 +44,7 @@ public enum SiteConfigFiles {
     public static func writeCoordinator(
         _ path: String, listen: String, certs: String, pki: String, database: String, leaseSeconds: Double = 60,
         nodes: [Node], pairings: [(server: String, backup: String)] = [], extra: String = "",
-        pairingExtra: [String: String] = [:], schedule: String = "default = \"off\""
+        pairingExtra: [String: String] = [:], schedule: String = "default = \"off\"", tables: String = ""
     ) throws {
         // Tests queue their own tasks: no source fires by itself unless a test gives a schedule,
         // and no nightly inventory or verify comes (a CI run may fall into the window).
@@ -68,6 +68,7 @@ public enum SiteConfigFiles {
             window = "off"
 
             """
+        if !tables.isEmpty { text += tables + "\n" }
         for node in nodes {
             text +=
                 "\n[nodes.\(node.name)]\nroles = [\(node.roles.map(quote).joined(separator: ", "))]\naddresses = [\"127.0.0.1\"]\n"

@@ -22,7 +22,8 @@ struct SCMBackup: AsyncParsableCommand {
             ArtifactsCommand.self, TransferCommand.self, MutantsCommand.self, EventsCommand.self,
             TasksCommand.self, SchedulesCommand.self, RunCommand.self, RunsCommand.self, StatusCommand.self,
             FreeSpaceCommand.self,
-            CheckCommand.self, ConfigCommand.self, HubCommand.self, CatalogCommand.self, DemoCommand.self,
+            CheckCommand.self, ConfigCommand.self, HubCommand.self, CatalogCommand.self, AlertsCommand.self,
+            DemoCommand.self,
         ]
     )
 

@@ -31,6 +31,7 @@ struct WireExampleTests {
         ("task-recover", TaskInfo.self), ("recover-preview-sealed", SealedPreview.self),
         ("folder-preview", FolderPreview.self), ("fallback-plan", FallbackPlan.self),
         ("fallback-report", FallbackReport.self), ("fallback-answer", FallbackAnswer.self),
+        ("alerts-response", [AlertInfo].self), ("silence-request", SilenceRequest.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

@@ -20,7 +20,10 @@ struct CatalogSafetyTests {
                 let catalog = dir.file("catalog.sqlite")
                 let witness = catalog + ".epoch"
                 #expect(FileManager.default.fileExists(atPath: witness), "the hub notes that it made a catalog")
+                // The intact catalog as it is on disk: its WAL too, if the hub left one (a copy of the
+                // main file alone may lack the newest transactions, the epoch among them).
                 try FileManager.default.copyItem(atPath: catalog, toPath: dir.file("good.sqlite"))
+                let goodWAL = try? Data(contentsOf: URL(fileURLWithPath: catalog + "-wal"))  // nil: none left
                 func start() throws -> CommandResult {
                     try Command.scmBackup([
                         "coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port-check"),
@@ -63,6 +66,7 @@ struct CatalogSafetyTests {
                 #expect(r.status != 0 && r.stderr.contains("not this hub's"), "\(r.stderr)")
 
                 try put(good)
+                if let goodWAL { try goodWAL.write(to: URL(fileURLWithPath: catalog + "-wal")) }
                 do { try site.startCoordinator() } catch {
                     Issue.record("\(try String(contentsOfFile: dir.file("coordinator.log"), encoding: .utf8))")
                     throw error

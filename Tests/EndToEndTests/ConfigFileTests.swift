@@ -128,6 +128,18 @@ struct ConfigFileTests {
         ),
         ("[nodes.vault]", "[nodes.vault\n", "site.toml:23:"),
         (
+            "[nodes.vault]", "[alerts]\ndisk_free_min = \"10\"\n[nodes.vault]",
+            "alerts.disk_free_min: '10' is not a share such as \"10%\""
+        ),
+        (
+            "[nodes.vault]", "[alerts]\nto = [\"ops@example.org\\nBcc: x@y\"]\n[nodes.vault]",
+            "alerts.to: 'ops@example.org\\u{a}Bcc: x@y' is not a mail address"
+        ),
+        (
+            "[nodes.vault]", "[alerts.sendmail]\ncommand = [\"sendmail\", \"-t\"]\n[nodes.vault]",
+            "alerts.sendmail.command: give the program (an absolute path)"
+        ),
+        (
             "lease_seconds = 60", "lease_seconds = 60\ntask_history_days = 0",
             "site.toml:8: coordinator.task_history_days: 0 is outside 1...36500"
         ),

@@ -11,6 +11,7 @@ struct HelpSnapshotTests {
         ["purge", "resume"], ["purge", "release"], ["trash"], ["recover"],
         ["recover-config"], ["pki"], ["pki", "init"], ["pki", "issue"], ["pki", "list"], ["pki", "revoke"],
         ["pki", "export-hub"], ["pki", "import-hub"], ["hub"], ["hub", "restore"], ["catalog"], ["catalog", "rebuild"],
+        ["alerts"], ["alerts", "list"], ["alerts", "silence"], ["alerts", "test"],
         ["tasks", "cancel"],
         ["coordinator"], ["agent"], ["nodes"], ["artifacts"], ["transfer"], ["mutants"], ["events"], ["schedules"],
         ["tasks"],

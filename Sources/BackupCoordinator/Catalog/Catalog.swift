@@ -159,6 +159,7 @@ public struct Catalog: Sendable {
         registerRunMigrations(&migrator)
         registerPurgeMigrations(&migrator)
         registerRecoverMigrations(&migrator)
+        registerAlertMigrations(&migrator)
         return migrator
     }
 

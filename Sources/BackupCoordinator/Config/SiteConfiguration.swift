@@ -144,6 +144,8 @@ public struct SiteConfiguration: Sendable, Equatable {
     public var schedule: ScheduleDefaults
     public var runs: RunLimits
     public var verify: VerifyPolicy
+    /// `[alerts]`: when each alert rule fires and where notices go.
+    public var alerts = AlertPolicy()
     /// `[retention]`: the site-wide policy and the purge stage's evidence rules.
     public var purge = PurgeRules()
 
@@ -434,6 +436,7 @@ public struct SiteConfiguration: Sendable, Equatable {
         var site = SiteConfiguration(
             nodes: nodes, pairings: pairings, schedule: scheduleDefaults, runs: runLimits, verify: verifyPolicy)
         site.purge = purgeRules
+        site.alerts = try AlertPolicy.read(top)
         try site.checkRetention(tables: retentionTables)
         for written in copiesWritten where written.copies > site.receivers(of: written.node).count {
             let paired = site.receivers(of: written.node)
@@ -534,6 +537,10 @@ extension CoordinatorConfiguration {
             config.port = port
         }
         if let level: Logger.Level = try c.choice("log_level") { config.logLevel = level }
+        if let v = try c.int("heartbeat_seconds") {
+            guard (1...300).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...300") }
+            config.heartbeatSeconds = v
+        }
         if let v = try c.double("lease_seconds") {
             guard (5...3600).contains(v) else { throw c.error("lease_seconds", "\(v) is outside 5...3600") }
             config.leaseSeconds = v

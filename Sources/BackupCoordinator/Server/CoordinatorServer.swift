@@ -82,6 +82,7 @@ public enum CoordinatorServer {
         RunsController(coordinator: coordinator).addRoutes(to: router)
         StatusController(coordinator: coordinator).addRoutes(to: router)
         PurgeController(coordinator: coordinator).addRoutes(to: router)
+        AlertsController(coordinator: coordinator).addRoutes(to: router)
         // Anything else: an unknown version is named as such, an unknown path under v1 too.
         router.get("**") { request, _ -> Response in throw unknownPath(request) }
         router.post("**") { request, _ -> Response in throw unknownPath(request) }

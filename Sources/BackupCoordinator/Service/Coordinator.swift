@@ -111,6 +111,13 @@ public struct Coordinator: Sendable {
             heartbeatSeconds: configuration.heartbeatSeconds)
     }
 
+    /// The alert evaluator: rules from the catalog and the clock, notices through the channels.
+    public var alertService: AlertService {
+        AlertService(
+            sites: sites, catalog: catalog, board: statusBoard, heartbeatSeconds: configuration.heartbeatSeconds,
+            wallClock: wallClock, clock: clock, logger: logger)
+    }
+
     /// The run driver of this coordinator: each run's transfers once its backups made artifacts.
     public var runDriver: RunDriver {
         RunDriver(
@@ -138,7 +145,7 @@ public struct Coordinator: Sendable {
                         selfBackup: $0, signals: signals, clock: clock, wallClock: wallClock, logger: logger)
                 ]
             } ?? []
-        return [sweeper, runDriver, scheduler] + snapshots
+        return [sweeper, runDriver, scheduler, alertService] + snapshots
             + [try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 

@@ -1,0 +1,92 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+
+/// `[alerts]` of the site file: when each rule fires and where notices go. Every key has a
+/// default (`Protocol/alerts.md`); without `to` and a channel, alerts are kept and listed but
+/// not sent. A source is *late* by `[schedule] backup_grace` (the one definition status and
+/// alerts share, ``Standing``).
+public struct AlertPolicy: Sendable, Equatable {
+    /// An agent not heard from for this long is silent (`agent_silent_after`, "10m").
+    public var agentSilentAfter: TimeInterval = 600
+    /// A store disk with less free than this share (`disk_free_min`, "10%").
+    public var diskFreeMin = 0.10
+    /// A firing alert is sent again this often while it lasts (`repeat_hours`, 24).
+    public var repeatSeconds: TimeInterval = 24 * 3600
+    /// Purging paused longer than this fires (`purge_paused_after`, "1d").
+    public var purgePausedAfter: TimeInterval = 86_400
+    /// A newest artifact short of copies off its box fires only after this (`not_off_box_after`,
+    /// "2h"): its transfers take time after the backup.
+    public var notOffBoxAfter: TimeInterval = 2 * 3600
+    /// Seconds between two evaluations (`evaluate_seconds`, 60).
+    public var evaluateSeconds: TimeInterval = 60
+    /// Recipients and sender of the mails (`to`, `from`).
+    public var to: [String] = []
+    public var from = "scm-backup"
+    /// `[alerts.sendmail] command`: an argv, run without a shell, the message on its stdin.
+    public var sendmail: [String]?
+
+    public init() {}
+
+    static func read(_ top: ConfigTable) throws -> AlertPolicy {
+        var policy = AlertPolicy()
+        guard let t = try top.table("alerts") else { return policy }
+        func duration(_ key: String, _ example: String) throws -> TimeInterval? {
+            guard let text = try t.string(key) else { return nil }
+            let seconds: TimeInterval
+            do { seconds = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                throw t.error(key, "'\(text)' is not a duration such as \"\(example)\" (\(error.message))")
+            }
+            guard seconds > 0 else { throw t.error(key, "'\(text)' must be longer than 0") }
+            return seconds
+        }
+        if let v = try duration("agent_silent_after", "10m") { policy.agentSilentAfter = v }
+        if let v = try duration("purge_paused_after", "1d") { policy.purgePausedAfter = v }
+        if let v = try duration("not_off_box_after", "2h") { policy.notOffBoxAfter = v }
+        if let text = try t.string("disk_free_min") {
+            guard text.hasSuffix("%"), let percent = Double(text.dropLast()), (0..<100).contains(percent) else {
+                throw t.error("disk_free_min", "'\(text)' is not a share such as \"10%\" (0 to 99 %)")
+            }
+            policy.diskFreeMin = percent / 100
+        }
+        if let hours = try t.double("repeat_hours") {
+            guard (1...8760).contains(hours) else { throw t.error("repeat_hours", "\(hours) is outside 1...8760") }
+            policy.repeatSeconds = hours * 3600
+        }
+        if let seconds = try t.double("evaluate_seconds") {
+            guard (1...3600).contains(seconds) else {
+                throw t.error("evaluate_seconds", "\(seconds) is outside 1...3600")
+            }
+            policy.evaluateSeconds = seconds
+        }
+        if let to = try t.strings("to") {
+            for address in to where !MailMessage.isAddress(address) {
+                throw t.error(
+                    "to", "'\(AuditText.escape(address, limit: 100))' is not a mail address such as ops@example.org")
+            }
+            policy.to = to
+        }
+        if let from = try t.string("from") {
+            guard MailMessage.isAddress(from) || !from.contains(where: { $0.isNewline || $0 == "<" || $0 == ">" })
+            else {
+                throw t.error("from", "'\(AuditText.escape(from, limit: 100))' is not a sender")
+            }
+            policy.from = from
+        }
+        if let s = try t.table("sendmail") {
+            guard let command = try s.strings("command"), let program = command.first, program.hasPrefix("/") else {
+                throw s.error(
+                    "command",
+                    "give the program (an absolute path) and its arguments, e.g. [\"/usr/sbin/sendmail\", \"-t\", \"-oi\"]"
+                )
+            }
+            guard FileManager.default.isExecutableFile(atPath: program) else {
+                throw s.error("command", "'\(program)' is not an executable file")
+            }
+            try s.finish()
+            policy.sendmail = command
+        }
+        try t.finish()
+        return policy
+    }
+}

@@ -1,0 +1,149 @@
+import BackupCore
+import BackupProtocol
+import Foundation
+
+/// What is wrong now, from the site's status, its nodes, the failed copies and the clock: one
+/// ``Condition`` per rule and subject. A pure function, tested as a table of states and clocks.
+public enum AlertRules {
+    public struct Condition: Sendable, Equatable {
+        public var rule: AlertRule
+        public var subject: String
+        public var node: String?
+        public var summary: String
+        public init(rule: AlertRule, subject: String, node: String?, summary: String) {
+            self.rule = rule
+            self.subject = subject
+            self.node = node
+            self.summary = summary
+        }
+        var key: String { rule.rawValue + " " + subject }
+    }
+
+    /// A copy that failed verification, as the catalog lists it.
+    public struct FailedCopy: Sendable, Equatable {
+        public var node: String
+        public var path: String
+        public var state: CopyState
+        public var problem: String?
+        public init(node: String, path: String, state: CopyState, problem: String?) {
+            self.node = node
+            self.path = path
+            self.state = state
+            self.problem = problem
+        }
+    }
+
+    /// `heartbeatSeconds` is the agents' heartbeat period: an agent is silent after
+    /// `agent_silent_after` or three heartbeats, whichever is longer (a quiet interval between
+    /// two heartbeats is no silence).
+    public static func evaluate(
+        status: SiteStatus, nodes: [NodeStatus], failed: [FailedCopy], site: SiteConfiguration, now: Date,
+        heartbeatSeconds: Int = 15
+    ) -> [Condition] {
+        let policy = site.alerts
+        var found: [Condition] = []
+        func age(_ date: Date) -> String { duration(now.timeIntervalSince(date)) }
+        for source in status.sources {
+            let subject = source.node + "/" + source.source
+            if source.late {
+                let newest =
+                    source.newest.map { "its newest is \($0.stamp), \(age($0.created ?? now)) old" } ?? "it has none"
+                found.append(
+                    Condition(
+                        rule: .backupMissing, subject: subject, node: source.node,
+                        summary:
+                            "source \(subject) has no backup since its slot at \(source.lastSlot.map(iso) ?? "?") (\(newest))"
+                    ))
+            }
+            if let newest = source.newest, let made = newest.created,
+                now.timeIntervalSince(made) > policy.notOffBoxAfter
+            {
+                let wanted = site.copiesWanted(node: source.node, source: source.source)
+                let intact = source.copies.filter { $0.state == .intact }.map(\.node)
+                if intact.count < wanted {
+                    found.append(
+                        Condition(
+                            rule: .notOffBox, subject: subject, node: source.node,
+                            summary:
+                                "the newest backup of \(subject) (\(newest.stamp), \(age(made)) old) has \(intact.count) of \(wanted) copies off its box"
+                                + (intact.isEmpty ? "" : " (on \(intact.joined(separator: ", ")))")))
+                }
+            }
+            for copy in source.copies where copy.verifyOverdue {
+                found.append(
+                    Condition(
+                        rule: .verifyOverdue, subject: "\(copy.node):\(subject)", node: copy.node,
+                        summary:
+                            "the copy of \(subject)'s newest backup on \(copy.node) was \(copy.verifiedAt.map { "last verified \(age($0)) ago" } ?? "never verified")"
+                    ))
+            }
+            if let hold = source.purgeHold {
+                found.append(Condition(rule: .regressionHeld, subject: subject, node: source.node, summary: hold))
+            }
+        }
+        for copy in failed {
+            found.append(
+                Condition(
+                    rule: .mutant, subject: "\(copy.node):\(copy.path)", node: copy.node,
+                    summary:
+                        "the copy of \(copy.path) on \(copy.node) is \(copy.state.rawValue)\(copy.problem.map { ": \($0)" } ?? "")"
+                ))
+        }
+        for node in nodes where site.node(node.name) != nil {
+            if let free = node.diskFree, let total = node.diskTotal, total > 0,
+                Double(free) / Double(total) < policy.diskFreeMin
+            {
+                found.append(
+                    Condition(
+                        rule: .diskLow, subject: node.name, node: node.name,
+                        summary:
+                            "the store disk of \(node.name) has \(formatBytes(free)) free of \(formatBytes(total)) (\(Int(Double(free) * 100 / Double(total))) %, below \(Int(policy.diskFreeMin * 100)) %)"
+                    ))
+            }
+        }
+        let heard = Dictionary(nodes.map { ($0.name, $0.lastHeartbeatAt) }, uniquingKeysWith: { a, _ in a })
+        for name in site.nodes.keys.sorted() {
+            let last = heard[name] ?? nil
+            let silentAfter = max(policy.agentSilentAfter, 3 * Double(heartbeatSeconds))
+            guard last.map({ now.timeIntervalSince($0) > silentAfter }) ?? true else { continue }
+            found.append(
+                Condition(
+                    rule: .agentSilent, subject: name, node: name,
+                    summary: "the agent of \(name) "
+                        + (last.map { "has not been heard from for \(age($0))" } ?? "has not registered with this hub"))
+            )
+        }
+        for pause in status.purge?.pauses ?? [] where now.timeIntervalSince(pause.at) > policy.purgePausedAfter {
+            let scope = pause.node ?? "site"
+            found.append(
+                Condition(
+                    rule: .purgePaused, subject: scope, node: pause.node,
+                    summary:
+                        "purging is paused \(pause.node.map { "on \($0)" } ?? "site-wide") since \(age(pause.at)) ago by \(pause.by)\(pause.reason.map { ": \($0)" } ?? "")"
+                ))
+        }
+        return found
+    }
+
+    /// `3d 4h`, `2h 5m`, `12m`, `45s`.
+    static func duration(_ seconds: TimeInterval) -> String {
+        let s = Int(max(0, seconds))
+        if s >= 86_400 { return "\(s / 86_400)d \(s % 86_400 / 3600)h" }
+        if s >= 3600 { return "\(s / 3600)h \(s % 3600 / 60)m" }
+        if s >= 60 { return "\(s / 60)m" }
+        return "\(s)s"
+    }
+
+    static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+    static func formatBytes(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}

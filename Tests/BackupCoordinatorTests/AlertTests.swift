@@ -1,0 +1,200 @@
+import BackupCoordinator
+import BackupCore
+import BackupProtocol
+import BackupTesting
+import Foundation
+import Testing
+
+/// The alert rules as tables of site states and clocks, and the alerts' state machines: fire
+/// once, repeat, resolve, silences, folding into a silent agent, a failed delivery tried again,
+/// and a restart (the book through JSON) that re-sends nothing (issue 15, item 3).
+struct AlertTests {
+    static let t0 = Date(timeIntervalSince1970: 1_796_000_000)
+
+    static var site: SiteConfiguration {
+        var site = SiteConfiguration(
+            nodes: [
+                .init(
+                    name: "srv1", roles: [.server], addresses: ["127.0.0.1"],
+                    sources: ["env": SourceDefinition(name: "env", kind: .svn, path: "/var/scm/repos/env")]),
+                .init(name: "vault", roles: [.backup]),
+            ], pairings: [.init(server: "srv1", backup: "vault")])
+        site.alerts.agentSilentAfter = 600
+        return site
+    }
+
+    static func node(_ name: String, heard: Date?, free: Int64 = 500, total: Int64 = 1000) -> NodeStatus {
+        NodeStatus(
+            name: name, role: "agent", version: "0.3.0", storePath: "/s", diskTotal: total, diskFree: free, kinds: [],
+            registeredAt: heard, lastHeartbeatAt: heard, online: heard != nil)
+    }
+
+    static func status(
+        late: Bool = false, made: Date? = t0, vault: CopyState? = .intact, verifyOverdue: Bool = false,
+        hold: String? = nil, pauses: [PurgePause] = []
+    ) -> SiteStatus {
+        SiteStatus(
+            generatedAt: t0,
+            sources: [
+                SourceStatus(
+                    node: "srv1", source: "env", kind: "svn",
+                    newest: made.map {
+                        NewestArtifact(
+                            path: "srv1/svn/env/2026/12/01/030000/env-7.tar.gz", stamp: "2026/12/01/030000",
+                            created: $0, size: 100, revision: "7", ageSeconds: 0)
+                    }, late: late, lastSlot: t0, nextRun: nil,
+                    copies: [
+                        CopyStatus(
+                            node: "vault", state: vault, verifiedAt: nil, verified: false, verifyOverdue: verifyOverdue)
+                    ], purgeHold: hold)
+            ], nodes: [], purge: PurgeStanding(pauses: pauses, stages: []))
+    }
+
+    static func rules(
+        _ status: SiteStatus, nodes: [NodeStatus]? = nil, failed: [AlertRules.FailedCopy] = [], at now: Date
+    )
+        -> [String]
+    {
+        AlertRules.evaluate(
+            status: status, nodes: nodes ?? [node("srv1", heard: now), node("vault", heard: now)], failed: failed,
+            site: site, now: now
+        ).map { "\($0.rule.rawValue) \($0.subject)" }.sorted()
+    }
+
+    @Test func eachRuleFiresOnItsStateAndNotBefore() {
+        let now = Self.t0.addingTimeInterval(3 * 3600)
+        #expect(Self.rules(Self.status(), at: now).isEmpty, "a healthy site raises nothing")
+        #expect(Self.rules(Self.status(late: true), at: now) == ["backup-missing srv1/env"])
+        // Off its box: only once the newest is older than not_off_box_after (2 h).
+        #expect(Self.rules(Self.status(vault: nil), at: Self.t0.addingTimeInterval(3600)).isEmpty)
+        #expect(Self.rules(Self.status(vault: nil), at: now) == ["not-off-box srv1/env"])
+        #expect(Self.rules(Self.status(vault: .unverified), at: now) == ["not-off-box srv1/env"])
+        #expect(Self.rules(Self.status(verifyOverdue: true), at: now) == ["verify-overdue vault:srv1/env"])
+        #expect(Self.rules(Self.status(hold: "flagged"), at: now) == ["regression-held srv1/env"])
+        let failed = [
+            AlertRules.FailedCopy(node: "vault", path: "srv1/svn/env/x.tar.gz", state: .quarantined, problem: "sha256")
+        ]
+        #expect(Self.rules(Self.status(), failed: failed, at: now) == ["mutant vault:srv1/svn/env/x.tar.gz"])
+        let full = [Self.node("srv1", heard: now), Self.node("vault", heard: now, free: 50)]
+        #expect(Self.rules(Self.status(), nodes: full, at: now) == ["disk-low vault"])
+        // Silent: heard 11 minutes ago, or never.
+        let silent = [Self.node("srv1", heard: now.addingTimeInterval(-660)), Self.node("vault", heard: nil)]
+        #expect(Self.rules(Self.status(), nodes: silent, at: now) == ["agent-silent srv1", "agent-silent vault"])
+        // Purging paused: after a day.
+        let pause = PurgePause(node: nil, by: "root", at: now.addingTimeInterval(-3600), reason: "checking")
+        #expect(Self.rules(Self.status(pauses: [pause]), at: now).isEmpty)
+        #expect(
+            Self.rules(Self.status(pauses: [pause]), at: now.addingTimeInterval(86_400)).contains("purge-paused site"))
+    }
+
+    static func condition(_ rule: AlertRule, _ subject: String, node: String? = nil) -> AlertRules.Condition {
+        AlertRules.Condition(rule: rule, subject: subject, node: node, summary: "\(rule.rawValue) of \(subject)")
+    }
+
+    /// Steps the book and marks every notice sent; returns them as "kind rule subject".
+    static func step(
+        _ book: inout AlertBook, _ conditions: [AlertRules.Condition], at now: Date, silences: [SilenceInfo] = [],
+        failing: Bool = false
+    ) -> [String] {
+        var policy = AlertPolicy()
+        policy.repeatSeconds = 24 * 3600
+        let notices = book.step(conditions, silences: silences, policy: policy, now: now)
+        for notice in notices { book.markSent(notice, at: now, error: failing ? "sendmail: exit 75" : nil) }
+        return notices.map {
+            "\($0.kind.rawValue) \($0.alert.rule.rawValue) \($0.alert.subject)"
+                + ($0.folded.isEmpty ? "" : " +\($0.folded.map(\.rule.rawValue))")
+        }
+    }
+
+    @Test func anAlertFiresOnceRepeatsDailyAndResolvesOnce() throws {
+        var book = AlertBook()
+        let late = [Self.condition(.backupMissing, "srv1/env", node: "srv1")]
+        #expect(Self.step(&book, late, at: Self.t0) == ["firing backup-missing srv1/env"])
+        #expect(Self.step(&book, late, at: Self.t0.addingTimeInterval(60)).isEmpty, "once")
+        #expect(Self.step(&book, late, at: Self.t0.addingTimeInterval(23 * 3600)).isEmpty)
+        #expect(
+            Self.step(&book, late, at: Self.t0.addingTimeInterval(24 * 3600)) == ["repeating backup-missing srv1/env"])
+        // A restart: the book from the catalog's JSON sends nothing again.
+        var restarted = AlertBook(
+            tracks: try WireJSON.decoder().decode(
+                [String: AlertBook.Track].self, from: try WireJSON.encoder().encode(book.tracks)))
+        #expect(Self.step(&restarted, late, at: Self.t0.addingTimeInterval(25 * 3600)).isEmpty)
+        #expect(
+            Self.step(&restarted, [], at: Self.t0.addingTimeInterval(26 * 3600)) == ["resolved backup-missing srv1/env"]
+        )
+        #expect(Self.step(&restarted, [], at: Self.t0.addingTimeInterval(27 * 3600)).isEmpty, "resolved once")
+        #expect(restarted.list(all: false).isEmpty && restarted.list(all: true).map(\.phase) == [.resolved])
+        // It comes back: a new alert.
+        #expect(
+            Self.step(&restarted, late, at: Self.t0.addingTimeInterval(28 * 3600)) == ["firing backup-missing srv1/env"]
+        )
+    }
+
+    @Test func aSilenceQuietsAnAlertUntilItEndsAndASilentAgentFoldsItsNodesAlerts() {
+        var book = AlertBook()
+        let disk = Self.condition(.diskLow, "vault", node: "vault")
+        let silence = SilenceInfo(
+            id: 1, rule: .diskLow, source: nil, node: "vault", until: Self.t0.addingTimeInterval(3600),
+            reason: "new disk",
+            by: "root")
+        #expect(Self.step(&book, [disk], at: Self.t0, silences: [silence]).isEmpty)
+        #expect(book.list(all: false).first?.quiet?.contains("silenced until") == true)
+        #expect(
+            Self.step(&book, [disk], at: Self.t0.addingTimeInterval(3601), silences: [silence]) == [
+                "firing disk-low vault"
+            ])
+        // A silence that resolved quietly owes nothing.
+        var quiet = AlertBook()
+        _ = Self.step(&quiet, [disk], at: Self.t0, silences: [silence])
+        #expect(Self.step(&quiet, [], at: Self.t0.addingTimeInterval(60), silences: [silence]).isEmpty)
+
+        // vault's agent goes silent: its disk alert and the copy it lacks fold into one notice.
+        var folding = AlertBook()
+        let conditions = [
+            Self.condition(.agentSilent, "vault", node: "vault"), disk,
+            Self.condition(.verifyOverdue, "vault:srv1/env", node: "vault"),
+            Self.condition(.backupMissing, "srv1/env", node: "srv1"),
+        ]
+        #expect(
+            Self.step(&folding, conditions, at: Self.t0) == [
+                "firing agent-silent vault +[\"disk-low\", \"verify-overdue\"]", "firing backup-missing srv1/env",
+            ])
+        // The agent is back: its own alerts notify on their own now, the silence resolves.
+        #expect(
+            Self.step(&folding, [disk], at: Self.t0.addingTimeInterval(60)) == [
+                "resolved agent-silent vault", "resolved backup-missing srv1/env", "firing disk-low vault",
+            ])
+    }
+
+    @Test func aNoticeThatFailedIsTriedAgainAndItsErrorShown() {
+        var book = AlertBook()
+        let late = [Self.condition(.backupMissing, "srv1/env", node: "srv1")]
+        #expect(Self.step(&book, late, at: Self.t0, failing: true) == ["firing backup-missing srv1/env"])
+        #expect(book.list(all: false).first?.deliveryError == "sendmail: exit 75")
+        #expect(Self.step(&book, late, at: Self.t0.addingTimeInterval(60)) == ["firing backup-missing srv1/env"])
+        #expect(book.list(all: false).first?.deliveryError == nil)
+        #expect(
+            Self.step(&book, [], at: Self.t0.addingTimeInterval(120), failing: true) == [
+                "resolved backup-missing srv1/env"
+            ])
+        #expect(Self.step(&book, [], at: Self.t0.addingTimeInterval(180)) == ["resolved backup-missing srv1/env"])
+        #expect(Self.step(&book, [], at: Self.t0.addingTimeInterval(240)).isEmpty)
+    }
+
+    @Test func aMailCarriesNoHeaderAnyNameCouldAdd() {
+        let mail = MailMessage(
+            from: "scm-backup@hub", to: ["ops@example.org"],
+            subject: "[scm-backup] FIRING backup-missing srv1/<script>\r\nBcc: evil@example.org",
+            body: "name \u{1B}[31m<script>alert(1)</script>\r\nline two\u{7}")
+        let text = mail.render(date: Self.t0)
+        let headers = text.components(separatedBy: "\n\n")[0].split(separator: "\n")
+        #expect(headers.count == 8, "\(headers)")
+        #expect(!headers.contains { $0.hasPrefix("Bcc") })
+        #expect(text.contains("Subject: [scm-backup] FIRING backup-missing srv1/<script>Bcc: evil@example.org"))
+        #expect(!text.contains("\u{1B}") && !text.contains("\u{7}") && !text.contains("\r"))
+        let encoded = MailMessage.headerValue("Sauvegarde réussie")
+        #expect(encoded == "=?UTF-8?B?\(Data("Sauvegarde réussie".utf8).base64EncodedString())?=")
+        #expect(MailMessage.isAddress("ops@example.org") && !MailMessage.isAddress("ops@example.org\nBcc: x"))
+        #expect(!MailMessage.isAddress("<ops@example.org>") && !MailMessage.isAddress("ops"))
+    }
+}

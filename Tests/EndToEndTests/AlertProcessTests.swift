@@ -1,0 +1,103 @@
+import BackupCore
+import BackupTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The alert service of a real hub (issue 15, items 3 and 6): an agent that stops is noticed,
+/// one mail goes through the sendmail-compatible command (its argv run without a shell, the
+/// message on stdin), `alerts` lists it firing (exit 3), a silence is audited, the agent's return
+/// sends the resolved notice, and a restarted hub sends nothing again.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct AlertProcessTests {
+    @Test func aSilentAgentIsMailedOnceThenResolvedAndARestartResendsNothing() async throws {
+        try await blocking {
+            try withTemporaryDirectory("alerts") { dir in
+                var passed = false
+                // A sendmail stand-in: each message it is given on stdin becomes a file.
+                let outbox = dir.file("outbox")
+                try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+                let sendmail = dir.file("sendmail")
+                try
+                    "#!/bin/sh\n[ \"$1\" = -t ] && [ \"$2\" = -oi ] || exit 64\ncat > \(outbox)/mail-$(date +%s%N).txt\n"
+                    .write(toFile: sendmail, atomically: true, encoding: .utf8)
+                #expect(chmod(sendmail, 0o755) == 0)
+                let site = try ProcessSite(
+                    dir, nodes: [.init("srv1", sources: [("conf", "folder", dir.file("conf"))])],
+                    coordinatorExtra: "heartbeat_seconds = 1")
+                site.siteTables = """
+                    [alerts]
+                    agent_silent_after = "3s"
+                    evaluate_seconds = 1
+                    to = ["ops@example.org"]
+                    from = "scm-backup@hub.example.org"
+                    [alerts.sendmail]
+                    command = [\(SiteConfigFiles.quote(sendmail)), "-t", "-oi"]
+                    """
+                defer {
+                    if !passed {
+                        let text = (try? String(contentsOfFile: dir.file("coordinator.log"), encoding: .utf8)) ?? ""
+                        FileHandle.standardError.write(Data("--- coordinator.log:\n\(text.suffix(8000))\n".utf8))
+                    }
+                }
+                func mails() throws -> [String] {
+                    try FileManager.default.contentsOfDirectory(atPath: outbox).sorted().map {
+                        try String(contentsOfFile: outbox + "/" + $0, encoding: .utf8)
+                    }
+                }
+                try site.startCoordinator()
+                try site.startAgent("srv1")
+                try site.waitUntilOnline(1)
+                // The agent was silent before it registered: that alert resolves.
+                try site.waitUntil("no alert firing", seconds: 20) { try site.admin(["alerts"]).status == 0 }
+                let before = try mails().count
+                site.stop("srv1", SIGKILL)
+                try site.waitUntil("the silent agent's mail", seconds: 30) {
+                    try mails().dropFirst(before).contains { $0.contains("FIRING agent-silent srv1") }
+                }
+                let firing = try mails().dropFirst(before).filter { $0.contains("FIRING agent-silent srv1") }
+                #expect(firing.count == 1)
+                let mail = try #require(firing.first)
+                #expect(mail.contains("To: ops@example.org") && mail.contains("From: scm-backup@hub.example.org"))
+                #expect(mail.contains("Subject: [scm-backup] FIRING agent-silent srv1"))
+                #expect(mail.contains("the agent of srv1 has not been heard from for"))
+                let listed = try site.admin(["alerts"])
+                #expect(listed.status == 3 && listed.stdout.contains("FIRING  agent-silent  srv1"), "\(listed.stdout)")
+
+                // A silence, audited; the restart of the hub re-sends nothing.
+                let silenced = try site.admin([
+                    "alerts", "silence", "disk-low", "--node", "srv1", "--for", "2h", "--reason", "new disk ordered",
+                ])
+                #expect(
+                    silenced.status == 0 && silenced.stdout.contains("silenced disk-low until"), "\(silenced.stderr)")
+                #expect(try site.admin(["events"]).stdout.contains("POST /v1/alerts/silence"))
+                let refused = try site.admin(["alerts", "silence", "loud", "--for", "1h", "--reason", "x"])
+                #expect(refused.status == 1 && refused.stderr.contains("'loud' is not a rule"))
+                site.stop("hub")
+                let sentBeforeRestart = try mails().count
+                try site.startCoordinator()
+                sleep(3)
+                #expect(try mails().count == sentBeforeRestart, "a restarted hub sends nothing again")
+
+                // The agent is back: one resolved notice (the first was of its start, before it registered).
+                func resolved() throws -> Int { try mails().filter { $0.contains("RESOLVED agent-silent srv1") }.count }
+                let resolvedBefore = try resolved()
+                try site.startAgent("srv1")
+                try site.waitUntil("the resolved mail", seconds: 30) { try resolved() == resolvedBefore + 1 }
+                sleep(2)
+                #expect(try resolved() == resolvedBefore + 1, "resolved once")
+                let all = try site.admin(["alerts", "--all"])
+                #expect(
+                    all.status == 0 && all.stdout.contains("RESOLVED  agent-silent  srv1"), "\(all.stdout)\(all.stderr)"
+                )
+                let test = try site.admin(["alerts", "test"])
+                #expect(test.status == 0, "\(test.stderr)")
+                #expect(try mails().contains { $0.contains("if you read this, the channel works") })
+                passed = true
+            }
+        }
+    }
+}
