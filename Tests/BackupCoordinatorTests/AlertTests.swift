@@ -87,6 +87,44 @@ struct AlertTests {
             Self.rules(Self.status(pauses: [pause]), at: now.addingTimeInterval(86_400)).contains("purge-paused site"))
     }
 
+    static func failedTask(_ id: Int64, node: String = "srv1", code: BackupError.Code, at: Date) -> TaskInfo {
+        var task = TaskInfo(
+            id: id, kind: .backup, node: node, source: "env", state: .failed, attempts: 1, fencingToken: UInt64(id),
+            leaseExpiresAt: nil, lastError: "\(code.rawValue) happened", lastErrorCode: code, createdAt: at)
+        task.endedAt = at
+        return task
+    }
+
+    @Test func certificatesFailingTasksAStoreMarkerAndAMissedRunFire() throws {
+        let now = Self.t0
+        func rules(_ history: AlertRules.History) -> [String] {
+            AlertRules.evaluate(
+                status: Self.status(), nodes: [Self.node("srv1", heard: now), Self.node("vault", heard: now)],
+                failed: [], site: Self.site, now: now, history: history
+            ).map { "\($0.rule.rawValue) \($0.subject)" }
+        }
+        let soon = AlertRules.Certificate(
+            name: "agent srv1", node: "srv1", notAfter: now.addingTimeInterval(29 * 86_400))
+        let later = AlertRules.Certificate(name: "the hub", node: nil, notAfter: now.addingTimeInterval(31 * 86_400))
+        #expect(rules(.init(certificates: [soon, later])) == ["certificate-expiring agent srv1"])
+        // Three failures within a day fire; two, or older ones, do not.
+        let two = [1, 2].map { Self.failedTask($0, code: .toolFailed, at: now.addingTimeInterval(-3600)) }
+        #expect(rules(.init(failedTasks: two)).isEmpty)
+        let old = Self.failedTask(3, code: .toolFailed, at: now.addingTimeInterval(-2 * 86_400))
+        #expect(rules(.init(failedTasks: two + [old])).isEmpty)
+        let third = Self.failedTask(4, code: .toolFailed, at: now.addingTimeInterval(-60))
+        #expect(rules(.init(failedTasks: two + [third])) == ["task-failing srv1/backup/env"])
+        // A store refused for its marker is named on its own.
+        let marker = Self.failedTask(5, node: "vault", code: .storeMarker, at: now.addingTimeInterval(-60))
+        #expect(rules(.init(failedTasks: [marker])) == ["store-marker vault"])
+        // A slot whose run could not start, or that the hub missed.
+        let missed = ScheduleInfo(
+            node: "srv1", source: "env", schedule: "0 3 * * *", timeZone: "UTC", jitterSeconds: 0, nextFire: nil,
+            backedUpWith: nil, lastSlot: now.addingTimeInterval(-3600),
+            lastOutcome: "missed: the hub was down past catch_up_within", lastTask: nil)
+        #expect(rules(.init(schedules: [missed])) == ["run-not-started srv1/env"])
+    }
+
     static func condition(_ rule: AlertRule, _ subject: String, node: String? = nil) -> AlertRules.Condition {
         AlertRules.Condition(rule: rule, subject: subject, node: node, summary: "\(rule.rawValue) of \(subject)")
     }

@@ -18,6 +18,10 @@ public struct AlertPolicy: Sendable, Equatable {
     /// A newest artifact short of copies off its box fires only after this (`not_off_box_after`,
     /// "2h"): its transfers take time after the backup.
     public var notOffBoxAfter: TimeInterval = 2 * 3600
+    /// A certificate expiring within this fires (`certificate_warn_days`, 30).
+    public var certificateWarn: TimeInterval = 30 * 86_400
+    /// Failures of one node, kind and source within a day that fire (`task_failures`, 3).
+    public var taskFailures = 3
     /// Seconds between two evaluations (`evaluate_seconds`, 60).
     public var evaluateSeconds: TimeInterval = 60
     /// Recipients and sender of the mails (`to`, `from`).
@@ -52,6 +56,14 @@ public struct AlertPolicy: Sendable, Equatable {
         if let hours = try t.double("repeat_hours") {
             guard (1...8760).contains(hours) else { throw t.error("repeat_hours", "\(hours) is outside 1...8760") }
             policy.repeatSeconds = hours * 3600
+        }
+        if let days = try t.int("certificate_warn_days") {
+            guard (1...365).contains(days) else { throw t.error("certificate_warn_days", "\(days) is outside 1...365") }
+            policy.certificateWarn = TimeInterval(days) * 86_400
+        }
+        if let n = try t.int("task_failures") {
+            guard (1...1000).contains(n) else { throw t.error("task_failures", "\(n) is outside 1...1000") }
+            policy.taskFailures = n
         }
         if let seconds = try t.double("evaluate_seconds") {
             guard (1...3600).contains(seconds) else {

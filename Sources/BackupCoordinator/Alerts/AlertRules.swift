@@ -36,9 +36,34 @@ public enum AlertRules {
     /// `heartbeatSeconds` is the agents' heartbeat period: an agent is silent after
     /// `agent_silent_after` or three heartbeats, whichever is longer (a quiet interval between
     /// two heartbeats is no silence).
+    /// A certificate and when it expires.
+    public struct Certificate: Sendable, Equatable {
+        public var name: String
+        public var node: String?
+        public var notAfter: Date
+        public init(name: String, node: String?, notAfter: Date) {
+            self.name = name
+            self.node = node
+            self.notAfter = notAfter
+        }
+    }
+
+    /// What the catalog's recent history says: failed tasks of the last day, and each source's
+    /// last schedule outcome.
+    public struct History: Sendable, Equatable {
+        public var failedTasks: [TaskInfo] = []
+        public var schedules: [ScheduleInfo] = []
+        public var certificates: [Certificate] = []
+        public init(failedTasks: [TaskInfo] = [], schedules: [ScheduleInfo] = [], certificates: [Certificate] = []) {
+            self.failedTasks = failedTasks
+            self.schedules = schedules
+            self.certificates = certificates
+        }
+    }
+
     public static func evaluate(
         status: SiteStatus, nodes: [NodeStatus], failed: [FailedCopy], site: SiteConfiguration, now: Date,
-        heartbeatSeconds: Int = 15
+        heartbeatSeconds: Int = 15, history: History = History()
     ) -> [Condition] {
         let policy = site.alerts
         var found: [Condition] = []
@@ -120,6 +145,60 @@ public enum AlertRules {
                     rule: .purgePaused, subject: scope, node: pause.node,
                     summary:
                         "purging is paused \(pause.node.map { "on \($0)" } ?? "site-wide") since \(age(pause.at)) ago by \(pause.by)\(pause.reason.map { ": \($0)" } ?? "")"
+                ))
+        }
+        found += historyConditions(history, policy: policy, now: now)
+        return found
+    }
+
+    static func historyConditions(_ history: History, policy: AlertPolicy, now: Date) -> [Condition] {
+        var found: [Condition] = []
+        for certificate in history.certificates
+        where certificate.notAfter.timeIntervalSince(now) < policy.certificateWarn {
+            let left = certificate.notAfter.timeIntervalSince(now)
+            found.append(
+                Condition(
+                    rule: .certificateExpiring, subject: certificate.name, node: certificate.node,
+                    summary: "the certificate of \(certificate.name) "
+                        + (left > 0
+                            ? "expires in \(duration(left)) (\(iso(certificate.notAfter)))"
+                            : "expired \(duration(-left)) ago (\(iso(certificate.notAfter)))")
+                        + "; issue a new one with 'scm-backup pki issue'"))
+        }
+        // The last day's failures, per node, kind and source; a store refused for its marker on its own.
+        let recent = history.failedTasks.filter { now.timeIntervalSince($0.endedAt ?? $0.createdAt) <= 86_400 }
+        var groups: [String: [TaskInfo]] = [:]
+        for task in recent {
+            groups["\(task.node)/\(task.kind.rawValue)/\(task.source ?? "-")", default: []].append(task)
+        }
+        for (subject, tasks) in groups.sorted(by: { $0.key < $1.key }) where tasks.count >= policy.taskFailures {
+            let last = tasks.max { $0.id < $1.id }!
+            found.append(
+                Condition(
+                    rule: .taskFailing, subject: subject, node: last.node,
+                    summary:
+                        "\(tasks.count) \(last.kind.rawValue) tasks of \(subject) failed within a day; the last (task \(last.id)): \(last.lastErrorCode?.rawValue ?? "task-failed"): \(last.lastError ?? "no reason given")"
+                ))
+        }
+        var markerNodes = Set<String>()
+        for task in recent.sorted(by: { $0.id > $1.id }) where task.lastErrorCode == .storeMarker {
+            guard markerNodes.insert(task.node).inserted else { continue }
+            found.append(
+                Condition(
+                    rule: .storeMarker, subject: task.node, node: task.node,
+                    summary:
+                        "the store of \(task.node) is refused: \(task.lastError ?? "its marker is missing or another disk's")"
+                ))
+        }
+        for schedule in history.schedules {
+            guard let outcome = schedule.lastOutcome, outcome.hasPrefix("failed") || outcome.hasPrefix("missed") else {
+                continue
+            }
+            found.append(
+                Condition(
+                    rule: .runNotStarted, subject: schedule.node + "/" + schedule.source, node: schedule.node,
+                    summary:
+                        "the scheduled run of \(schedule.node)/\(schedule.source) at \(schedule.lastSlot.map(iso) ?? "?") did not start: \(outcome)"
                 ))
         }
         return found

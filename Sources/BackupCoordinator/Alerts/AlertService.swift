@@ -14,6 +14,8 @@ public struct AlertService: Service {
     let catalog: Catalog
     let board: StatusBoard
     let heartbeatSeconds: Int
+    /// The hub's own certificate files to watch: its certificate and the site CA's.
+    let certificateFiles: [(name: String, path: String)]
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let logger: Logger
@@ -37,9 +39,26 @@ public struct AlertService: Service {
     func evaluate() async throws -> [AlertBook.Notice] {
         let now = wallClock.currentDate
         let site = site
+        var certificates = try await catalog.agentCertificates()
+        for file in certificateFiles {
+            do {
+                certificates.append(
+                    AlertRules.Certificate(
+                        name: file.name, node: nil, notAfter: try PEMFiles.certificate(file.path).notValidAfter))
+            } catch {
+                logger.warning(
+                    "a certificate to watch cannot be read",
+                    metadata: ["scm.file": "\(file.path)", "scm.error": "\(error)"])
+            }
+        }
+        let history = AlertRules.History(
+            failedTasks: try await catalog.tasks(TaskListQuery(states: [.failed], limit: TaskListQuery.maxLimit)),
+            schedules: Scheduler.list(site, states: try await catalog.scheduleStates(), now: now),
+            certificates: certificates)
         let conditions = AlertRules.evaluate(
             status: try await board.status(), nodes: try await catalog.nodes(now: now, onlineWithin: .infinity),
-            failed: try await catalog.failedCopies(), site: site, now: now, heartbeatSeconds: heartbeatSeconds)
+            failed: try await catalog.failedCopies(), site: site, now: now, heartbeatSeconds: heartbeatSeconds,
+            history: history)
         var book = try await catalog.alertBook()
         let notices = book.step(
             conditions, silences: try await catalog.silences(at: now), policy: site.alerts, now: now)

@@ -22,6 +22,29 @@ extension Catalog {
                 t.column("by", .text).notNull()
                 t.column("createdAt", .datetime).notNull()
             }
+            // When each agent's certificate expires, as it last registered.
+            try db.alter(table: "node") { t in t.add(column: "certificateNotAfter", .datetime) }
+        }
+    }
+
+    /// Notes when `node`'s certificate expires (at its registration).
+    public func noteCertificate(node: String, notAfter: Date?) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE node SET certificateNotAfter = ? WHERE name = ?", arguments: [notAfter, node])
+        }
+    }
+
+    /// Each registered agent's certificate expiry.
+    public func agentCertificates() async throws -> [AlertRules.Certificate] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT name, certificateNotAfter FROM node WHERE certificateNotAfter IS NOT NULL ORDER BY name"
+            ).map { row in
+                let name: String = row["name"]
+                return AlertRules.Certificate(name: "agent " + name, node: name, notAfter: row["certificateNotAfter"])
+            }
         }
     }
 

@@ -21,6 +21,7 @@ struct AgentsController {
             let peer = try await context.siteAgent(nodes, for: "register as an agent", registering: true)
             let body = try await request.decodeJSON(RegisterRequest.self)
             let now = try await nodes.register(peer, body)
+            try await catalog.noteCertificate(node: peer.name, notAfter: peer.notAfter)
             context.logger.info(
                 "agent registered",
                 metadata: ["scm.node": "\(peer.name)", "scm.version": "\(AuditText.escape(body.version, limit: 100))"])

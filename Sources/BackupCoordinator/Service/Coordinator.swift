@@ -115,7 +115,10 @@ public struct Coordinator: Sendable {
     public var alertService: AlertService {
         AlertService(
             sites: sites, catalog: catalog, board: statusBoard, heartbeatSeconds: configuration.heartbeatSeconds,
-            wallClock: wallClock, clock: clock, logger: logger)
+            certificateFiles: [
+                ("the hub (\(configuration.certificate))", configuration.certificate),
+                ("the site CA (\(configuration.caCertificate))", configuration.caCertificate),
+            ], wallClock: wallClock, clock: clock, logger: logger)
     }
 
     /// The run driver of this coordinator: each run's transfers once its backups made artifacts.

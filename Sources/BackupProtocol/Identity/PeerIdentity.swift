@@ -9,6 +9,8 @@ public struct PeerIdentity: Sendable, Equatable {
     public var role: NodeRole
     /// The certificate's serial number, lower-case hex.
     public var serial: String
+    /// When the certificate expires (for the `certificate-expiring` alert).
+    public var notAfter: Date?
 
     /// Reads the name (common name) and role (organizational unit) of a certificate that the
     /// TLS layer has already verified against the site CA.
@@ -31,6 +33,7 @@ public struct PeerIdentity: Sendable, Equatable {
         self.name = name
         self.role = role
         self.serial = serial
+        notAfter = certificate.notValidAfter
     }
 }
 

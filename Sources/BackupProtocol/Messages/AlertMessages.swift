@@ -21,6 +21,14 @@ public enum AlertRule: String, Codable, Sendable, CaseIterable {
     case regressionHeld = "regression-held"
     /// Purging is paused (site-wide or on a node) for longer than `purge_paused_after`.
     case purgePaused = "purge-paused"
+    /// A certificate (the hub's, the CA's, an agent's) expires within `certificate_warn_days`.
+    case certificateExpiring = "certificate-expiring"
+    /// Tasks of one node, kind and source failed `task_failures` times within a day.
+    case taskFailing = "task-failing"
+    /// A node's store is refused for its marker (unmounted, another disk, swapped).
+    case storeMarker = "store-marker"
+    /// A scheduled slot did not start its run (it could not be started, or the hub missed it).
+    case runNotStarted = "run-not-started"
 }
 
 /// One alert as `GET /v1/alerts` and `scm-backup alerts` show it.
