@@ -100,4 +100,57 @@ struct AlertProcessTests {
             }
         }
     }
+
+    /// A dead hub's alerts die with it: an agent that has no answer from the hub for
+    /// `hub_silent_after` sends one notice through its own `[notify]` command, and one when the
+    /// hub answers again (issue 15, item 4).
+    @Test func anAgentTellsOnceThatTheHubIsSilentAndOnceThatItIsBack() async throws {
+        try await blocking {
+            try withTemporaryDirectory("hub-silent") { dir in
+                let outbox = dir.file("outbox")
+                try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+                let sendmail = dir.file("sendmail")
+                try "#!/bin/sh\ncat > \(outbox)/mail-$(date +%s%N).txt\n".write(
+                    toFile: sendmail, atomically: true, encoding: .utf8)
+                #expect(chmod(sendmail, 0o755) == 0)
+                func mails(_ text: String) throws -> Int {
+                    try FileManager.default.contentsOfDirectory(atPath: outbox).filter {
+                        try String(contentsOfFile: outbox + "/" + $0, encoding: .utf8).contains(text)
+                    }.count
+                }
+                let site = try ProcessSite(dir, nodes: [.init("srv1")], coordinatorExtra: "heartbeat_seconds = 1")
+                try site.startCoordinator()
+                try site.startAgent(
+                    "srv1",
+                    extra: """
+
+                        [notify]
+                        command = [\(SiteConfigFiles.quote(sendmail)), "-t", "-oi"]
+                        to = ["ops@example.org"]
+                        hub_silent_after = "3s"
+                        """)
+                try site.waitUntilOnline(1)
+                sleep(4)
+                #expect(try mails("the hub is silent") == 0, "no notice while the hub answers")
+                site.stop("hub", SIGKILL)
+                do {
+                    try site.waitUntil("the agent's notice", seconds: 30) {
+                        try mails("the hub is silent for srv1") == 1
+                    }
+                } catch {
+                    let log = (try? String(contentsOfFile: dir.file("agent-srv1.log"), encoding: .utf8)) ?? ""
+                    FileHandle.standardError.write(Data("--- agent-srv1.log:\n\(log.suffix(6000))\n".utf8))
+                    throw error
+                }
+                let text = try FileManager.default.contentsOfDirectory(atPath: outbox).map {
+                    try String(contentsOfFile: outbox + "/" + $0, encoding: .utf8)
+                }.joined()
+                #expect(text.contains("To: ops@example.org") && text.contains(site.url), "\(text)")
+                sleep(3)
+                #expect(try mails("the hub is silent for srv1") == 1, "once")
+                try site.startCoordinator()
+                try site.waitUntil("the hub's return told", seconds: 30) { try mails("answers srv1 again") == 1 }
+            }
+        }
+    }
 }

@@ -222,6 +222,8 @@ struct ConfigFileTests {
                     of: "lease_wait_seconds = 2", with: "lease_wait_seconds = 2\nfallback_min_free = 100")
                 #expect(
                     try refused(text).contains("\(file):8: agent.fallback_min_free: 100.0 is outside 0...99 (percent)"))
+                text = original + "\n[notify]\ncommand = [\"sendmail\"]\nto = [\"ops@example.org\"]\n"
+                #expect(try refused(text).contains("notify.command: give the program (an absolute path)"))
                 text = original.replacingOccurrences(of: "srv1.key", with: "srv2.key")
                 #expect(
                     try refused(text).contains("\(file):4: agent.key: '\(dir.file("certs/srv2.key"))' does not exist"))

@@ -54,6 +54,8 @@ public struct AgentConfiguration: Sendable {
     /// (`fallback`, default true), after `fallback_grace` seconds past a slot without an answer
     /// from the hub (default 60), and only while more than `fallback_min_free` percent of the
     /// store's disk is free (default 10; kept here as a share, 0.10).
+    /// `[notify]`: the one notice this agent sends on its own when the hub does not answer.
+    public var notify: HubSilenceNotice?
     public var fallback = true
     public var fallbackGrace: TimeInterval = 60
     public var fallbackMinFree = 0.10
@@ -262,6 +264,39 @@ public struct AgentConfiguration: Sendable {
             }
             try t.finish()
         }
+        if let n = try top.table("notify") {
+            guard let command = try n.strings("command"), let program = command.first, program.hasPrefix("/") else {
+                throw n.error(
+                    "command",
+                    "give the program (an absolute path) and its arguments, e.g. [\"/usr/sbin/sendmail\", \"-t\", \"-oi\"]"
+                )
+            }
+            guard FileManager.default.isExecutableFile(atPath: program) else {
+                throw n.error("command", "'\(program)' is not an executable file")
+            }
+            guard let to = try n.strings("to"), !to.isEmpty else { throw n.error("to", "give the addresses to tell") }
+            for address in to where !MailMessage.isAddress(address) {
+                throw n.error(
+                    "to", "'\(AuditText.escape(address, limit: 100))' is not a mail address such as ops@example.org")
+            }
+            var notify = HubSilenceNotice(command: command, to: to)
+            if let from = try n.string("from") {
+                guard MailMessage.isAddress(from) else {
+                    throw n.error("from", "'\(AuditText.escape(from, limit: 100))' is not a mail address")
+                }
+                notify.from = from
+            }
+            if let text = try n.string("hub_silent_after") {
+                do { notify.after = try RetentionPolicy.parseDuration(text) } catch let error as BackupError {
+                    throw n.error("hub_silent_after", "'\(text)' is not a duration such as \"2h\" (\(error.message))")
+                }
+                guard notify.after >= 1 else {
+                    throw n.error("hub_silent_after", "'\(text)' must be at least a second")
+                }
+            }
+            try n.finish()
+            config.notify = notify
+        }
         if let steps = try top.table("pre_backup") {
             for name in steps.keys {
                 guard let step = try steps.table(name) else { continue }
@@ -366,5 +401,20 @@ struct Backoff {
         let cap = min(30.0, 0.5 * pow(2.0, Double(attempt)))
         attempt += 1
         return .milliseconds(Int(Double.random(in: 0.1...1.0) * cap * 1000))
+    }
+}
+
+/// `[notify]` of `agent.toml`: when no call to the hub has succeeded for `hub_silent_after`
+/// (default 2 h), the agent sends one notice through `command` (an argv, run without a shell,
+/// the mail on stdin) to `to`, and one more when the hub answers again. The hub's alerts die
+/// with it; this is how a dead hub is noticed from the nodes.
+public struct HubSilenceNotice: Sendable, Equatable {
+    public var command: [String]
+    public var to: [String]
+    public var from = "scm-backup-agent"
+    public var after: TimeInterval = 2 * 3600
+    public init(command: [String], to: [String]) {
+        self.command = command
+        self.to = to
     }
 }

@@ -84,8 +84,13 @@ struct AgentService: Service {
         }
         let registeredPort = port
         let hubOffset = hubOffset
-        let fallback = Task { await fallbackLoop(stopping: stopping, since: Date()) }
-        defer { fallback.cancel() }
+        let started = Date()
+        let fallback = Task { await fallbackLoop(stopping: stopping, since: started) }
+        let watch = Task { await watchHub(stopping: stopping, since: started) }
+        defer {
+            fallback.cancel()
+            watch.cancel()
+        }
         try await withGracefulShutdownHandler {
             try await CoordinatorClient.with(configuration.coordinator) { client in
                 var backoff = Backoff()
@@ -124,6 +129,66 @@ struct AgentService: Service {
         }
         let union = merged
         dataPort.revoked.withLock { $0 = ($0 ?? []).union(union) }
+    }
+
+    /// Sends `[notify]`'s one notice when no call to the hub has succeeded for its
+    /// `hub_silent_after`, and one when the hub answers again (``HubSilenceNotice``).
+    private func watchHub(stopping: StopFlag, since start: Date) async {
+        var silentSince: Date?
+        // A notice that could not be sent is tried again a minute later.
+        var nextTry = Date.distantPast
+        while !stopping.isSet && !Task.isCancelled {
+            // Cancelled: the agent is stopping.
+            do { try await Task.sleep(for: .seconds(1)) } catch { return }
+            guard let notify = configuration.notify, Date() >= nextTry else { continue }
+            nextTry = Date().addingTimeInterval(60)
+            let last = lastContact.withLock { $0 } ?? start
+            let now = Date()
+            if silentSince == nil, now.timeIntervalSince(last) > notify.after {
+                let body = """
+                    The agent of \(configuration.node) has had no answer from the hub at \(configuration.coordinator.url) since \(ISO8601DateFormatter().string(from: last)).
+
+                    It keeps backing up its scheduled sources on its own (fallback) and reports them when the hub is back; nothing is purged or transferred meanwhile. The hub's own alerts are not running, or cannot reach this node.
+
+                    """
+                if await sendNotice(
+                    notify, subject: "[scm-backup] the hub is silent for \(configuration.node)", body: body)
+                {
+                    silentSince = last
+                    nextTry = .distantPast
+                }
+            } else if let silent = silentSince, last > silent {
+                let body =
+                    "The hub at \(configuration.coordinator.url) answers \(configuration.node) again (\(ISO8601DateFormatter().string(from: last))).\n"
+                if await sendNotice(
+                    notify, subject: "[scm-backup] the hub answers \(configuration.node) again", body: body)
+                {
+                    silentSince = nil
+                    nextTry = .distantPast
+                }
+            } else {
+                nextTry = .distantPast
+            }
+        }
+    }
+
+    /// Runs the notice command with the mail on stdin; false (logged) when it failed, to be tried again.
+    private func sendNotice(_ notify: HubSilenceNotice, subject: String, body: String) async -> Bool {
+        let mail = MailMessage(from: notify.from, to: notify.to, subject: subject, body: body).render(date: Date())
+        let logger = logger
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                do {
+                    try ToolRunner.run(
+                        Tool(notify.command[0]), Array(notify.command.dropFirst()), input: Array(mail.utf8))
+                    logger.notice("notice sent", metadata: ["scm.subject": "\(subject)"])
+                    continuation.resume(returning: true)
+                } catch {
+                    logger.error("notice not sent", metadata: ["scm.subject": "\(subject)", "scm.error": "\(error)"])
+                    continuation.resume(returning: false)
+                }
+            }
+        }
     }
 
     /// Keeps the hub's newest fallback plan on disk, and notes the contact.
