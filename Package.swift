@@ -103,6 +103,8 @@ let package = Package(
             name: "BackupCoordinator",
             dependencies: [
                 "BackupCore", "BackupProtocol", "BackupHTTP",
+                // The alerts' dead-man heartbeat (an outside monitor's URL).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -13,6 +13,15 @@ import Testing
 /// sends the resolved notice, and a restarted hub sends nothing again.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct AlertProcessTests {
+    static func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return }
+            usleep(100_000)
+        }
+        throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "never: \(what)"])
+    }
+
     @Test func aSilentAgentIsMailedOnceThenResolvedAndARestartResendsNothing() async throws {
         try await blocking {
             try withTemporaryDirectory("alerts") { dir in
@@ -25,6 +34,25 @@ struct AlertProcessTests {
                     "#!/bin/sh\n[ \"$1\" = -t ] && [ \"$2\" = -oi ] || exit 64\ncat > \(outbox)/mail-$(date +%s%N).txt\n"
                     .write(toFile: sendmail, atomically: true, encoding: .utf8)
                 #expect(chmod(sendmail, 0o755) == 0)
+                // The outside monitor of the dead-man heartbeat: a web server on loopback.
+                let www = dir.file("www")
+                try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+                try "ok\n".write(toFile: www + "/ping-1f2e", atomically: true, encoding: .utf8)
+                let monitor = try BackgroundProcess(
+                    "/usr/bin/env",
+                    ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", www, "0"],
+                    log: dir.file("monitor.log"))
+                defer { _ = monitor.stop(SIGKILL) }
+                var monitorPort = ""
+                try Self.waitUntil("the monitor listens", seconds: 20) {
+                    let text = (try? String(contentsOfFile: dir.file("monitor.log"), encoding: .utf8)) ?? ""
+                    guard let range = text.range(of: "port ") else { return false }
+                    monitorPort = String(text[range.upperBound...].prefix { $0.isNumber })
+                    return !monitorPort.isEmpty
+                }
+                let urlFile = dir.file("heartbeat.url")
+                try "http://127.0.0.1:\(monitorPort)/ping-1f2e\n".write(
+                    toFile: urlFile, atomically: true, encoding: .utf8)
                 let site = try ProcessSite(
                     dir, nodes: [.init("srv1", sources: [("conf", "folder", dir.file("conf"))])],
                     coordinatorExtra: "heartbeat_seconds = 1")
@@ -34,8 +62,12 @@ struct AlertProcessTests {
                     evaluate_seconds = 1
                     to = ["ops@example.org"]
                     from = "scm-backup@hub.example.org"
+                    daily_report = "00:00"
                     [alerts.sendmail]
                     command = [\(SiteConfigFiles.quote(sendmail)), "-t", "-oi"]
+                    [alerts.heartbeat]
+                    url_file = \(SiteConfigFiles.quote(urlFile))
+                    heartbeat_minutes = 0.02
                     """
                 defer {
                     if !passed {
@@ -93,6 +125,19 @@ struct AlertProcessTests {
                 #expect(
                     all.status == 0 && all.stdout.contains("RESOLVED  agent-silent  srv1"), "\(all.stdout)\(all.stderr)"
                 )
+                // The daily report went once (its time, 00:00, has passed today), restart or not.
+                let reports = try mails().filter { $0.contains("Subject: [scm-backup] daily report") }
+                #expect(reports.count == 1, "\(reports.count) daily reports")
+                #expect(reports.first?.contains("- srv1/conf (folder): none") == true, "\(reports.first ?? "")")
+                // The monitor was called every heartbeat_minutes; a URL that fails is an alert itself.
+                let calls =
+                    try String(contentsOfFile: dir.file("monitor.log"), encoding: .utf8)
+                    .components(separatedBy: "\"GET /ping-1f2e HTTP/1.1\" 200").count - 1
+                #expect(calls >= 3, "\(calls) heartbeats")
+                try "http://127.0.0.1:\(monitorPort)/gone\n".write(toFile: urlFile, atomically: true, encoding: .utf8)
+                try site.waitUntil("the heartbeat's failure raised", seconds: 20) {
+                    try site.admin(["alerts"]).stdout.contains("channel-failing  heartbeat")
+                }
                 let test = try site.admin(["alerts", "test"])
                 #expect(test.status == 0, "\(test.stderr)")
                 #expect(try mails().contains { $0.contains("if you read this, the channel works") })

@@ -140,6 +140,14 @@ struct ConfigFileTests {
             "alerts.sendmail.command: give the program (an absolute path)"
         ),
         (
+            "[nodes.vault]", "[alerts]\ndaily_report = \"7am\"\n[nodes.vault]",
+            "alerts.daily_report: '7am' is not a time such as \"07:00\""
+        ),
+        (
+            "[nodes.vault]", "[alerts.heartbeat]\nurl_file = \"heartbeat.url\"\n[nodes.vault]",
+            "alerts.heartbeat.url_file: give the absolute path"
+        ),
+        (
             "lease_seconds = 60", "lease_seconds = 60\ntask_history_days = 0",
             "site.toml:8: coordinator.task_history_days: 0 is outside 1...36500"
         ),

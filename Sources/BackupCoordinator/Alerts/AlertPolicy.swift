@@ -29,6 +29,13 @@ public struct AlertPolicy: Sendable, Equatable {
     public var from = "scm-backup"
     /// `[alerts.sendmail] command`: an argv, run without a shell, the message on its stdin.
     public var sendmail: [String]?
+    /// `[alerts.heartbeat] url_file`: a file holding the URL an outside monitor expects a GET
+    /// of every `heartbeat_minutes` (5), so that a silent hub is noticed.
+    public var heartbeatURLFile: String?
+    public var heartbeatSeconds: TimeInterval = 300
+    /// `daily_report = "HH:MM"` (in `[schedule]`'s time zone): the daily report's time, in
+    /// minutes after midnight; nil: none. Sent every day, also when all is well.
+    public var dailyReport: Int?
 
     public init() {}
 
@@ -84,6 +91,27 @@ public struct AlertPolicy: Sendable, Equatable {
                 throw t.error("from", "'\(AuditText.escape(from, limit: 100))' is not a sender")
             }
             policy.from = from
+        }
+        if let h = try t.table("heartbeat") {
+            guard let file = try h.string("url_file"), file.hasPrefix("/") else {
+                throw h.error("url_file", "give the absolute path of the file holding the monitor's URL")
+            }
+            policy.heartbeatURLFile = file
+            if let minutes = try h.double("heartbeat_minutes") {
+                guard (0.01...1440).contains(minutes) else {
+                    throw h.error("heartbeat_minutes", "\(minutes) is outside 0.01...1440")
+                }
+                policy.heartbeatSeconds = minutes * 60
+            }
+            try h.finish()
+        }
+        if let text = try t.string("daily_report") {
+            let hm = text.split(separator: ":")
+            guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...23).contains(h), (0...59).contains(m)
+            else {
+                throw t.error("daily_report", "'\(text)' is not a time such as \"07:00\"")
+            }
+            policy.dailyReport = h * 60 + m
         }
         if let s = try t.table("sendmail") {
             guard let command = try s.strings("command"), let program = command.first, program.hasPrefix("/") else {

@@ -54,10 +54,16 @@ public enum AlertRules {
         public var failedTasks: [TaskInfo] = []
         public var schedules: [ScheduleInfo] = []
         public var certificates: [Certificate] = []
-        public init(failedTasks: [TaskInfo] = [], schedules: [ScheduleInfo] = [], certificates: [Certificate] = []) {
+        /// Each alert channel's last failure, by channel (`heartbeat`).
+        public var channelFailures: [String: String] = [:]
+        public init(
+            failedTasks: [TaskInfo] = [], schedules: [ScheduleInfo] = [], certificates: [Certificate] = [],
+            channelFailures: [String: String] = [:]
+        ) {
             self.failedTasks = failedTasks
             self.schedules = schedules
             self.certificates = certificates
+            self.channelFailures = channelFailures
         }
     }
 
@@ -189,6 +195,12 @@ public enum AlertRules {
                     summary:
                         "the store of \(task.node) is refused: \(task.lastError ?? "its marker is missing or another disk's")"
                 ))
+        }
+        for (channel, error) in history.channelFailures.sorted(by: { $0.key < $1.key }) {
+            found.append(
+                Condition(
+                    rule: .channelFailing, subject: channel, node: nil,
+                    summary: "the \(channel) channel fails: \(error)"))
         }
         for schedule in history.schedules {
             guard let outcome = schedule.lastOutcome, outcome.hasPrefix("failed") || outcome.hasPrefix("missed") else {

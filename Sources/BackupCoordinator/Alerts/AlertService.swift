@@ -16,6 +16,7 @@ public struct AlertService: Service {
     let heartbeatSeconds: Int
     /// The hub's own certificate files to watch: its certificate and the site CA's.
     let certificateFiles: [(name: String, path: String)]
+    let health: ChannelHealth
     let wallClock: any WallClock
     let clock: any Clock<Duration>
     let logger: Logger
@@ -54,7 +55,7 @@ public struct AlertService: Service {
         let history = AlertRules.History(
             failedTasks: try await catalog.tasks(TaskListQuery(states: [.failed], limit: TaskListQuery.maxLimit)),
             schedules: Scheduler.list(site, states: try await catalog.scheduleStates(), now: now),
-            certificates: certificates)
+            certificates: certificates, channelFailures: health.current)
         let conditions = AlertRules.evaluate(
             status: try await board.status(), nodes: try await catalog.nodes(now: now, onlineWithin: .infinity),
             failed: try await catalog.failedCopies(), site: site, now: now, heartbeatSeconds: heartbeatSeconds,
@@ -76,7 +77,30 @@ public struct AlertService: Service {
                 ])
         }
         try await catalog.saveAlertBook(book)
+        try await dailyReport(book: book, site: site, now: now)
         return notices
+    }
+
+    /// Sends today's report once its time has come (`daily_report`), recorded in the catalog so
+    /// that a restart sends it once; a failure is tried again at the next evaluation.
+    func dailyReport(book: AlertBook, site: SiteConfiguration, now: Date) async throws {
+        guard let minute = site.alerts.dailyReport, let command = site.alerts.sendmail, !site.alerts.to.isEmpty,
+            let zone = TimeZone(identifier: site.schedule.timeZone),
+            let due = DailyReport.due(at: minute, zone: zone, now: now)
+        else { return }
+        let stamp = AlertRules.iso(due)
+        if let last = try await catalog.metaValue("daily_report"), last >= stamp { return }
+        let mail = DailyReport.mail(
+            status: try await board.status(), check: try await board.check(), alerts: book.list(all: false),
+            policy: site.alerts, now: now)
+        if let error = await Self.send(mail, command: command, now: now) {
+            health.fail("daily report", error)
+            logger.error("the daily report was not sent", metadata: ["scm.error": "\(error)"])
+            return
+        }
+        health.succeed("daily report")
+        try await catalog.setMetaValue("daily_report", stamp)
+        logger.notice("daily report sent", metadata: ["scm.due": "\(stamp)"])
     }
 
     /// The notice as a mail.
@@ -101,7 +125,12 @@ public struct AlertService: Service {
     /// the notice counts as delivered (alerts are still listed).
     func deliver(_ notice: AlertBook.Notice, policy: AlertPolicy, now: Date) async -> String? {
         guard let command = policy.sendmail, !policy.to.isEmpty else { return nil }
-        let message = Array(Self.mail(notice, policy: policy).render(date: now).utf8)
+        return await Self.send(Self.mail(notice, policy: policy), command: command, now: now)
+    }
+
+    /// Runs the sendmail-compatible `command` with `mail` on its stdin; the failure, or nil.
+    static func send(_ mail: MailMessage, command: [String], now: Date) async -> String? {
+        let message = Array(mail.render(date: now).utf8)
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 do {

@@ -124,3 +124,21 @@ extension Catalog {
         }
     }
 }
+
+extension Catalog {
+    /// A `meta` row's value (the daily report's last day, …), nil when none.
+    public func metaValue(_ name: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE name = ?", arguments: [name])
+        }
+    }
+
+    public func setMetaValue(_ name: String, _ value: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                arguments: [name, value])
+        }
+    }
+}

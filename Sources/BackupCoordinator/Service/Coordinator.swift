@@ -35,6 +35,8 @@ public struct Coordinator: Sendable {
     let desk: TransferDesk
     /// Folder recoveries' sealed previews, in memory only.
     let previews = RecoveryPreviews()
+    /// The alert channels' own failures (the dead-man heartbeat), raised as alerts.
+    let channelHealth = ChannelHealth()
     /// Agents' plans for when the hub is away, and what they made then.
     let fallbacks: Fallbacks
 
@@ -118,7 +120,12 @@ public struct Coordinator: Sendable {
             certificateFiles: [
                 ("the hub (\(configuration.certificate))", configuration.certificate),
                 ("the site CA (\(configuration.caCertificate))", configuration.caCertificate),
-            ], wallClock: wallClock, clock: clock, logger: logger)
+            ], health: channelHealth, wallClock: wallClock, clock: clock, logger: logger)
+    }
+
+    /// The hub's dead-man heartbeat to an outside monitor (`[alerts.heartbeat]`).
+    public var deadMan: DeadMan {
+        DeadMan(sites: sites, clock: clock, health: channelHealth, logger: logger)
     }
 
     /// The run driver of this coordinator: each run's transfers once its backups made artifacts.
@@ -148,7 +155,7 @@ public struct Coordinator: Sendable {
                         selfBackup: $0, signals: signals, clock: clock, wallClock: wallClock, logger: logger)
                 ]
             } ?? []
-        return [sweeper, runDriver, scheduler, alertService] + snapshots
+        return [sweeper, runDriver, scheduler, alertService, deadMan] + snapshots
             + [try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 

@@ -29,6 +29,8 @@ public enum AlertRule: String, Codable, Sendable, CaseIterable {
     case storeMarker = "store-marker"
     /// A scheduled slot did not start its run (it could not be started, or the hub missed it).
     case runNotStarted = "run-not-started"
+    /// A channel of the alerts themselves fails (the dead-man heartbeat, a notice's delivery).
+    case channelFailing = "channel-failing"
 }
 
 /// One alert as `GET /v1/alerts` and `scm-backup alerts` show it.
