@@ -198,4 +198,87 @@ struct AlertProcessTests {
             }
         }
     }
+
+    /// The JSON webhook (issue 15, item 5): a receiver on loopback checks each POST's HMAC
+    /// signature over its timestamp and body with the shared secret; a secret file others may
+    /// read is refused, and that failure is an alert itself.
+    @Test func aWebhookReceivesSignedJSONAndAReadableSecretIsRefused() async throws {
+        try await blocking {
+            try withTemporaryDirectory("webhook") { dir in
+                let hooks = dir.file("hooks")
+                try FileManager.default.createDirectory(atPath: hooks, withIntermediateDirectories: true)
+                let secret = dir.file("webhook.secret")
+                try "s3cr3t-\(UUID().uuidString)\n".write(toFile: secret, atomically: true, encoding: .utf8)
+                #expect(chmod(secret, 0o600) == 0)
+                let receiver = dir.file("receiver.py")
+                try """
+                import hashlib, hmac, http.server, os, sys
+                secret = open(sys.argv[1], 'rb').read().strip()
+                out = sys.argv[2]
+                class Hook(http.server.BaseHTTPRequestHandler):
+                    def do_POST(self):
+                        body = self.rfile.read(int(self.headers['Content-Length']))
+                        ts = self.headers['X-SCM-Backup-Timestamp']
+                        good = 'sha256=' + hmac.new(secret, ts.encode() + b'.' + body, hashlib.sha256).hexdigest()
+                        ok = hmac.compare_digest(good, self.headers['X-SCM-Backup-Signature'] or '')
+                        name = os.path.join(out, 'hook-%03d.json' % len(os.listdir(out)))
+                        with open(name, 'wb') as f:
+                            f.write((b'VALID ' if ok else b'FORGED ') + body)
+                        self.send_response(204 if ok else 401)
+                        self.end_headers()
+                server = http.server.HTTPServer(('127.0.0.1', 0), Hook)
+                print('port', server.server_address[1], flush=True)
+                server.serve_forever()
+                """.write(toFile: receiver, atomically: true, encoding: .utf8)
+                let process = try BackgroundProcess(
+                    "/usr/bin/env", ["python3", "-u", receiver, secret, hooks], log: dir.file("receiver.log"))
+                defer { _ = process.stop(SIGKILL) }
+                var port = ""
+                try Self.waitUntil("the receiver listens", seconds: 20) {
+                    let text = (try? String(contentsOfFile: dir.file("receiver.log"), encoding: .utf8)) ?? ""
+                    guard let range = text.range(of: "port ") else { return false }
+                    port = String(text[range.upperBound...].prefix { $0.isNumber })
+                    return !port.isEmpty
+                }
+                let urlFile = dir.file("webhook.url")
+                try "http://127.0.0.1:\(port)/hook\n".write(toFile: urlFile, atomically: true, encoding: .utf8)
+                let site = try ProcessSite(dir, nodes: [.init("srv1")], coordinatorExtra: "heartbeat_seconds = 1")
+                site.siteTables = """
+                    [alerts]
+                    agent_silent_after = "3s"
+                    evaluate_seconds = 1
+                    [alerts.webhook]
+                    url_file = \(SiteConfigFiles.quote(urlFile))
+                    secret_file = \(SiteConfigFiles.quote(secret))
+                    """
+                try site.startCoordinator()
+                try site.startAgent("srv1")
+                try site.waitUntilOnline(1)
+                site.stop("srv1", SIGKILL)
+                func posts(_ text: String) throws -> [String] {
+                    try FileManager.default.contentsOfDirectory(atPath: hooks).sorted().map {
+                        try String(contentsOfFile: hooks + "/" + $0, encoding: .utf8)
+                    }.filter { $0.contains(text) }
+                }
+                try site.waitUntil("the webhook's POST", seconds: 30) {
+                    try !posts("\"agent-silent\"").filter {
+                        $0.contains("\"firing\"") && $0.contains("\"subject\":\"srv1\"")
+                    }.isEmpty
+                }
+                let posted = try posts("\"agent-silent\"")
+                #expect(posted.allSatisfy { $0.hasPrefix("VALID ") }, "every POST is signed with the secret: \(posted)")
+                #expect(posted.first?.contains("\"format\":\"scm-backup-alert/1\"") == true)
+                // A secret others may read is refused before anything is sent, and raised.
+                #expect(chmod(secret, 0o644) == 0)
+                let before = try FileManager.default.contentsOfDirectory(atPath: hooks).count
+                try site.startAgent("srv1")
+                try site.waitUntil("the webhook's failure raised", seconds: 30) {
+                    try site.admin(["alerts"]).stdout.contains("channel-failing  webhook")
+                }
+                let listed = try site.admin(["alerts"]).stdout
+                #expect(listed.contains("readable by group or others"), "\(listed)")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: hooks).count == before, "nothing sent")
+            }
+        }
+    }
 }

@@ -7,6 +7,16 @@ import Foundation
 /// not sent. A source is *late* by `[schedule] backup_grace` (the one definition status and
 /// alerts share, ``Standing``).
 public struct AlertPolicy: Sendable, Equatable {
+    public static func == (a: AlertPolicy, b: AlertPolicy) -> Bool {
+        a.agentSilentAfter == b.agentSilentAfter && a.diskFreeMin == b.diskFreeMin && a.repeatSeconds == b.repeatSeconds
+            && a.purgePausedAfter == b.purgePausedAfter && a.notOffBoxAfter == b.notOffBoxAfter
+            && a.certificateWarn == b.certificateWarn && a.taskFailures == b.taskFailures
+            && a.evaluateSeconds == b.evaluateSeconds && a.to == b.to && a.from == b.from && a.sendmail == b.sendmail
+            && a.heartbeatURLFile == b.heartbeatURLFile && a.heartbeatSeconds == b.heartbeatSeconds
+            && a.dailyReport == b.dailyReport && a.webhook?.urlFile == b.webhook?.urlFile
+            && a.webhook?.secretFile == b.webhook?.secretFile
+    }
+
     /// An agent not heard from for this long is silent (`agent_silent_after`, "10m").
     public var agentSilentAfter: TimeInterval = 600
     /// A store disk with less free than this share (`disk_free_min`, "10%").
@@ -32,6 +42,8 @@ public struct AlertPolicy: Sendable, Equatable {
     /// `[alerts.heartbeat] url_file`: a file holding the URL an outside monitor expects a GET
     /// of every `heartbeat_minutes` (5), so that a silent hub is noticed.
     public var heartbeatURLFile: String?
+    /// `[alerts.webhook] url_file`, `secret_file`: the JSON webhook channel (``Webhook``).
+    public var webhook: (urlFile: String, secretFile: String)?
     public var heartbeatSeconds: TimeInterval = 300
     /// `daily_report = "HH:MM"` (in `[schedule]`'s time zone): the daily report's time, in
     /// minutes after midnight; nil: none. Sent every day, also when all is well.
@@ -104,6 +116,16 @@ public struct AlertPolicy: Sendable, Equatable {
                 policy.heartbeatSeconds = minutes * 60
             }
             try h.finish()
+        }
+        if let w = try t.table("webhook") {
+            guard let url = try w.string("url_file"), url.hasPrefix("/") else {
+                throw w.error("url_file", "give the absolute path of the file holding the webhook's URL")
+            }
+            guard let secret = try w.string("secret_file"), secret.hasPrefix("/") else {
+                throw w.error("secret_file", "give the absolute path of the file holding the HMAC secret (mode 0600)")
+            }
+            try w.finish()
+            policy.webhook = (url, secret)
         }
         if let text = try t.string("daily_report") {
             let hm = text.split(separator: ":")

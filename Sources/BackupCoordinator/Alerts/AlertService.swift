@@ -66,7 +66,7 @@ public struct AlertService: Service {
         for notice in notices {
             let error = await deliver(notice, policy: site.alerts, now: now)
             book.markSent(notice, at: now, error: error)
-            let channel = site.alerts.sendmail != nil && !site.alerts.to.isEmpty
+            let channel = Self.hasChannel(site.alerts)
             logger.log(
                 level: error == nil ? .notice : .error,
                 error != nil
@@ -123,9 +123,37 @@ public struct AlertService: Service {
 
     /// Sends through every channel configured; the failures joined, or nil. Without a channel
     /// the notice counts as delivered (alerts are still listed).
+    /// A notice counts as delivered when one channel took it; a channel that failed is raised
+    /// as `channel-failing` (its failure kept in ``ChannelHealth``).
     func deliver(_ notice: AlertBook.Notice, policy: AlertPolicy, now: Date) async -> String? {
-        guard let command = policy.sendmail, !policy.to.isEmpty else { return nil }
-        return await Self.send(Self.mail(notice, policy: policy), command: command, now: now)
+        var failures: [String] = []
+        var delivered = false
+        if let command = policy.sendmail, !policy.to.isEmpty {
+            if let error = await Self.send(Self.mail(notice, policy: policy), command: command, now: now) {
+                failures.append(error)
+                health.fail("sendmail", error)
+            } else {
+                delivered = true
+                health.succeed("sendmail")
+            }
+        }
+        if let webhook = policy.webhook {
+            if let error = await Webhook.send(
+                notice, urlFile: webhook.urlFile, secretFile: webhook.secretFile, now: now)
+            {
+                failures.append(error)
+                health.fail("webhook", error)
+            } else {
+                delivered = true
+                health.succeed("webhook")
+            }
+        }
+        return delivered || failures.isEmpty ? nil : failures.joined(separator: "; ")
+    }
+
+    /// Whether any channel is configured.
+    static func hasChannel(_ policy: AlertPolicy) -> Bool {
+        (policy.sendmail != nil && !policy.to.isEmpty) || policy.webhook != nil
     }
 
     /// Runs the sendmail-compatible `command` with `mail` on its stdin; the failure, or nil.

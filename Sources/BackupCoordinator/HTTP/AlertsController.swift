@@ -61,10 +61,11 @@ struct AlertsController {
             let error = await service.deliver(notice, policy: policy, now: now)
             try await audit.record(
                 peer, request: "POST /v1/alerts/test", detail: error ?? "sent", logger: context.logger)
-            guard policy.sendmail != nil, !policy.to.isEmpty else {
+            guard AlertService.hasChannel(policy) else {
                 throw WireError(
                     .unprocessableContent, .invalidArgument,
-                    "No channel is configured: give [alerts] to and [alerts.sendmail] command in the site file.")
+                    "No channel is configured: give [alerts] to and [alerts.sendmail] command, or [alerts.webhook], in the site file."
+                )
             }
             if let error { throw WireError(.badGateway, .io, "The test notice was not delivered: \(error)") }
             return Response(status: .noContent)
