@@ -3,6 +3,7 @@ import BackupCore
 import BackupProtocol
 import BackupTesting
 import Foundation
+import Logging
 import Testing
 
 /// The alert rules as tables of site states and clocks, and the alerts' state machines: fire
@@ -123,6 +124,67 @@ struct AlertTests {
             backedUpWith: nil, lastSlot: now.addingTimeInterval(-3600),
             lastOutcome: "missed: the hub was down past catch_up_within", lastTask: nil)
         #expect(rules(.init(schedules: [missed])) == ["run-not-started srv1/env"])
+    }
+
+    @Test func aDiskFillingAtItsWeeksPaceFiresBeforeItIsFull() throws {
+        // 100 GiB free, losing 5 GiB a day: full in 20 days.
+        let day = 86_400.0
+        let shrinking = (0...28).map { i in
+            Catalog.Sample(
+                at: Self.t0.addingTimeInterval(Double(i) * day / 4), value: (100 - Double(i) * 1.25) * 1_073_741_824)
+        }
+        let now = shrinking.last!.at
+        let full = try #require(DiskTrend.projectedFull(shrinking))
+        #expect(abs(full.timeIntervalSince(Self.t0) - 20 * day) < 60, "\(full)")
+        func rules(_ samples: [Catalog.Sample], within days: Double) -> [String] {
+            var site = Self.site
+            site.alerts.diskFullWithin = days * day
+            return AlertRules.evaluate(
+                status: Self.status(), nodes: [Self.node("srv1", heard: now), Self.node("vault", heard: now)],
+                failed: [], site: site, now: now, history: .init(diskFree: ["vault": samples])
+            ).map { "\($0.rule.rawValue) \($0.subject)" }
+        }
+        // 7 days after the start, 13 days are left.
+        #expect(rules(shrinking, within: 14) == ["disk-filling vault"])
+        #expect(rules(shrinking, within: 10).isEmpty)
+        // Growing free space, a flat line, or too little history: no projection.
+        #expect(
+            DiskTrend.projectedFull(
+                shrinking.reversed().enumerated().map {
+                    Catalog.Sample(at: shrinking[$0.offset].at, value: $0.element.value)
+                }) == nil)
+        #expect(DiskTrend.projectedFull(shrinking.map { Catalog.Sample(at: $0.at, value: 5) }) == nil)
+        #expect(DiskTrend.projectedFull(Array(shrinking.prefix(2))) == nil)
+    }
+
+    @Test func samplesAreAveragedToHoursAfterAMonthAndToDaysAfterAYear() async throws {
+        try await withTemporaryDirectory("samples") { dir in
+            let catalog = try Catalog(path: dir.file("catalog.sqlite"))
+            let start = Date(timeIntervalSince1970: 1_700_006_400)  // a whole day, UTC
+            for i in 0..<24 {  // two hours of 5-minute samples: 0...11 in the first, 12...23 in the second
+                try await catalog.addSamples(
+                    ["disk.free:vault": Double(i)], at: start.addingTimeInterval(Double(i) * 300))
+            }
+            try await catalog.downsampleSamples(now: start.addingTimeInterval(31 * 86_400))
+            let hourly = try await catalog.samples("disk.free:vault", since: .distantPast)
+            #expect(hourly.map(\.value) == [5.5, 17.5], "\(hourly)")
+            #expect(hourly.map(\.at) == [start, start.addingTimeInterval(3600)])
+            try await catalog.downsampleSamples(now: start.addingTimeInterval(367 * 86_400))
+            #expect(try await catalog.samples("disk.free:vault", since: .distantPast).map(\.value) == [11.5])
+            try await catalog.downsampleSamples(now: start.addingTimeInterval(4 * 366 * 86_400))
+            #expect(try await catalog.samples("disk.free:vault", since: .distantPast).isEmpty, "gone after 3 years")
+            // The service samples each registered node's disk.
+            try await catalog.register(
+                name: "srv1", role: .agent,
+                RegisterRequest(version: "0.3.0", storePath: "/s", diskTotal: 1000, diskFree: 600, kinds: []),
+                now: start)
+            let clock = ManualClock()
+            try await SampleService(
+                catalog: catalog, wallClock: clock, clock: clock, logger: Logger(label: "test")
+            ).sample()
+            #expect(try await catalog.samples("disk.free:srv1", since: .distantPast).map(\.value) == [600])
+            #expect(try await catalog.samples("disk.total:srv1", since: .distantPast).map(\.value) == [1000])
+        }
     }
 
     static func condition(_ rule: AlertRule, _ subject: String, node: String? = nil) -> AlertRules.Condition {

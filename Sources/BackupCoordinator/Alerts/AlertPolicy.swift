@@ -9,6 +9,7 @@ import Foundation
 public struct AlertPolicy: Sendable, Equatable {
     public static func == (a: AlertPolicy, b: AlertPolicy) -> Bool {
         a.agentSilentAfter == b.agentSilentAfter && a.diskFreeMin == b.diskFreeMin && a.repeatSeconds == b.repeatSeconds
+            && a.diskFullWithin == b.diskFullWithin
             && a.purgePausedAfter == b.purgePausedAfter && a.notOffBoxAfter == b.notOffBoxAfter
             && a.certificateWarn == b.certificateWarn && a.taskFailures == b.taskFailures
             && a.evaluateSeconds == b.evaluateSeconds && a.to == b.to && a.from == b.from && a.sendmail == b.sendmail
@@ -21,6 +22,8 @@ public struct AlertPolicy: Sendable, Equatable {
     public var agentSilentAfter: TimeInterval = 600
     /// A store disk with less free than this share (`disk_free_min`, "10%").
     public var diskFreeMin = 0.10
+    /// A disk projected full within this fires (`disk_full_within`, "14d").
+    public var diskFullWithin: TimeInterval = 14 * 86_400
     /// A firing alert is sent again this often while it lasts (`repeat_hours`, 24).
     public var repeatSeconds: TimeInterval = 24 * 3600
     /// Purging paused longer than this fires (`purge_paused_after`, "1d").
@@ -66,6 +69,7 @@ public struct AlertPolicy: Sendable, Equatable {
         if let v = try duration("agent_silent_after", "10m") { policy.agentSilentAfter = v }
         if let v = try duration("purge_paused_after", "1d") { policy.purgePausedAfter = v }
         if let v = try duration("not_off_box_after", "2h") { policy.notOffBoxAfter = v }
+        if let v = try duration("disk_full_within", "14d") { policy.diskFullWithin = v }
         if let text = try t.string("disk_free_min") {
             guard text.hasSuffix("%"), let percent = Double(text.dropLast()), (0..<100).contains(percent) else {
                 throw t.error("disk_free_min", "'\(text)' is not a share such as \"10%\" (0 to 99 %)")

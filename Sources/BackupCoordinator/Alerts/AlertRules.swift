@@ -56,10 +56,13 @@ public enum AlertRules {
         public var certificates: [Certificate] = []
         /// Each alert channel's last failure, by channel (`heartbeat`).
         public var channelFailures: [String: String] = [:]
+        /// Each node's store disk free over the last week (``Catalog/samples(_:since:)``).
+        public var diskFree: [String: [Catalog.Sample]] = [:]
         public init(
             failedTasks: [TaskInfo] = [], schedules: [ScheduleInfo] = [], certificates: [Certificate] = [],
-            channelFailures: [String: String] = [:]
+            channelFailures: [String: String] = [:], diskFree: [String: [Catalog.Sample]] = [:]
         ) {
+            self.diskFree = diskFree
             self.failedTasks = failedTasks
             self.schedules = schedules
             self.certificates = certificates
@@ -194,6 +197,17 @@ public enum AlertRules {
                     rule: .storeMarker, subject: task.node, node: task.node,
                     summary:
                         "the store of \(task.node) is refused: \(task.lastError ?? "its marker is missing or another disk's")"
+                ))
+        }
+        for (node, samples) in history.diskFree.sorted(by: { $0.key < $1.key }) {
+            guard let full = DiskTrend.projectedFull(samples), full.timeIntervalSince(now) < policy.diskFullWithin,
+                let free = samples.last?.value
+            else { continue }
+            found.append(
+                Condition(
+                    rule: .diskFilling, subject: node, node: node,
+                    summary:
+                        "the store disk of \(node) (\(formatBytes(Int64(free))) free) fills in about \(duration(max(0, full.timeIntervalSince(now)))) at the pace of the last week (projected full \(iso(full)))"
                 ))
         }
         for (channel, error) in history.channelFailures.sorted(by: { $0.key < $1.key }) {

@@ -52,10 +52,14 @@ public struct AlertService: Service {
                     metadata: ["scm.file": "\(file.path)", "scm.error": "\(error)"])
             }
         }
-        let history = AlertRules.History(
+        var history = AlertRules.History(
             failedTasks: try await catalog.tasks(TaskListQuery(states: [.failed], limit: TaskListQuery.maxLimit)),
             schedules: Scheduler.list(site, states: try await catalog.scheduleStates(), now: now),
             certificates: certificates, channelFailures: health.current)
+        for node in site.nodes.keys.sorted() {
+            history.diskFree[node] = try await catalog.samples(
+                "disk.free:\(node)", since: now.addingTimeInterval(-7 * 86_400))
+        }
         let conditions = AlertRules.evaluate(
             status: try await board.status(), nodes: try await catalog.nodes(now: now, onlineWithin: .infinity),
             failed: try await catalog.failedCopies(), site: site, now: now, heartbeatSeconds: heartbeatSeconds,

@@ -160,6 +160,7 @@ public struct Catalog: Sendable {
         registerPurgeMigrations(&migrator)
         registerRecoverMigrations(&migrator)
         registerAlertMigrations(&migrator)
+        registerSampleMigrations(&migrator)
         return migrator
     }
 

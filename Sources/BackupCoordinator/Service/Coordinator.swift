@@ -123,6 +123,11 @@ public struct Coordinator: Sendable {
             ], health: channelHealth, wallClock: wallClock, clock: clock, logger: logger)
     }
 
+    /// The time series of the trends and plots (node disks, every 5 minutes).
+    public var sampler: SampleService {
+        SampleService(catalog: catalog, wallClock: wallClock, clock: clock, logger: logger)
+    }
+
     /// The hub's dead-man heartbeat to an outside monitor (`[alerts.heartbeat]`).
     public var deadMan: DeadMan {
         DeadMan(sites: sites, clock: clock, health: channelHealth, logger: logger)
@@ -155,7 +160,7 @@ public struct Coordinator: Sendable {
                         selfBackup: $0, signals: signals, clock: clock, wallClock: wallClock, logger: logger)
                 ]
             } ?? []
-        return [sweeper, runDriver, scheduler, alertService, deadMan] + snapshots
+        return [sweeper, runDriver, scheduler, alertService, deadMan, sampler] + snapshots
             + [try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 

@@ -15,6 +15,8 @@ public enum AlertRule: String, Codable, Sendable, CaseIterable {
     case mutant
     /// A node's store disk has less free than `disk_free_min`.
     case diskLow = "disk-low"
+    /// A node's store disk fills, at the pace of the last week, within `disk_full_within`.
+    case diskFilling = "disk-filling"
     /// An agent has not been heard from for `agent_silent_after`.
     case agentSilent = "agent-silent"
     /// A source's newest backup is flagged a regression and holds its purging.
