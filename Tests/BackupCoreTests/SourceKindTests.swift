@@ -217,6 +217,35 @@ struct SourceKindTests {
         }
     }
 
+    /// A notice command (sendmail, an agent's [notify]) gets the message on its standard input,
+    /// and one that hangs is stopped at its timeout instead of blocking the alerts.
+    @Test func aNoticeCommandGetsItsMessageOnStdinAndOneThatHangsIsStopped() async throws {
+        try await blocking {
+            try withTemporaryDirectory("notice-command") { dir in
+                let out = dir.file("got")
+                let sent = ProcessGroupRunner.deliver(
+                    Array("Subject: x\n\nhello\n".utf8), through: ["/bin/sh", "-c", "cat > '\(out)'"])
+                #expect(sent == nil)
+                #expect(try String(contentsOfFile: out, encoding: .utf8) == "Subject: x\n\nhello\n")
+                let hung = ProcessGroupRunner.deliver(Array("x".utf8), through: ["/bin/sleep", "20"], timeout: 1)
+                #expect(hung?.contains("took more than 1 s") == true, "\(hung ?? "")")
+                let refused = ProcessGroupRunner.deliver([], through: ["/bin/sh", "-c", "echo refused >&2; exit 75"])
+                #expect(refused?.contains("exited with 75") == true && refused?.contains("refused") == true)
+                // Another process's notice may be on its way this instant: only what stays counts.
+                let left = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { name in
+                    guard name.hasPrefix("scm-backup-stdin-"),
+                        let date = try? FileManager.default.attributesOfItem(
+                            atPath: (NSTemporaryDirectory() as NSString).appendingPathComponent(name))[
+                                .modificationDate]
+                            as? Date  // nil: gone meanwhile
+                    else { return false }
+                    return Date().timeIntervalSince(date) > 10
+                }
+                #expect(left.isEmpty, "no message left in a temporary file: \(left)")
+            }
+        }
+    }
+
     @Test func aPreBackupStepGetsOnlyItsEnvironmentRunsInRootAndItsGroupDiesAtTheTimeout() async throws {
         try await blocking {
             try withTemporaryDirectory("prebackup-limits") { _ in

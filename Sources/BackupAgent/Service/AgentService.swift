@@ -178,14 +178,13 @@ struct AgentService: Service {
         let logger = logger
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                do {
-                    try ToolRunner.run(
-                        Tool(notify.command[0]), Array(notify.command.dropFirst()), input: Array(mail.utf8))
-                    logger.notice("notice sent", metadata: ["scm.subject": "\(subject)"])
-                    continuation.resume(returning: true)
-                } catch {
+                // At most 30 s, without a shell (``ProcessGroupRunner/deliver(_:through:)``).
+                if let error = ProcessGroupRunner.deliver(Array(mail.utf8), through: notify.command) {
                     logger.error("notice not sent", metadata: ["scm.subject": "\(subject)", "scm.error": "\(error)"])
                     continuation.resume(returning: false)
+                } else {
+                    logger.notice("notice sent", metadata: ["scm.subject": "\(subject)"])
+                    continuation.resume(returning: true)
                 }
             }
         }

@@ -163,15 +163,13 @@ public struct AlertService: Service {
     /// Runs the sendmail-compatible `command` with `mail` on its stdin; the failure, or nil.
     static func send(_ mail: MailMessage, command: [String], now: Date) async -> String? {
         let message = Array(mail.render(date: now).utf8)
+        // Off the concurrency pool: the command may take up to its 30 s.
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                do {
-                    try ToolRunner.run(Tool(command[0]), Array(command.dropFirst()), input: message)
-                    continuation.resume(returning: nil)
-                } catch {
-                    continuation.resume(returning: "sendmail: \(error)")
-                }
+                continuation.resume(
+                    returning: ProcessGroupRunner.deliver(message, through: command).map { "sendmail: \($0)" })
             }
         }
     }
+
 }

@@ -41,13 +41,32 @@ private func addChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t
 /// for is cancelled (``WorkCancellation``), the whole group gets SIGTERM, then SIGKILL 5 seconds
 /// later, so that nothing it started outlives it.
 public enum ProcessGroupRunner {
+    /// The environment of a notice command (sendmail and the like): a plain PATH and UTF-8.
+    public static let noticeEnvironment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+
+    /// Runs a notice command (`argv`, without a shell) with `message` on its standard input and
+    /// at most `timeout` seconds (30); its failure described, or nil.
+    public static func deliver(_ message: [UInt8], through argv: [String], timeout: Double = 30) -> String? {
+        do {
+            let outcome = try run(argv, environment: noticeEnvironment, timeout: timeout, input: message)
+            if outcome.timedOut { return "'\(argv[0])' took more than \(Int(timeout)) s and was stopped" }
+            guard outcome.status == 0 else { return "'\(argv[0])' exited with \(outcome.status): \(outcome.tail)" }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// The default cap on the output kept: 64 KiB.
     public static let defaultOutputCap = 64 << 10
 
-    /// Runs `argv` (an absolute program path and its arguments) and waits for it.
+    /// Runs `argv` (an absolute program path and its arguments) and waits for it. `input` is
+    /// its standard input (else /dev/null), handed over as a private temporary file that is
+    /// unlinked as soon as the command has it open, so a command that never reads it cannot
+    /// block the caller.
     public static func run(
         _ argv: [String], environment: [String: String], directory: String = "/", timeout: Double,
-        outputCap: Int = defaultOutputCap
+        outputCap: Int = defaultOutputCap, input: [UInt8]? = nil
     ) throws -> GroupRunOutcome {
         guard let program = argv.first, program.hasPrefix("/") else {
             throw BackupError(
@@ -63,7 +82,18 @@ public enum ProcessGroupRunner {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var inputFile: String?
+        if let input {
+            let path = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+                "scm-backup-stdin-\(UUID().uuidString.prefix(12).lowercased())")
+            try FileSystem.writeAtomically(input, to: path, mode: 0o600)
+            inputFile = path
+        }
+        defer {
+            // Unlinked after the spawn already; this is for a spawn that failed.
+            if let inputFile { unlink(inputFile) }
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, inputFile ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
         posix_spawn_file_actions_addclose(&actions, readEnd)
@@ -99,6 +129,7 @@ public enum ProcessGroupRunner {
         }
         let spawned = posix_spawn(&pid, executable, &actions, &attributes, cArgs, cEnv)
         close(writeEnd)
+        if let inputFile { unlink(inputFile) }
         guard spawned == 0 else {
             throw BackupError(
                 spawned == ENOENT || spawned == EACCES ? .toolMissing : .toolFailed,
