@@ -118,6 +118,33 @@ public final class ProcessSite: @unchecked Sendable {
             log: dir.file("agent-\(name).log"))
     }
 
+    /// Keeps the coordinator's port from every other process while the hub is down (a socket
+    /// bound to it, never listening: agents are refused as by a dead hub), so that a long outage
+    /// in a busy test run does not find the port taken when the hub comes back. Close the
+    /// returned descriptor right before ``startCoordinator(arguments:configFile:)``.
+    public func holdPort() throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port)).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else {
+            close(fd)
+            throw CocoaError(
+                .fileWriteUnknown,
+                userInfo: [NSLocalizedDescriptionKey: "port \(port) is taken already (errno \(errno))"])
+        }
+        return fd
+    }
+
     /// Stops a process (`hub` or an agent's name) with `signal`; returns its exit status.
     @discardableResult
     public func stop(_ name: String, _ signal: Int32 = SIGTERM) -> Int32? {

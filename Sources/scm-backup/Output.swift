@@ -72,17 +72,8 @@ struct Printer {
     }
 }
 
-/// Human-readable sizes: 1.5 KiB, 12.0 MiB.
-func formatBytes(_ bytes: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
-}
+/// Human-readable sizes: 1.5 KiB, 12.0 MiB (``ByteSize/describe(_:)``).
+func formatBytes(_ bytes: Int64) -> String { ByteSize.describe(bytes) }
 
 /// Human-readable ages: 45s, 12m, 5h, 3d.
 func formatAge(_ seconds: TimeInterval) -> String {

@@ -13,6 +13,24 @@ import Testing
 /// sends the resolved notice, and a restarted hub sends nothing again.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct AlertProcessTests {
+    /// A Python web server on loopback (`python3 -u ARGS`) and the port it printed (`… port N`).
+    static func server(_ arguments: [String], log: String) throws -> (BackgroundProcess, String) {
+        let process = try BackgroundProcess("/usr/bin/env", ["python3", "-u"] + arguments, log: log)
+        var port = ""
+        do {
+            try waitUntil("\(arguments[0]) listens", seconds: 20) {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet
+                guard let range = text.range(of: "port ") else { return false }
+                port = String(text[range.upperBound...].prefix { $0.isNumber })
+                return !port.isEmpty
+            }
+        } catch {
+            _ = process.stop(SIGKILL)
+            throw error
+        }
+        return (process, port)
+    }
+
     static func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -38,18 +56,9 @@ struct AlertProcessTests {
                 let www = dir.file("www")
                 try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
                 try "ok\n".write(toFile: www + "/ping-1f2e", atomically: true, encoding: .utf8)
-                let monitor = try BackgroundProcess(
-                    "/usr/bin/env",
-                    ["python3", "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", www, "0"],
-                    log: dir.file("monitor.log"))
+                let (monitor, monitorPort) = try Self.server(
+                    ["-m", "http.server", "--bind", "127.0.0.1", "--directory", www, "0"], log: dir.file("monitor.log"))
                 defer { _ = monitor.stop(SIGKILL) }
-                var monitorPort = ""
-                try Self.waitUntil("the monitor listens", seconds: 20) {
-                    let text = (try? String(contentsOfFile: dir.file("monitor.log"), encoding: .utf8)) ?? ""
-                    guard let range = text.range(of: "port ") else { return false }
-                    monitorPort = String(text[range.upperBound...].prefix { $0.isNumber })
-                    return !monitorPort.isEmpty
-                }
                 let urlFile = dir.file("heartbeat.url")
                 try "http://127.0.0.1:\(monitorPort)/ping-1f2e\n".write(
                     toFile: urlFile, atomically: true, encoding: .utf8)
@@ -230,16 +239,8 @@ struct AlertProcessTests {
                 print('port', server.server_address[1], flush=True)
                 server.serve_forever()
                 """.write(toFile: receiver, atomically: true, encoding: .utf8)
-                let process = try BackgroundProcess(
-                    "/usr/bin/env", ["python3", "-u", receiver, secret, hooks], log: dir.file("receiver.log"))
+                let (process, port) = try Self.server([receiver, secret, hooks], log: dir.file("receiver.log"))
                 defer { _ = process.stop(SIGKILL) }
-                var port = ""
-                try Self.waitUntil("the receiver listens", seconds: 20) {
-                    let text = (try? String(contentsOfFile: dir.file("receiver.log"), encoding: .utf8)) ?? ""
-                    guard let range = text.range(of: "port ") else { return false }
-                    port = String(text[range.upperBound...].prefix { $0.isNumber })
-                    return !port.isEmpty
-                }
                 let urlFile = dir.file("webhook.url")
                 try "http://127.0.0.1:\(port)/hook\n".write(toFile: urlFile, atomically: true, encoding: .utf8)
                 let site = try ProcessSite(dir, nodes: [.init("srv1")], coordinatorExtra: "heartbeat_seconds = 1")

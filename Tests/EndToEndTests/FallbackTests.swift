@@ -82,6 +82,7 @@ struct FallbackTests {
                 let lastTaskBefore =
                     try site.json([Task].self, ["tasks", "list", "--limit", "1000"]).map(\.id).max() ?? 0
                 site.stop("hub", SIGKILL)
+                let hold = try site.holdPort()
                 let killed = Date()
                 let first = calendar.nextDate(
                     after: killed, matching: DateComponents(second: 0), matchingPolicy: .strict)!
@@ -109,6 +110,7 @@ struct FallbackTests {
                 let minutes = [first, second].map { calendar.component(.minute, from: $0) }
                 site.nodes[0].sourceExtra = ["conf": "schedule = \"\(minutes[0]),\(minutes[1]) * * * *\""]
                 site.nodes[1].sourceExtra = ["etc": "schedule = \"\(minutes[0]),\(minutes[1]) * * * *\""]
+                close(hold)
                 try site.startCoordinator()
                 struct Artifact: Decodable {
                     struct Copy: Decodable {

@@ -47,17 +47,8 @@ struct TaskRunner: Sendable {
 
     /// Runs `task`; returns its outcome, or throws with the reason it failed.
     func run(_ task: TaskInfo) async throws -> TaskOutcome {
-        let configuration = configuration
-        let progress = progress
-        let logger = logger
-        let cancellation = cancellation
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(
-                    with: Result {
-                        try cancellation.run { try TaskRunner.runBlocking(task, configuration, progress, logger) }
-                    })
-            }
+        try await runOffPool { configuration, progress, logger in
+            try TaskRunner.runBlocking(task, configuration, progress, logger)
         }
     }
 

@@ -241,14 +241,6 @@ public enum AlertRules {
 
     static func iso(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 
-    static func formatBytes(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
-    }
+    static func formatBytes(_ bytes: Int64) -> String { ByteSize.describe(bytes) }
+
 }
