@@ -272,7 +272,9 @@ struct AlertProcessTests {
                 // A secret others may read is refused before anything is sent, and raised.
                 #expect(chmod(secret, 0o644) == 0)
                 let before = try FileManager.default.contentsOfDirectory(atPath: hooks).count
-                try site.startAgent("srv1")
+                // A notice now, whatever the agent's alerts did meanwhile: the test notice.
+                let test = try site.admin(["alerts", "test"])
+                #expect(test.status == 1 && test.stderr.contains("readable by group or others"), "\(test.stderr)")
                 try site.waitUntil("the webhook's failure raised", seconds: 30) {
                     try site.admin(["alerts"]).stdout.contains("channel-failing  webhook")
                 }
