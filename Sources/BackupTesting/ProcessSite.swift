@@ -118,6 +118,16 @@ public final class ProcessSite: @unchecked Sendable {
             log: dir.file("agent-\(name).log"))
     }
 
+    /// Writes the end of each process's log (`coordinator.log`, `agent-NAME.log`, …) to standard
+    /// error: what the processes said, for a test that failed on CI. A log not written (yet) is
+    /// empty, a reason of its own worth seeing.
+    public func printLogs(_ names: [String], last: Int = 8000) {
+        for name in names {
+            let text = (try? String(contentsOfFile: dir.file(name), encoding: .utf8)) ?? ""  // none: shown empty
+            FileHandle.standardError.write(Data("--- \(name):\n\(text.suffix(last))\n".utf8))
+        }
+    }
+
     /// Keeps the coordinator's port from every other process while the hub is down (a socket
     /// bound to it, never listening: agents are refused as by a dead hub), so that a long outage
     /// in a busy test run does not find the port taken when the hub comes back. Close the
@@ -241,6 +251,11 @@ public final class ProcessSite: @unchecked Sendable {
 
     /// Polls `condition` until it holds, up to `seconds`; throws naming `what` otherwise.
     public func waitUntil(_ what: String, seconds: Double = 60, _ condition: () throws -> Bool) throws {
+        try Self.waitUntil(what, seconds: seconds, condition)
+    }
+
+    /// ``waitUntil(_:seconds:_:)`` before there is a site (a server the site's file will name).
+    public static func waitUntil(_ what: String, seconds: Double = 60, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try condition() { return }

@@ -75,7 +75,8 @@ struct RecoverCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let store { return try local(store) }
-        try await runSiteCommand(json: output.json) { try await throughSite(node!) }
+        guard let node else { throw ValidationError("Give --store or --node.") }  // validate() requires one
+        try await runSiteCommand(json: output.json) { try await throughSite(node) }
     }
 
     private func local(_ root: String) throws {

@@ -21,40 +21,56 @@ struct FallbackPlanTests {
         ],
         verify: .init(windowStart: 60, zone: "UTC", budget: 100, lastWindow: at("2026-12-01T01:00:00Z")))
 
-    @Test func onlyTheNewestMissedSlotRunsAfterTheGraceAndOnlyWithoutTheHub() {
+    @Test func onlyTheNewestMissedSlotRunsAfterTheGraceAndOnlyWithoutTheHub() throws {
         let state = FallbackKeeper.State()
-        func due(_ now: String, contact: String?) -> [Date] {
-            FallbackKeeper.due(
+        func due(_ now: String, contact: String?) throws -> [Date] {
+            try FallbackKeeper.due(
                 Self.plan, state: state, lastContact: contact.map(Self.at), now: Self.at(now), grace: 60,
                 since: Self.at("2026-11-30T00:00:00Z")
             ).map(\.slot)
         }
         // Three nights later, the hub away since the first: the newest slot only, with its jitter.
-        #expect(due("2026-12-04T04:00:00Z", contact: "2026-12-01T12:00:00Z") == [Self.at("2026-12-04T03:00:30Z")])
+        #expect(try due("2026-12-04T04:00:00Z", contact: "2026-12-01T12:00:00Z") == [Self.at("2026-12-04T03:00:30Z")])
         // Within the grace after the next slot: not yet (the hub may still fire it).
-        #expect(due("2026-12-02T03:01:00Z", contact: "2026-12-01T12:00:00Z").isEmpty)
-        #expect(due("2026-12-02T03:01:31Z", contact: "2026-12-01T12:00:00Z") == [Self.at("2026-12-02T03:00:30Z")])
+        #expect(try due("2026-12-02T03:01:00Z", contact: "2026-12-01T12:00:00Z").isEmpty)
+        #expect(try due("2026-12-02T03:01:31Z", contact: "2026-12-01T12:00:00Z") == [Self.at("2026-12-02T03:00:30Z")])
         // The hub answered after the slot: it is the hub's.
-        #expect(due("2026-12-04T04:00:00Z", contact: "2026-12-04T03:00:40Z").isEmpty)
+        #expect(try due("2026-12-04T04:00:00Z", contact: "2026-12-04T03:00:40Z").isEmpty)
         // Handled here already: not again.
         var handled = FallbackKeeper.State()
         handled.handled["env"] = Self.at("2026-12-04T03:00:30Z")
         #expect(
-            FallbackKeeper.due(
+            try FallbackKeeper.due(
                 Self.plan, state: handled, lastContact: nil, now: Self.at("2026-12-04T09:00:00Z"), grace: 60,
                 since: Self.at("2026-11-30T00:00:00Z")
             ).isEmpty)
+        // A plan damaged on disk is named, not silently never run.
+        var damaged = Self.plan
+        damaged.entries[0].cron = "61 * * * *"
+        let error = #expect(throws: BackupError.self) {
+            try FallbackKeeper.due(
+                damaged, state: handled, lastContact: nil, now: Self.at("2026-12-04T09:00:00Z"), grace: 60,
+                since: Self.at("2026-11-30T00:00:00Z"))
+        }
+        #expect(error?.message.contains("source 'env'") == true, "\(error?.message ?? "")")
+        damaged = Self.plan
+        damaged.verify?.zone = "Mars/Olympus"
+        #expect(throws: BackupError.self) {
+            try FallbackKeeper.verifyDue(
+                damaged, state: handled, lastContact: nil, now: Self.at("2026-12-04T09:00:00Z"), grace: 60,
+                since: .distantPast)
+        }
     }
 
-    @Test func theNightlyVerifyRunsOncePerWindowAndGoesOnWhereItStopped() {
+    @Test func theNightlyVerifyRunsOncePerWindowAndGoesOnWhereItStopped() throws {
         var state = FallbackKeeper.State()
-        let window = FallbackKeeper.verifyDue(
+        let window = try FallbackKeeper.verifyDue(
             Self.plan, state: state, lastContact: Self.at("2026-12-02T00:00:00Z"), now: Self.at("2026-12-03T05:00:00Z"),
             grace: 60, since: .distantPast)
         #expect(window == Self.at("2026-12-03T01:00:00Z"))
         state.verifiedWindow = window
         #expect(
-            FallbackKeeper.verifyDue(
+            try FallbackKeeper.verifyDue(
                 Self.plan, state: state, lastContact: nil, now: Self.at("2026-12-03T05:00:00Z"), grace: 60,
                 since: .distantPast) == nil)
         let artifacts = ["a", "b", "c", "d"].map { name in

@@ -82,6 +82,52 @@ struct FallbackHTTPTests {
     }
 }
 
+/// Only an admin silences alerts or sends a test notice; an operator reads them; an agent does neither.
+@Suite(.timeLimit(.minutes(1)))
+struct AlertHTTPTests {
+    @Test func onlyAnAdminSilencesAndAnOperatorOnlyReads() async throws {
+        try await withTemporaryDirectory("alerts-http") { dir in
+            let site = try CoordinatorHarness(dir)
+            try site.issue("alice", .operator)
+            try site.issue("srv1", .agent)
+            try site.issue("root", .admin)
+            let silence = try WireJSON.encoder().encode(
+                SilenceRequest(rule: .diskLow, node: "vault", seconds: 3600, reason: "new disk"))
+            try await site.serving { port in
+                for name in ["alice", "srv1"] {
+                    try await site.withClient(as: name) { client in
+                        let (status, body) = try await CoordinatorHarness.send(
+                            client, .post, port: port, "/v1/alerts/silence", body: silence)
+                        #expect(status == 403 && body.contains("wrong-role"), "\(name): \(body)")
+                        let (test, _) = try await CoordinatorHarness.send(client, .post, port: port, "/v1/alerts/test")
+                        #expect(test == 403)
+                    }
+                }
+                try await site.withClient(as: "srv1") { client in
+                    let (status, _) = try await CoordinatorHarness.send(client, .get, port: port, "/v1/alerts")
+                    #expect(status == 403, "an agent does not read the site's alerts")
+                }
+                try await site.withClient(as: "alice") { client in
+                    let (status, _) = try await CoordinatorHarness.send(client, .get, port: port, "/v1/alerts")
+                    #expect(status == 200)
+                }
+                try await site.withClient(as: "root") { client in
+                    let (status, body) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/alerts/silence", body: silence)
+                    #expect(status == 201, "\(body)")
+                    let unknown = try WireJSON.encoder().encode(
+                        SilenceRequest(rule: .diskLow, node: "ghost", seconds: 3600, reason: "x"))
+                    let (uStatus, uBody) = try await CoordinatorHarness.send(
+                        client, .post, port: port, "/v1/alerts/silence", body: unknown)
+                    #expect(uStatus == 422 && uBody.contains("ghost"), "\(uBody)")
+                    let (_, events) = try await CoordinatorHarness.send(client, .get, port: port, "/v1/events")
+                    #expect(events.contains("POST /v1/alerts/silence"))
+                }
+            }
+        }
+    }
+}
+
 extension Array {
     fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
         var out: [T] = []

@@ -18,7 +18,7 @@ struct AlertProcessTests {
         let process = try BackgroundProcess("/usr/bin/env", ["python3", "-u"] + arguments, log: log)
         var port = ""
         do {
-            try waitUntil("\(arguments[0]) listens", seconds: 20) {
+            try ProcessSite.waitUntil("\(arguments[0]) listens", seconds: 20) {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet
                 guard let range = text.range(of: "port ") else { return false }
                 port = String(text[range.upperBound...].prefix { $0.isNumber })
@@ -29,15 +29,6 @@ struct AlertProcessTests {
             throw error
         }
         return (process, port)
-    }
-
-    static func waitUntil(_ what: String, seconds: Double, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return }
-            usleep(100_000)
-        }
-        throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "never: \(what)"])
     }
 
     @Test func aSilentAgentIsMailedOnceThenResolvedAndARestartResendsNothing() async throws {
@@ -79,10 +70,7 @@ struct AlertProcessTests {
                     heartbeat_minutes = 0.02
                     """
                 defer {
-                    if !passed {
-                        let text = (try? String(contentsOfFile: dir.file("coordinator.log"), encoding: .utf8)) ?? ""
-                        FileHandle.standardError.write(Data("--- coordinator.log:\n\(text.suffix(8000))\n".utf8))
-                    }
+                    if !passed { site.printLogs(["coordinator.log"]) }
                 }
                 func mails() throws -> [String] {
                     try FileManager.default.contentsOfDirectory(atPath: outbox).sorted().map {
@@ -192,8 +180,7 @@ struct AlertProcessTests {
                         try mails("the hub is silent for srv1") == 1
                     }
                 } catch {
-                    let log = (try? String(contentsOfFile: dir.file("agent-srv1.log"), encoding: .utf8)) ?? ""
-                    FileHandle.standardError.write(Data("--- agent-srv1.log:\n\(log.suffix(6000))\n".utf8))
+                    site.printLogs(["agent-srv1.log"])
                     throw error
                 }
                 let text = try FileManager.default.contentsOfDirectory(atPath: outbox).map {

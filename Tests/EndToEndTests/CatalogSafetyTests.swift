@@ -23,7 +23,9 @@ struct CatalogSafetyTests {
                 // The intact catalog as it is on disk: its WAL too, if the hub left one (a copy of the
                 // main file alone may lack the newest transactions, the epoch among them).
                 try FileManager.default.copyItem(atPath: catalog, toPath: dir.file("good.sqlite"))
-                let goodWAL = try? Data(contentsOf: URL(fileURLWithPath: catalog + "-wal"))  // nil: none left
+                let goodWAL =
+                    FileManager.default.fileExists(atPath: catalog + "-wal")
+                    ? try Data(contentsOf: URL(fileURLWithPath: catalog + "-wal")) : nil
                 func start() throws -> CommandResult {
                     try Command.scmBackup([
                         "coordinator", "--config", dir.file("site.toml"), "--port-file", dir.file("port-check"),

@@ -54,12 +54,7 @@ struct FallbackTests {
                     ], pairings: [("srv1", "vault"), ("srv2", "vault")], transfers: true)
                 site.schedule = "default = \"off\"\ntime_zone = \"UTC\""
                 defer {
-                    if !passed {
-                        for log in ["coordinator.log", "agent-srv1.log"] {
-                            let text = (try? String(contentsOfFile: dir.file(log), encoding: .utf8)) ?? ""
-                            FileHandle.standardError.write(Data("--- \(log):\n\(text.suffix(10000))\n".utf8))
-                        }
-                    }
+                    if !passed { site.printLogs(["coordinator.log", "agent-srv1.log"], last: 10000) }
                 }
                 try site.startCoordinator()
                 try site.startAgent("srv1", dataPort: true, extra: "fallback_grace = 3")

@@ -43,10 +43,7 @@ struct HubRestoreTests {
                 defer {
                     // What the processes said, when the test failed (for CI); a missing log is empty.
                     if !passed {
-                        for log in ["coordinator.log", "agent-srv1.log", "agent-vault.log", "agent-hubhost.log"] {
-                            let text = (try? String(contentsOfFile: dir.file(log), encoding: .utf8)) ?? ""
-                            FileHandle.standardError.write(Data("--- \(log):\n\(text.suffix(8000))\n".utf8))
-                        }
+                        site.printLogs(["coordinator.log", "agent-srv1.log", "agent-vault.log", "agent-hubhost.log"])
                     }
                 }
                 try site.startCoordinator()

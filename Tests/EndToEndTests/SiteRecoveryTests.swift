@@ -49,12 +49,7 @@ struct SiteRecoveryTests {
                     ], pairings: [("srv1", "vault"), ("srv2", "vault")], transfers: true)
                 defer {
                     // What the processes said, when the test failed (for CI); a missing log is empty.
-                    if !passed {
-                        for log in ["coordinator.log", "agent-srv1.log", "agent-vault.log"] {
-                            let text = (try? String(contentsOfFile: dir.file(log), encoding: .utf8)) ?? ""
-                            FileHandle.standardError.write(Data("--- \(log):\n\(text.suffix(8000))\n".utf8))
-                        }
-                    }
+                    if !passed { site.printLogs(["coordinator.log", "agent-srv1.log", "agent-vault.log"]) }
                 }
                 let tools = SourceFixtures.tracAdmin.hasPrefix("/") ? ["trac_admin": SourceFixtures.tracAdmin] : [:]
                 try site.startCoordinator()
@@ -175,12 +170,7 @@ struct SiteRecoveryTests {
                         .init("srv1", sources: [("conf", "folder", conf)]), .init("vault", roles: ["backup"]),
                     ], pairings: [("srv1", "vault")], transfers: true)
                 defer {
-                    if !passed {
-                        for log in ["coordinator.log", "agent-srv1.log"] {
-                            let text = (try? String(contentsOfFile: dir.file(log), encoding: .utf8)) ?? ""
-                            FileHandle.standardError.write(Data("--- \(log):\n\(text.suffix(8000))\n".utf8))
-                        }
-                    }
+                    if !passed { site.printLogs(["coordinator.log", "agent-srv1.log"]) }
                 }
                 try site.startCoordinator()
                 try site.startAgent(

@@ -239,7 +239,7 @@ struct AgentService: Service {
             do {
                 guard let plan = try keeper.plan() else { continue }
                 var state = try keeper.state()
-                let due = FallbackKeeper.due(
+                let due = try FallbackKeeper.due(
                     plan, state: state, lastContact: lastContact.withLock { $0 }, now: Date(),
                     grace: configuration.fallbackGrace, since: start)
                 for (entry, slot) in due where !stopping.isSet {
@@ -311,7 +311,7 @@ struct AgentService: Service {
     ) async throws {
         var state = try keeper.state()
         guard let verify = plan.verify,
-            let window = FallbackKeeper.verifyDue(
+            let window = try FallbackKeeper.verifyDue(
                 plan, state: state, lastContact: lastContact.withLock { $0 }, now: Date(),
                 grace: configuration.fallbackGrace, since: start)
         else { return }
@@ -525,6 +525,8 @@ struct AgentService: Service {
             return
         }
         let offlineLimit = configuration.offlineWorkSeconds
+        // A backup holds its source against the agent's own backup of it (``holding(_:_:)``).
+        let ownSource = task.kind == .backup ? task.definition?.name : nil
         let outcome: Result<TaskOutcome, any Error> = await withTaskGroup(of: Result<TaskOutcome, any Error>?.self) {
             group in
             group.addTask {
@@ -537,9 +539,9 @@ struct AgentService: Service {
                         : task.kind == .recover
                             ? try await RecoverRunner(configuration: configuration, progress: progress, logger: logger)
                                 .run(task)
-                            : try await holding(task.kind == .backup ? task.definition?.name : nil) { waitedSince in
+                            : try await holding(ownSource) { waitedSince in
                                 // The agent's own backup of this source ended while the task waited: it answers it.
-                                if let waitedSince, let made = ownBackups.withLock({ $0[task.definition!.name] }),
+                                if let waitedSince, let ownSource, let made = ownBackups.withLock({ $0[ownSource] }),
                                     made.at >= waitedSince
                                 {
                                     return made.outcome

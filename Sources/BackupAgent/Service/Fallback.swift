@@ -55,8 +55,11 @@ struct FallbackKeeper: Sendable {
         }
     }
 
-    /// Keeps `plan` when it differs from the one on disk.
+    /// Keeps `plan` when it differs from the one on disk; one whose schedules do not parse is
+    /// refused (the one kept before stays).
     func keep(_ plan: FallbackPlan) throws {
+        for entry in plan.entries { _ = try entry.latestSlot(after: Date(), upTo: Date()) }
+        _ = try plan.verify?.latestWindow(after: Date(), upTo: Date())
         if try self.plan() == plan { return }
         try FileSystem.makeDirectories(folder, mode: 0o750)
         try FileSystem.writeAtomically(Array(try WireJSON.encoder().encode(plan)), to: folder + "/plan.json")
@@ -109,11 +112,13 @@ struct FallbackKeeper: Sendable {
     /// the hub has succeeded since that slot and `grace` has passed since it.
     static func due(
         _ plan: FallbackPlan, state: State, lastContact: Date?, now: Date, grace: TimeInterval, since start: Date
-    ) -> [(entry: FallbackPlan.Entry, slot: Date)] {
-        plan.entries.compactMap { entry in
+    ) throws -> [(entry: FallbackPlan.Entry, slot: Date)] {
+        try plan.entries.compactMap { entry in
             let name = entry.definition.name
             let after = max(entry.lastSlot ?? start, state.handled[name] ?? .distantPast)
-            guard let slot = entry.latestSlot(after: after, upTo: now.addingTimeInterval(-grace)) else { return nil }
+            guard let slot = try entry.latestSlot(after: after, upTo: now.addingTimeInterval(-grace)) else {
+                return nil
+            }
             if let lastContact, lastContact >= slot { return nil }  // The hub answered since: its slot.
             return (entry, slot)
         }
@@ -122,10 +127,12 @@ struct FallbackKeeper: Sendable {
     /// The verify window due at `now`, as ``due(_:state:lastContact:now:grace:since:)`` for slots.
     static func verifyDue(
         _ plan: FallbackPlan, state: State, lastContact: Date?, now: Date, grace: TimeInterval, since start: Date
-    ) -> Date? {
+    ) throws -> Date? {
         guard let verify = plan.verify else { return nil }
         let after = max(verify.lastWindow ?? start, state.verifiedWindow ?? .distantPast)
-        guard let window = verify.latestWindow(after: after, upTo: now.addingTimeInterval(-grace)) else { return nil }
+        guard let window = try verify.latestWindow(after: after, upTo: now.addingTimeInterval(-grace)) else {
+            return nil
+        }
         if let lastContact, lastContact >= window { return nil }
         return window
     }
@@ -133,12 +140,13 @@ struct FallbackKeeper: Sendable {
     /// The copies to verify tonight: in path order from after `cursor` (wrapping around), as
     /// many as `budget` bytes allow (at least one).
     static func verifyBatch(_ artifacts: [StoredArtifact], after cursor: String?, budget: Int64) -> [StoredArtifact] {
-        let sorted = artifacts.filter { $0.location != nil }.sorted { $0.path < $1.path }
-        let start = cursor.flatMap { c in sorted.firstIndex { $0.location!.relativePath > c } } ?? 0
+        let sorted = artifacts.compactMap { a in a.location.map { (artifact: a, path: $0.relativePath) } }
+            .sorted { $0.path < $1.path }
+        let start = cursor.flatMap { c in sorted.firstIndex { $0.path > c } } ?? 0
         var batch: [StoredArtifact] = []
         var bytes: Int64 = 0
         for offset in 0..<sorted.count {
-            let artifact = sorted[(start + offset) % sorted.count]
+            let artifact = sorted[(start + offset) % sorted.count].artifact
             if !batch.isEmpty && bytes + artifact.size > budget { break }
             batch.append(artifact)
             bytes += artifact.size

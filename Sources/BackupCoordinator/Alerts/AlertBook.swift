@@ -67,11 +67,13 @@ public struct AlertBook: Sendable, Equatable {
             let silence = silences.first {
                 $0.covers(rule: condition.rule, subject: condition.subject, node: condition.node, at: now)
             }
-            let folds = condition.rule != .agentSilent && condition.node.map(silentNodes.contains) == true
+            // The silent agent's node this alert folds into, if any.
+            let foldsInto =
+                condition.rule == .agentSilent ? nil : condition.node.flatMap { silentNodes.contains($0) ? $0 : nil }
             track.info.quiet =
                 silence.map { "silenced until \(AlertRules.iso($0.until)) by \($0.by): \($0.reason)" }
-                ?? (folds ? "folded into agent-silent of \(condition.node!)" : nil)
-            if folds { foldedInto[condition.node!, default: []].append(track.info) }
+                ?? foldsInto.map { "folded into agent-silent of \($0)" }
+            if let foldsInto { foldedInto[foldsInto, default: []].append(track.info) }
             if track.info.quiet == nil {
                 if !track.announced {
                     notices.append(Notice(kind: .firing, alert: track.info, folded: []))

@@ -16,7 +16,6 @@ public enum AlertRules {
             self.node = node
             self.summary = summary
         }
-        var key: String { rule.rawValue + " " + subject }
     }
 
     /// A copy that failed verification, as the catalog lists it.
@@ -181,7 +180,7 @@ public enum AlertRules {
             groups["\(task.node)/\(task.kind.rawValue)/\(task.source ?? "-")", default: []].append(task)
         }
         for (subject, tasks) in groups.sorted(by: { $0.key < $1.key }) where tasks.count >= policy.taskFailures {
-            let last = tasks.max { $0.id < $1.id }!
+            guard let last = tasks.max(by: { $0.id < $1.id }) else { continue }
             found.append(
                 Condition(
                     rule: .taskFailing, subject: subject, node: last.node,

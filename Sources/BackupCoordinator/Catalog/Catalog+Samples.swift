@@ -49,17 +49,6 @@ extension Catalog {
         }
     }
 
-    /// The newest sample of each series starting with `prefix`.
-    public func lastSampleTimes(prefix: String) async throws -> [String: Date] {
-        try await pool.read { db in
-            Dictionary(
-                try Row.fetchAll(
-                    db, sql: "SELECT series, max(at) AS at FROM sample WHERE series LIKE ? GROUP BY series",
-                    arguments: [prefix + "%"]
-                ).map { ($0["series"] as String, $0["at"] as Date) }, uniquingKeysWith: { a, _ in a })
-        }
-    }
-
     /// Raw samples older than 30 days become hourly averages, hourly ones older than a year
     /// daily averages; anything older than 3 years goes.
     public func downsampleSamples(now: Date) async throws {

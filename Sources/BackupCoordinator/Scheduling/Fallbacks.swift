@@ -21,6 +21,7 @@ struct Fallbacks: Sendable {
     func plan(for node: String) async throws -> FallbackPlan? {
         guard let configured = site.node(node) else { return nil }
         let states = try await catalog.scheduleStates()
+        // Scheduler.entries gives only sources of the node's table that have a cron expression.
         let entries = Scheduler.entries(site).filter { $0.node == node }.compactMap { entry -> FallbackPlan.Entry? in
             guard let definition = configured.sources[entry.source], let cron = entry.schedule.expression else {
                 return nil

@@ -130,11 +130,12 @@ public enum HubRestore {
             try FileSystem.rename(partial, to: path)
             try FileSystem.syncDirectory(folder)
         } catch {
-            // Clean-up on a failing path: the error below is the one to report, and a partial left
-            // behind is removed by the next restore before it copies.
-            try? FileManager.default.removeItem(atPath: partial)
+            // The error is the one to report; a partial that cannot be removed is named with it
+            // (the next restore removes it before it copies).
+            let leftover = FileSystem.removeLeftover(partial)
             throw BackupError(
-                (error as? BackupError)?.code ?? .io, "The catalog cannot be restored from '\(snapshot)': \(error)")
+                (error as? BackupError)?.code ?? .io,
+                "The catalog cannot be restored from '\(snapshot)': \(error)\(leftover)")
         }
         // Opening it migrates it to this version and writes its witness with the new epoch.
         let catalog = try Catalog(path: path)

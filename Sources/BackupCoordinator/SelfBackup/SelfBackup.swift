@@ -107,12 +107,11 @@ public struct SelfBackup: Sendable {
                 metadata: ["scm.folder": "\(final)", "scm.bytes": "\(files.reduce(0) { $0 + $1.size })"])
             return (final, manifest)
         } catch {
-            // Clean-up on a failing path: the error below is the one to report, and a partial left
-            // behind is removed by the next snapshot of that name (and never listed).
-            try? FileManager.default.removeItem(atPath: partial)
+            // The error is the one to report; a partial that cannot be removed is named with it.
+            let leftover = FileSystem.removeLeftover(partial)
             throw BackupError(
                 (error as? BackupError)?.code ?? .io,
-                "The hub's self-backup into '\(root)' (self_backup in [coordinator]) failed: \(error)")
+                "The hub's self-backup into '\(root)' (self_backup in [coordinator]) failed: \(error)\(leftover)")
         }
     }
 

@@ -127,7 +127,7 @@ extension TransferDesk {
             }
             return match
         }
-        let readable = artifacts.filter { (try? bestCopy(of: $0, from: request.from)) != nil }  // nil: no copy to read
+        let readable = artifacts.filter { usableCopy(of: $0, from: request.from) != nil }
         if let good = readable.last(where: { ($0.regressions ?? []).isEmpty }) ?? readable.last { return good }
         throw BackupError(
             .notFound,
@@ -147,11 +147,7 @@ extension TransferDesk {
                 "Artifact \(name) has no reference digest (its origin never confirmed it), so nothing vouches for its bytes."
             )
         }
-        let usable = artifact.copies.filter { !$0.state.isBad && (from == nil || $0.node == from) }
-        let intact = usable.filter { $0.state == .intact }.sorted {
-            ($0.verifiedAt ?? .distantPast, $0.node) > ($1.verifiedAt ?? .distantPast, $1.node)
-        }
-        guard let copy = intact.first ?? usable.first else {
+        guard let copy = usableCopy(of: artifact, from: from) else {
             let states = artifact.copies.map { "\($0.node): \($0.state.rawValue)" }.joined(separator: ", ")
             throw BackupError(
                 .notFound,
@@ -159,6 +155,16 @@ extension TransferDesk {
             )
         }
         return copy
+    }
+
+    /// ``bestCopy(of:from:)``'s choice, or nil where it names why there is none.
+    func usableCopy(of artifact: ArtifactInfo, from: String?) -> CopyInfo? {
+        guard artifact.sha256 != nil || artifact.md5 != nil else { return nil }
+        let usable = artifact.copies.filter { !$0.state.isBad && (from == nil || $0.node == from) }
+        let intact = usable.filter { $0.state == .intact }.sorted {
+            ($0.verifiedAt ?? .distantPast, $0.node) > ($1.verifiedAt ?? .distantPast, $1.node)
+        }
+        return intact.first ?? usable.first
     }
 
     private func piece(_ artifact: ArtifactInfo, kind: SourceKind, copy: CopyInfo, target: String, node: String)

@@ -9,6 +9,18 @@ import Foundation
 /// Small file-system operations with the durability and permission rules of the store.
 public enum FileSystem {
     /// Creates `path` and any missing parents with `mode` (0700 by default: stores hold secrets).
+    /// Removes what a failed operation left at `path` (a file or a tree). Returns a note for
+    /// that operation's error message: empty when nothing is left, else naming the path left
+    /// behind and why, so that the first error stays the one reported and the second is said too.
+    public static func removeLeftover(_ path: String) -> String {
+        do {
+            if try linkStatus(path) != nil { try FileManager.default.removeItem(atPath: path) }
+            return ""
+        } catch {
+            return " ('\(path)' is left behind: \(error.localizedDescription))"
+        }
+    }
+
     public static func makeDirectories(_ path: String, mode: mode_t = 0o700) throws {
         var st = stat()
         if lstat(path, &st) == 0 {

@@ -137,18 +137,28 @@ extension Store {
             }
             if change.state != .identical { todo.append(change) }
         }
-        return try todo.map { ($0.name, try applyConfigChange($0, now: now)) }
+        var done: [(name: String, kept: String?)] = []
+        for change in todo {
+            do { done.append((change.name, try applyConfigChange(change, now: now))) } catch let error as BackupError {
+                // Said with what is replaced already, so that nobody takes the folder for untouched.
+                throw BackupError(
+                    error.code,
+                    error.message
+                        + (done.isEmpty
+                            ? " Nothing was replaced."
+                            : " Replaced before it: \(done.map(\.name).joined(separator: ", ")) (each previous file kept beside it).")
+                )
+            }
+        }
+        return done
     }
 
-    /// The SHA-256 of a (configuration) file, read whole.
+    /// The SHA-256 of a (configuration) file (``Store/digest(_:_:)``).
     static func sha256(of path: String) throws -> String {
-        let bytes: Data
-        do { bytes = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw BackupError(.io, "Cannot read '\(path)': \(error.localizedDescription)")
+        guard let hex = try digest(path, .sha256).sha256 else {
+            throw BackupError(.io, "No SHA-256 was computed for '\(path)'.")
         }
-        var accumulator = DigestAccumulator(.sha256)
-        bytes.withUnsafeBytes { accumulator.update($0) }
-        return accumulator.finalize().sha256!
+        return hex
     }
 
     /// The permission bits of `path`; a file removed since the comparison is named, not a crash.

@@ -56,9 +56,8 @@ public struct ArtifactLocation: Hashable, Sendable, Codable {
     /// `date` as `YYYYMMDDTHHMMSSZ` (UTC, ISO 8601 basic form, as the trash's batches): the name
     /// of a hub snapshot, which sorts by time.
     public static func basicStamp(for date: Date) -> String {
-        let c = utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(
-            format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        let plain = stamp(for: date).replacingOccurrences(of: "/", with: "")
+        return "\(plain.prefix(8))T\(plain.suffix(6))Z"
     }
 
     /// The date a stamp names, or nil if it is not a valid stamp.

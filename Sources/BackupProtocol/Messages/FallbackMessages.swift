@@ -29,10 +29,19 @@ public struct FallbackPlan: Codable, Sendable, Equatable {
             self.lastSlot = lastSlot
         }
 
-        /// The latest fire time after `after` and at or before `now`, or nil.
-        public func latestSlot(after: Date, upTo now: Date) -> Date? {
-            guard let expression = try? CronExpression(cron), let timeZone = TimeZone(identifier: zone) else {
-                return nil  // A plan the hub made from a checked site file; nothing to run otherwise.
+        /// The latest fire time after `after` and at or before `now`, or nil; an entry whose cron
+        /// or zone does not parse (a plan file damaged on disk) is named.
+        public func latestSlot(after: Date, upTo now: Date) throws -> Date? {
+            let expression: CronExpression
+            do throws(CronExpression.Invalid) { expression = try CronExpression(cron) } catch {
+                throw BackupError(
+                    .invalidArgument,
+                    "The plan's schedule of source '\(definition.name)' is not a cron expression: \(error.message).")
+            }
+            guard let timeZone = TimeZone(identifier: zone) else {
+                throw BackupError(
+                    .invalidArgument,
+                    "The plan's time zone '\(zone)' of source '\(definition.name)' is not one this system knows.")
             }
             let shift = TimeInterval(jitterSeconds)
             // A long absence: only the newest slots matter, as for the hub's catch-up.
@@ -67,9 +76,13 @@ public struct FallbackPlan: Codable, Sendable, Equatable {
             self.lastWindow = lastWindow
         }
 
-        /// The latest window start after `after` and at or before `now`, or nil.
-        public func latestWindow(after: Date, upTo now: Date) -> Date? {
-            guard let timeZone = TimeZone(identifier: zone) else { return nil }  // The hub checked the zone.
+        /// The latest window start after `after` and at or before `now`, or nil; a zone that does
+        /// not parse is named.
+        public func latestWindow(after: Date, upTo now: Date) throws -> Date? {
+            guard let timeZone = TimeZone(identifier: zone) else {
+                throw BackupError(
+                    .invalidArgument, "The plan's verify time zone '\(zone)' is not one this system knows.")
+            }
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = timeZone
             let midnight = calendar.startOfDay(for: now)

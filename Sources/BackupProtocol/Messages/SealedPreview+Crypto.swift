@@ -5,11 +5,14 @@ import Foundation
 extension SealedPreview {
     /// `preview` sealed to the raw X25519 key `keyBase64` for task `task`.
     public static func seal(_ preview: FolderPreview, task: Int64, keyBase64: String) throws -> SealedPreview {
-        guard let raw = Data(base64Encoded: keyBase64),
-            let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw)  // nil: named below
-        else {
+        guard let raw = Data(base64Encoded: keyBase64) else {
+            throw BackupError(.invalidArgument, "The preview key of task \(task) is not base64.")
+        }
+        let key: Curve25519.KeyAgreement.PublicKey
+        do { key = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw) } catch {
             throw BackupError(
-                .invalidArgument, "The preview key of task \(task) is not a raw X25519 public key in base64.")
+                .invalidArgument,
+                "The preview key of task \(task) is not a raw X25519 public key (\(raw.count) bytes): \(error).")
         }
         let recipient = SealedBox.keyID(of: key)
         let box = try SealedBox.seal(
