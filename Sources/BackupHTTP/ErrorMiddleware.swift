@@ -38,7 +38,8 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    func answer(for error: any Error, request: Request, logger: Logger) -> WireError {
+    /// The refusal answering `error`, logged (for middleware that answers in its own format).
+    public func answer(for error: any Error, request: Request, logger: Logger) -> WireError {
         let id = UUID().uuidString.lowercased().prefix(8)
         var metadata: Logger.Metadata = [
             "scm.request": "\(request.method) \(AuditText.escape(request.uri.path, limit: 200))",

@@ -27,7 +27,20 @@ public enum Listener {
         }
     }
 
-    /// HTTP/1.1 over TLS (the agents' data ports).
+    /// Plain HTTP/1.1 with the same limits (the dashboard on a loopback address only).
+    public static func plainHTTP1(limits: ListenerLimits, counter: ConnectionCounter, refusals: RefusalLog)
+        -> HTTPServerBuilder
+    {
+        HTTPServerBuilder { responder in
+            LimitedChannel(
+                HTTP1Channel(
+                    responder: responder,
+                    configuration: .init(idleTimeout: .milliseconds(Int64(limits.idleSeconds * 1000)))),
+                limits: limits, counter: counter, refusals: refusals)
+        }
+    }
+
+    /// HTTP/1.1 over TLS (the agents' data ports, the dashboard off loopback).
     public static func http1(
         tls: TLSConfiguration, limits: ListenerLimits, counter: ConnectionCounter, refusals: RefusalLog
     ) -> HTTPServerBuilder {

@@ -116,10 +116,16 @@ public struct LimitedChannel<Base: ServerChildChannel>: ServerChildChannel {
         channel.closeFuture.whenComplete { _ in deadline.cancel() }
         let setup = base.setup(channel: channel, logger: logger)
         // The base added its TLS handler synchronously; the handshake cannot complete before
-        // this event-loop tick ends, so the watcher right after TLS sees its completion.
+        // this event-loop tick ends, so the watcher right after TLS sees its completion. A plain
+        // listener (the dashboard on loopback) has no handshake: its head is timed at once.
         do {
-            let tls = try channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
-            try channel.pipeline.syncOperations.addHandler(watch.watcher, position: .after(tls))
+            let sync = channel.pipeline.syncOperations
+            if let tls = try? sync.handler(type: NIOSSLServerHandler.self) {  // Absent: plain HTTP.
+                try sync.addHandler(watch.watcher, position: .after(tls))
+            } else {
+                watch.watcher.plain = true
+                try sync.addHandler(watch.watcher, position: .after(watch.closer))
+            }
         } catch {
             channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(error)
@@ -178,6 +184,8 @@ final class HandshakeWatch {
         private var tail: [UInt8]? = []
         private var scanned = 0
         private var headDeadline: Scheduled<Void>?
+        /// A listener without TLS: the connection counts as past its handshake when it is added.
+        var plain = false
 
         init(
             address: String, counter: ConnectionCounter, done: LockedBox<Bool>, headSeconds: Double,
@@ -191,21 +199,27 @@ final class HandshakeWatch {
             self.logger = logger
         }
 
+        func handlerAdded(context: ChannelHandlerContext) {
+            if plain { handshakeDone(context: context) }
+        }
+
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
-                markDone()
-                if tail != nil {
-                    let channel = context.channel
-                    let (address, refusals, logger, seconds) = (address, refusals, logger, headSeconds)
-                    headDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
-                        refusals.refused(
-                            peer: address, code: .headTimeout, logger: logger,
-                            detail: "no complete request head within \(seconds) s of the handshake")
-                        channel.close(promise: nil)
-                    }
+            if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls { handshakeDone(context: context) }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        private func handshakeDone(context: ChannelHandlerContext) {
+            markDone()
+            if tail != nil {
+                let channel = context.channel
+                let (address, refusals, logger, seconds) = (address, refusals, logger, headSeconds)
+                headDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+                    refusals.refused(
+                        peer: address, code: .headTimeout, logger: logger,
+                        detail: "no complete request head within \(seconds) s of the handshake")
+                    channel.close(promise: nil)
                 }
             }
-            context.fireUserInboundEventTriggered(event)
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -97,7 +97,7 @@ public struct IdentityMiddleware<Context: PeerContext>: RouterMiddleware {
     /// The verified client certificate of the connection a request came on. An HTTP/1.1
     /// request's channel is the TLS connection itself; an HTTP/2 request's is a stream whose
     /// parent is the TLS connection.
-    static func peerCertificate(_ channel: any Channel) async throws -> NIOSSLCertificate? {
+    public static func peerCertificate(_ channel: any Channel) async throws -> NIOSSLCertificate? {
         // containsHandler fails when the handler is absent: then this is an HTTP/2 stream.
         if (try? await channel.pipeline.containsHandler(type: NIOSSLServerHandler.self).get()) != nil {
             return try await channel.nioSSL_peerCertificate().get()

@@ -22,6 +22,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "The hub's configuration file (TOML).") var config: String
     @Option(name: .customLong("port-file"), help: "Write the port listened on to this file once listening.")
     var portFile: String?
+    @Option(
+        name: .customLong("dashboard-port-file"),
+        help: "Write the dashboard's port ([dashboard] listen) to this file once it listens.")
+    var dashboardPortFile: String?
     @Flag(name: .customLong("check"), help: "Read and check the configuration, print a summary, and exit.")
     var checkOnly = false
     @OptionGroup var logLevel: LogLevelOption
@@ -53,13 +57,23 @@ struct CoordinatorCommand: AsyncParsableCommand {
             }
             let catalog = try Catalog(path: configuration.database)
             let portFile = portFile
+            let dashboardPortFile = dashboardPortFile
+            let dashboardURL = configuration.dashboard.map { ($0.isOpen ? "http://" : "https://") + $0.host }
             let coordinator = try Coordinator(configuration: configuration, catalog: catalog)
             // The port file is how scripts and tests find a port-0 server: failing to write it
             // stops the service group (gracefully) and the command with the error.
-            try await coordinator.run(configPath: config) { port in
-                guard let portFile else { return }
-                try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: portFile, mode: 0o644)
-            }
+            try await coordinator.run(
+                configPath: config,
+                onRunning: { port in
+                    guard let portFile else { return }
+                    try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: portFile, mode: 0o644)
+                },
+                onDashboard: { port in
+                    Logger(label: "scm-backup.coordinator").notice(
+                        "the dashboard listens", metadata: ["scm.url": "\(dashboardURL ?? ""):\(port)/"])
+                    guard let dashboardPortFile else { return }
+                    try FileSystem.writeAtomically(Array("\(port)\n".utf8), to: dashboardPortFile, mode: 0o644)
+                })
         } catch {
             printer.report(error)
             throw Exit.failure

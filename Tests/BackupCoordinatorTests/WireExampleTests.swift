@@ -32,6 +32,7 @@ struct WireExampleTests {
         ("folder-preview", FolderPreview.self), ("fallback-plan", FallbackPlan.self),
         ("fallback-report", FallbackReport.self), ("fallback-answer", FallbackAnswer.self),
         ("alerts-response", [AlertInfo].self), ("silence-request", SilenceRequest.self),
+        ("source-page", SourcePage.self), ("node-page", NodePage.self),
     ]
 
     @Test func everyExampleIsCovered() throws {

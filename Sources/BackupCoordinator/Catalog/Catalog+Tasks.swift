@@ -190,6 +190,10 @@ extension Catalog {
                 conditions.append("id < ?")
                 arguments.append(before)
             }
+            if let node = query.node {
+                conditions.append("node = ?")
+                arguments.append(node)
+            }
             let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
             arguments.append(query.limit)
             return try Row.fetchAll(

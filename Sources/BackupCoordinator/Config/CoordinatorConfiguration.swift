@@ -62,6 +62,8 @@ public struct CoordinatorConfiguration: Sendable {
     /// `idle_timeout`, `max_connections`, `max_connections_per_address`). The defaults are 10 s,
     /// 60 s, 4096 and 64.
     public var limits = ListenerLimits()
+    /// `[dashboard]`: the read-only pages and `/metrics` on their own listener; nil, none.
+    public var dashboard: DashboardSettings?
 
     public init(
         certificate: String, privateKey: String, caCertificate: String, revocationList: String?, database: String,

@@ -526,15 +526,7 @@ extension CoordinatorConfiguration {
             database: file.resolve(try c.requiredString("database")),
             site: SiteConfiguration(nodes: []))
         if let listen = try c.string("listen") {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                (0...65535).contains(port), colon != listen.startIndex
-            else {
-                throw c.error("listen", "'\(listen)' is not HOST:PORT (port 0 to 65535)")
-            }
-            var host = String(listen[..<colon])
-            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            config.host = host
-            config.port = port
+            (config.host, config.port) = try HostPort.parse(listen, key: "listen", table: c)
         }
         if let level: Logger.Level = try c.choice("log_level") { config.logLevel = level }
         if let v = try c.int("heartbeat_seconds") {
@@ -624,12 +616,9 @@ extension CoordinatorConfiguration {
                 throw c.error(key, "is set, but self_backup (the snapshot folder) is not")
             }
         }
-        if let v = try c.int("heartbeat_seconds") {
-            guard (1...600).contains(v) else { throw c.error("heartbeat_seconds", "\(v) is outside 1...600") }
-            config.heartbeatSeconds = v
-        }
         try c.finish()
-        if coordinatorOnly && top.keys.allSatisfy({ $0 == "coordinator" }) { return config }
+        if let d = try top.table("dashboard") { config.dashboard = try DashboardSettings.read(d, file: file) }
+        if coordinatorOnly && top.keys.allSatisfy({ ["coordinator", "dashboard"].contains($0) }) { return config }
         config.site = try SiteConfiguration.read(top)
         try top.finish()
         return config

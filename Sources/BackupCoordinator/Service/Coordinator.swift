@@ -39,6 +39,8 @@ public struct Coordinator: Sendable {
     let channelHealth = ChannelHealth()
     /// Agents' plans for when the hub is away, and what they made then.
     let fallbacks: Fallbacks
+    /// `/metrics`: the site's state at each scrape, and the events counted since start.
+    public let metrics: SiteMetrics
 
     public init(
         configuration: CoordinatorConfiguration, catalog: Catalog, wallClock: any WallClock = SystemWallClock(),
@@ -77,8 +79,14 @@ public struct Coordinator: Sendable {
         submissions = TaskSubmission(
             sites: sites, catalog: catalog, queue: queue, hasPurgeKey: configuration.purgeKey != nil,
             wallClock: wallClock)
+        let board = StatusBoard(
+            sites: sites, catalog: catalog, wallClock: wallClock, heartbeatSeconds: configuration.heartbeatSeconds)
+        metrics = SiteMetrics(
+            board: board, catalog: catalog, certificateFiles: Self.certificateFiles(configuration),
+            health: channelHealth, wallClock: wallClock)
         results = TaskResults(
-            queue: queue, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock, previews: previews)
+            queue: queue, catalog: catalog, desk: desk, signals: signals, wallClock: wallClock, previews: previews,
+            metrics: metrics)
         audit = AuditLog(catalog: catalog, wallClock: wallClock)
         runs = Runs(
             sites: sites, catalog: self.catalog, signals: signals, wallClock: wallClock, logger: logger)
@@ -117,10 +125,21 @@ public struct Coordinator: Sendable {
     public var alertService: AlertService {
         AlertService(
             sites: sites, catalog: catalog, board: statusBoard, heartbeatSeconds: configuration.heartbeatSeconds,
-            certificateFiles: [
-                ("the hub (\(configuration.certificate))", configuration.certificate),
-                ("the site CA (\(configuration.caCertificate))", configuration.caCertificate),
-            ], health: channelHealth, wallClock: wallClock, clock: clock, logger: logger)
+            certificateFiles: Self.certificateFiles(configuration), health: channelHealth, wallClock: wallClock,
+            clock: clock, logger: logger)
+    }
+
+    /// The hub's own certificates that alerts and metrics watch.
+    static func certificateFiles(_ configuration: CoordinatorConfiguration) -> [(name: String, path: String)] {
+        [
+            ("the hub (\(configuration.certificate))", configuration.certificate),
+            ("the site CA (\(configuration.caCertificate))", configuration.caCertificate),
+        ]
+    }
+
+    /// What the dashboard's pages read.
+    public var dashboardData: DashboardData {
+        DashboardData(board: statusBoard, catalog: catalog, runs: runs, nodes: nodes, wallClock: wallClock)
     }
 
     /// The time series of the trends and plots (node disks, every 5 minutes).
@@ -152,7 +171,10 @@ public struct Coordinator: Sendable {
     /// Every service of the process, in start order (they stop in reverse): the API server
     /// last, so that it stops first and the sweeper outlives the requests. `onRunning` gets the
     /// port the API server listens on.
-    public func services(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+    public func services(
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        onDashboard: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> [any Service] {
         let snapshots: [any Service] =
             selfBackup.map {
                 [
@@ -160,7 +182,11 @@ public struct Coordinator: Sendable {
                         selfBackup: $0, signals: signals, clock: clock, wallClock: wallClock, logger: logger)
                 ]
             } ?? []
-        return [sweeper, runDriver, scheduler, alertService, deadMan, sampler] + snapshots
+        let dashboard: [any Service] =
+            try configuration.dashboard.map {
+                [try DashboardServer.makeApplication(self, settings: $0, onRunning: onDashboard)]
+            } ?? []
+        return [sweeper, runDriver, scheduler, alertService, deadMan, sampler] + snapshots + dashboard
             + [try CoordinatorServer.makeApplication(self, onRunning: onRunning)]
     }
 
@@ -168,13 +194,20 @@ public struct Coordinator: Sendable {
     /// the API server's port once it listens (to write a port file); when it throws, or a
     /// service fails, the group shuts down and the error is thrown here.
     /// With `configPath`, SIGHUP reloads the configuration from it (``ReloadService``).
+    /// `onDashboard` gets the dashboard's port once it listens (when `[dashboard]` is set).
     public func run(
-        configPath: String? = nil, onRunning: @escaping @Sendable (Int) async throws -> Void = { _ in }
+        configPath: String? = nil, onRunning: @escaping @Sendable (Int) async throws -> Void = { _ in },
+        onDashboard: @escaping @Sendable (Int) async throws -> Void = { _ in }
     ) async throws {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let hook = StartupHook(ports: ports, action: onRunning)
+        let (dashboardPorts, dashboardContinuation) = AsyncStream.makeStream(of: Int.self)
+        let dashboardHook: [any Service] =
+            configuration.dashboard == nil ? [] : [StartupHook(ports: dashboardPorts, action: onDashboard)]
         let reload: [any Service] = configPath.map { [reloadService(path: $0)] } ?? []
-        let services = try services(onRunning: { continuation.yield($0) }) + [hook] + reload
+        let services =
+            try services(onRunning: { continuation.yield($0) }, onDashboard: { dashboardContinuation.yield($0) })
+            + [hook] + dashboardHook + reload
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map {

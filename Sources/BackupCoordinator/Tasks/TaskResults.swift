@@ -13,6 +13,8 @@ public struct TaskResults: Sendable {
     let signals: TaskSignals
     let wallClock: any WallClock
     let previews: RecoveryPreviews
+    /// Counts each accepted result (`/metrics`).
+    let metrics: SiteMetrics?
 
     public func accept(_ id: Int64, from node: String, _ result: ResultRequest) async throws -> TaskInfo {
         let completion: TaskQueue.Completion
@@ -24,6 +26,7 @@ public struct TaskResults: Sendable {
         }
         var task = completion.task
         let now = wallClock.currentDate
+        if completion.applied { metrics?.taskFinished(task) }
         if task.kind == .recover, task.state == .succeeded, let sealed = result.sealed, sealed.task == id {
             // For the admin's CLI only; the catalog holds the task's one-line summary.
             await previews.keep(sealed, task: id, now: now)

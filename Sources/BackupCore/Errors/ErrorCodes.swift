@@ -34,6 +34,12 @@ extension BackupError.Code {
     public static let handshakeTimeout = Self(rawValue: "handshake-timeout")
     /// A connection's first request head did not arrive in time.
     public static let headTimeout = Self(rawValue: "head-timeout")
+    /// The dashboard off loopback: neither an operator's certificate nor a login came.
+    public static let loginRequired = Self(rawValue: "login-required")
+    /// The dashboard: a login with an unknown user or a wrong password.
+    public static let loginFailed = Self(rawValue: "login-failed")
+    /// The dashboard: too many failed logins from one address in a minute.
+    public static let tooManyLogins = Self(rawValue: "too-many-logins")
 
     // MARK: The coordinator
 
@@ -176,6 +182,8 @@ public enum ErrorCodes {
         .init(code: .unsupportedVersion, status: 404), .init(code: .unknownEndpoint, status: 404),
         .init(code: .internal, status: 500), .init(code: .tooManyConnections, status: nil),
         .init(code: .handshakeTimeout, status: nil), .init(code: .headTimeout, status: nil),
+        .init(code: .loginRequired, status: 401), .init(code: .loginFailed, status: 401),
+        .init(code: .tooManyLogins, status: 429),
         // The coordinator.
         .init(code: .unknownNode, status: 403), .init(code: .notRegistered, status: 409),
         .init(code: .unknownTask, status: 404), .init(code: .unknownSource, status: 422),

@@ -11,8 +11,13 @@ public struct TaskListQuery: Sendable, Equatable {
     public var states: [TaskState]?
     public var before: Int64?
     public var limit: Int
+    /// `node`: only the tasks of this node.
+    public var node: String?
 
-    public init(states: [TaskState]? = nil, before: Int64? = nil, limit: Int = TaskListQuery.defaultLimit) {
+    public init(
+        states: [TaskState]? = nil, before: Int64? = nil, limit: Int = TaskListQuery.defaultLimit, node: String? = nil
+    ) {
+        self.node = node
         self.states = states
         self.before = before
         self.limit = limit
@@ -33,11 +38,15 @@ public struct TaskListQuery: Sendable, Equatable {
         }
         before = try ListCursor.before(parameter("before"), what: "a task id")
         limit = try ListLimit.parse(parameter("limit"), default: Self.defaultLimit, max: Self.maxLimit)
+        node = parameter("node")
     }
 
     /// The query string, without its '?' (empty for the defaults).
     public var queryString: String {
         var parts: [String] = []
+        if let node {
+            parts.append("node=" + (node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? node))
+        }
         if let states { parts.append("state=" + states.map(\.rawValue).joined(separator: ",")) }
         if let before { parts.append("before=\(before)") }
         if limit != Self.defaultLimit { parts.append("limit=\(limit)") }
