@@ -143,6 +143,115 @@ struct AlertProcessTests {
         }
     }
 
+    /// A real SMTP relay (aiosmtpd with STARTTLS required, AUTH only over TLS): the daily report
+    /// and a test notice arrive through EHLO, STARTTLS, AUTH PLAIN; a wrong password is a failed
+    /// delivery naming the step and the server's answer (issue 15, item 5).
+    @Test func anSMTPRelayWithSTARTTLSAndAUTHReceivesTheDailyReportAndATestNotice() async throws {
+        try await blocking {
+            try withTemporaryDirectory("smtp") { dir in
+                var passed = false
+                let outbox = dir.file("outbox")
+                try FileManager.default.createDirectory(atPath: outbox, withIntermediateDirectories: true)
+                // The relay's certificate, for the name "localhost"; the hub trusts it as ca_file.
+                let made = try Command.run(
+                    "/usr/bin/openssl",
+                    [
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost", "-keyout", dir.file("relay.key"), "-out",
+                        dir.file("relay.pem"),
+                    ])
+                #expect(made.status == 0, "\(made.stderr)")
+                let relay = dir.file("relay.py")
+                try """
+                import os, socket, ssl, sys, time
+                from aiosmtpd.controller import Controller
+                from aiosmtpd.smtp import AuthResult, LoginPassword
+                cert, key, outbox = sys.argv[1:4]
+                class Handler:
+                    async def handle_DATA(self, server, session, envelope):
+                        n = len(os.listdir(outbox))
+                        head = f"FROM {envelope.mail_from}\\nTO {','.join(envelope.rcpt_tos)}\\nTLS {session.ssl is not None}\\nAUTH {session.authenticated}\\n\\n"
+                        with open(f"{outbox}/mail-{n:03d}.txt", "wb") as f:
+                            f.write(head.encode() + envelope.original_content)
+                        return "250 OK"
+                def auth(server, session, envelope, mechanism, data):
+                    ok = isinstance(data, LoginPassword) and data.login == b"alerts" and data.password == b"pa ss"
+                    return AuthResult(success=ok, handled=False)
+                ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                ctx.load_cert_chain(cert, key)
+                s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+                c = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
+                               authenticator=auth, auth_required=True, auth_require_tls=True)
+                c.start()
+                print("port", port, flush=True)
+                while True: time.sleep(3600)
+                """.write(toFile: relay, atomically: true, encoding: .utf8)
+                let python = try BackgroundProcess(
+                    "/usr/bin/python3", ["-u", relay, dir.file("relay.pem"), dir.file("relay.key"), outbox],
+                    log: dir.file("relay.log"))
+                defer { _ = python.stop(SIGKILL) }
+                var port = ""
+                try ProcessSite.waitUntil("the relay listens", seconds: 20) {
+                    let text = (try? String(contentsOfFile: dir.file("relay.log"), encoding: .utf8)) ?? ""  // not yet written
+                    guard let range = text.range(of: "port ") else { return false }
+                    port = String(text[range.upperBound...].prefix { $0.isNumber })
+                    return !port.isEmpty
+                }
+                let password = dir.file("smtp.password")
+                try "pa ss\n".write(toFile: password, atomically: true, encoding: .utf8)
+                #expect(chmod(password, 0o600) == 0)
+                let site = try ProcessSite(dir, nodes: [.init("srv1", sources: [("conf", "folder", dir.file("conf"))])])
+                site.siteTables = """
+                    [alerts]
+                    evaluate_seconds = 1
+                    daily_report = "00:00"
+                    from = "scm-backup@hub.example.org"
+                    to = ["ops@example.org"]
+                    [alerts.smtp]
+                    server = "localhost:\(port)"
+                    starttls = true
+                    username = "alerts"
+                    password_file = \(SiteConfigFiles.quote(password))
+                    ca_file = \(SiteConfigFiles.quote(dir.file("relay.pem")))
+                    """
+                defer {
+                    if !passed { site.printLogs(["coordinator.log", "relay.log"]) }
+                }
+                func mails() throws -> [String] {
+                    try FileManager.default.contentsOfDirectory(atPath: outbox).sorted().map {
+                        try String(contentsOfFile: outbox + "/" + $0, encoding: .utf8)
+                    }
+                }
+                try site.startCoordinator()
+                try site.waitUntil("the daily report arrives", seconds: 30) {
+                    try mails().contains { $0.contains("Subject: [scm-backup] daily report") }
+                }
+                let report = try #require(try mails().first { $0.contains("Subject: [scm-backup] daily report") })
+                #expect(
+                    report.hasPrefix("FROM scm-backup@hub.example.org\nTO ops@example.org\nTLS True\nAUTH True\n"),
+                    "\(report)")
+                #expect(report.contains("- srv1/conf (folder): none"), "\(report)")
+                let test = try site.admin(["alerts", "test"])
+                #expect(test.status == 0, "\(test.stderr)")
+                #expect(try mails().contains { $0.contains("if you read this, the channel works") })
+
+                // A password file others may read is not used: nothing is sent.
+                try "wrong\n".write(toFile: password, atomically: true, encoding: .utf8)
+                #expect(chmod(password, 0o644) == 0)
+                let loose = try site.admin(["alerts", "test"])
+                #expect(
+                    loose.status != 0 && loose.stderr.contains("readable by its group or others (mode 644)"),
+                    "\(loose.stderr)")
+                // A wrong password: the delivery fails naming the step and the relay's answer.
+                #expect(chmod(password, 0o600) == 0)
+                let refused = try site.admin(["alerts", "test"])
+                #expect(refused.status != 0)
+                #expect(refused.stderr.contains("AUTH PLAIN: the server answered 535"), "\(refused.stderr)")
+                passed = true
+            }
+        }
+    }
+
     /// A dead hub's alerts die with it: an agent that has no answer from the hub for
     /// `hub_silent_after` sends one notice through its own `[notify]` command, and one when the
     /// hub answers again (issue 15, item 4).

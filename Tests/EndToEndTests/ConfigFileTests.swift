@@ -148,6 +148,24 @@ struct ConfigFileTests {
             "alerts.heartbeat.url_file: give the absolute path"
         ),
         (
+            "[nodes.vault]",
+            "[alerts]\nto = [\"ops@example.org\"]\nfrom = \"hub@example.org\"\n[alerts.smtp]\nserver = \"localhost:25\"\nstarttls = false\nusername = \"u\"\npassword_file = \"/etc/hostname\"\n[nodes.vault]",
+            "alerts.smtp.username: AUTH without TLS would send the password in clear"
+        ),
+        (
+            "[nodes.vault]", "[alerts.smtp]\nserver = \"localhost:25\"\n[nodes.vault]",
+            "alerts.smtp.from: give a sender address (or [alerts] from)"
+        ),
+        (
+            "[nodes.vault]",
+            "[dashboard]\nlisten = \"127.0.0.1:8080\"\npassword_file = \"/etc/hostname\"\n[nodes.vault]",
+            "dashboard.password_file:"
+        ),
+        (
+            "[nodes.vault]", "[dashboard]\nlisten = \"8080\"\n[nodes.vault]",
+            "dashboard.listen: '8080' is not HOST:PORT"
+        ),
+        (
             "lease_seconds = 60", "lease_seconds = 60\ntask_history_days = 0",
             "site.toml:8: coordinator.task_history_days: 0 is outside 1...36500"
         ),

@@ -15,7 +15,7 @@ public struct AlertPolicy: Sendable, Equatable {
             && a.evaluateSeconds == b.evaluateSeconds && a.to == b.to && a.from == b.from && a.sendmail == b.sendmail
             && a.heartbeatURLFile == b.heartbeatURLFile && a.heartbeatSeconds == b.heartbeatSeconds
             && a.dailyReport == b.dailyReport && a.webhook?.urlFile == b.webhook?.urlFile
-            && a.webhook?.secretFile == b.webhook?.secretFile
+            && a.webhook?.secretFile == b.webhook?.secretFile && a.smtp == b.smtp
     }
 
     /// An agent not heard from for this long is silent (`agent_silent_after`, "10m").
@@ -42,6 +42,8 @@ public struct AlertPolicy: Sendable, Equatable {
     public var from = "scm-backup"
     /// `[alerts.sendmail] command`: an argv, run without a shell, the message on its stdin.
     public var sendmail: [String]?
+    /// `[alerts.smtp]`: mail submission to a relay (``SMTPSettings``).
+    public var smtp: SMTPSettings?
     /// `[alerts.heartbeat] url_file`: a file holding the URL an outside monitor expects a GET
     /// of every `heartbeat_minutes` (5), so that a silent hub is noticed.
     public var heartbeatURLFile: String?
@@ -138,6 +140,20 @@ public struct AlertPolicy: Sendable, Equatable {
                 throw t.error("daily_report", "'\(text)' is not a time such as \"07:00\"")
             }
             policy.dailyReport = h * 60 + m
+        }
+        if let m = try t.table("smtp") {
+            var settings = try SMTPSettings.read(m)
+            if settings.from == nil {
+                guard MailMessage.isAddress(policy.from) else {
+                    throw m.error("from", "give a sender address (or [alerts] from): '\(policy.from)' is not one")
+                }
+                settings.from = policy.from
+            }
+            if settings.to == nil { settings.to = policy.to }
+            guard !(settings.to ?? []).isEmpty else {
+                throw m.error("to", "give at least one recipient (or [alerts] to)")
+            }
+            policy.smtp = settings
         }
         if let s = try t.table("sendmail") {
             guard let command = try s.strings("command"), let program = command.first, program.hasPrefix("/") else {

@@ -88,7 +88,8 @@ public struct AlertService: Service {
     /// Sends today's report once its time has come (`daily_report`), recorded in the catalog so
     /// that a restart sends it once; a failure is tried again at the next evaluation.
     func dailyReport(book: AlertBook, site: SiteConfiguration, now: Date) async throws {
-        guard let minute = site.alerts.dailyReport, let command = site.alerts.sendmail, !site.alerts.to.isEmpty,
+        let policy = site.alerts
+        guard let minute = policy.dailyReport, (policy.sendmail != nil && !policy.to.isEmpty) || policy.smtp != nil,
             let zone = TimeZone(identifier: site.schedule.timeZone),
             let due = DailyReport.due(at: minute, zone: zone, now: now)
         else { return }
@@ -97,7 +98,19 @@ public struct AlertService: Service {
         let mail = DailyReport.mail(
             status: try await board.status(), check: try await board.check(), alerts: book.list(all: false),
             policy: site.alerts, now: now)
-        if let error = await Self.send(mail, command: command, now: now) {
+        var errors: [String] = []
+        if let command = policy.sendmail, !policy.to.isEmpty,
+            let error = await Self.send(mail, command: command, now: now)
+        {
+            errors.append(error)
+        }
+        if let smtp = policy.smtp,
+            let error = await SMTPChannel.send(Self.addressed(mail, smtp: smtp), settings: smtp, now: now)
+        {
+            errors.append(error)
+        }
+        if !errors.isEmpty {
+            let error = errors.joined(separator: "; ")
             health.fail("daily report", error)
             logger.error("the daily report was not sent", metadata: ["scm.error": "\(error)"])
             return
@@ -105,6 +118,19 @@ public struct AlertService: Service {
         health.succeed("daily report")
         try await catalog.setMetaValue("daily_report", stamp)
         logger.notice("daily report sent", metadata: ["scm.due": "\(stamp)"])
+    }
+
+    /// The notice as a mail to the SMTP channel's sender and recipients.
+    static func mail(_ notice: AlertBook.Notice, policy: AlertPolicy, smtp: SMTPSettings) -> MailMessage {
+        addressed(mail(notice, policy: policy), smtp: smtp)
+    }
+
+    /// `mail` from and to the SMTP channel's addresses (they default to `[alerts]`'s).
+    static func addressed(_ mail: MailMessage, smtp: SMTPSettings) -> MailMessage {
+        var mail = mail
+        if let from = smtp.from { mail.from = from }
+        if let to = smtp.to { mail.to = to }
+        return mail
     }
 
     /// The notice as a mail.
@@ -141,6 +167,17 @@ public struct AlertService: Service {
                 health.succeed("sendmail")
             }
         }
+        if let smtp = policy.smtp {
+            if let error = await SMTPChannel.send(
+                Self.mail(notice, policy: policy, smtp: smtp), settings: smtp, now: now)
+            {
+                failures.append(error)
+                health.fail("smtp", error)
+            } else {
+                delivered = true
+                health.succeed("smtp")
+            }
+        }
         if let webhook = policy.webhook {
             if let error = await Webhook.send(
                 notice, urlFile: webhook.urlFile, secretFile: webhook.secretFile, now: now)
@@ -157,7 +194,7 @@ public struct AlertService: Service {
 
     /// Whether any channel is configured.
     static func hasChannel(_ policy: AlertPolicy) -> Bool {
-        (policy.sendmail != nil && !policy.to.isEmpty) || policy.webhook != nil
+        (policy.sendmail != nil && !policy.to.isEmpty) || policy.webhook != nil || policy.smtp != nil
     }
 
     /// Runs the sendmail-compatible `command` with `mail` on its stdin; the failure, or nil.
