@@ -192,7 +192,8 @@ struct AlertProcessTests {
                 defer { _ = python.stop(SIGKILL) }
                 var port = ""
                 try ProcessSite.waitUntil("the relay listens", seconds: 20) {
-                    let text = (try? String(contentsOfFile: dir.file("relay.log"), encoding: .utf8)) ?? ""  // not yet written
+                    // The log may not be written yet.
+                    let text = (try? String(contentsOfFile: dir.file("relay.log"), encoding: .utf8)) ?? ""
                     guard let range = text.range(of: "port ") else { return false }
                     port = String(text[range.upperBound...].prefix { $0.isNumber })
                     return !port.isEmpty
